@@ -1,0 +1,50 @@
+# Entry points for people and CI. Every target installs what it needs first (scripts/bootstrap.sh).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+STACK ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: help setup deploy preview destroy test test-unit test-chart test-cluster test-project lint format docs clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## install the virtualenv, helm, kubectl and actionlint into the project
+	@scripts/bootstrap.sh
+
+deploy: ## deploy STACK (default dev) with pulumi up
+	@scripts/pulumi.sh up $(STACK)
+
+preview: ## show what pulumi up would change on STACK
+	@scripts/pulumi.sh preview $(STACK)
+
+destroy: ## delete everything STACK created
+	@scripts/pulumi.sh destroy $(STACK)
+
+test: ## run the whole test suite (lint, chart, unit, cluster tiers)
+	@scripts/test.sh $(PYTEST_ARGS)
+
+test-unit: ## the Pulumi program under mocks
+	@scripts/test.sh tests/unit $(PYTEST_ARGS)
+
+test-chart: ## the chart rendered by the real helm and validated
+	@scripts/test.sh tests/chart $(PYTEST_ARGS)
+
+test-cluster: ## the chart installed into a local kube-apiserver with simulated nodes
+	@scripts/test.sh tests/cluster $(PYTEST_ARGS)
+
+test-project: ## lint, docs and tooling checks
+	@scripts/test.sh tests/project $(PYTEST_ARGS)
+
+lint: setup ## ruff, yamllint and actionlint
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/yamllint -s . && actionlint
+
+format: setup ## apply ruff's formatting and safe fixes
+	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+docs: setup ## regenerate docs/HELM_VALUES_REFERENCE.md from charts/pganalytics/values.yaml
+	@.venv/bin/python scripts/gen_values_reference.py
+
+clean: ## remove the virtualenv and the project's tools (not the shared Go tool cache)
+	rm -rf .venv .tools .pytest_cache .ruff_cache
