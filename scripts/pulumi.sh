@@ -40,12 +40,7 @@ if ! command -v pulumi-language-python >/dev/null && [[ ! -x "$pulumi_dir/pulumi
 fi
 
 # --- Kubernetes context (stacks that target an existing cluster) ---------------------------
-target="$(.venv/bin/python - "$stack" <<'PY'
-import sys, yaml
-cfg = (yaml.safe_load(open(f"Pulumi.{sys.argv[1]}.yaml")) or {}).get("config") or {}
-print(cfg.get("pganalytics:target", "existing"))
-PY
-)"
+target="$(.venv/bin/python scripts/stack-target "$stack")"
 if [[ "$target" == "existing" && "$action" != "destroy" ]]; then
   if ! kubectl config current-context >/dev/null 2>&1; then
     die "stack '$stack' deploys onto your current Kubernetes context, and kubectl has none.
