@@ -43,8 +43,8 @@ lint: setup ## ruff, yamllint and actionlint
 format: setup ## apply ruff's formatting and safe fixes
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-docs: setup ## regenerate docs/HELM_VALUES_REFERENCE.md from charts/pganalytics/values.yaml
-	@.venv/bin/python scripts/gen_values_reference.py
+docs: setup ## regenerate the generated docs (values reference, README config table)
+	@.venv/bin/python scripts/gen_values_reference.py && .venv/bin/python scripts/gen_config_reference.py
 
 clean: ## remove the virtualenv and the project's tools (not the shared Go tool cache)
 	rm -rf .venv .tools .pytest_cache .ruff_cache

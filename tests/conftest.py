@@ -17,5 +17,5 @@ def require_tool(name: str) -> str:
     """Path of a binary the tests need; fails (never skips) with the command that installs it."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"'{name}' is not on PATH. Run 'make setup' (scripts/bootstrap.sh) to install it.")
+        pytest.fail(f"'{name}' is not on PATH. Run 'make setup' (scripts/bootstrap.sh).")
     return path
