@@ -1,0 +1,317 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name, overridable. */}}
+{{- define "pganalytics.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release fullname: prefix of every object name (kept short so suffixes fit in 63). */}}
+{{- define "pganalytics.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "pganalytics.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Stable selector labels. Call with (dict "ctx" $ "component" "backend"). */}}
+{{- define "pganalytics.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pganalytics.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end -}}
+
+{{/* Full label set. Call with (dict "ctx" $ "component" "backend"). */}}
+{{- define "pganalytics.labels" -}}
+{{ include "pganalytics.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: pganalytics
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+helm.sh/chart: {{ include "pganalytics.chart" .ctx }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata block: name, namespace, labels, annotations. (dict "ctx" $ "component" "x" "name" "obj-name" "annotations" map) */}}
+{{- define "pganalytics.metadata" -}}
+name: {{ .name }}
+namespace: {{ .ctx.Release.Namespace }}
+labels:
+  {{- include "pganalytics.labels" . | nindent 2 }}
+{{- $ann := merge (dict) (.annotations | default dict) (.ctx.Values.commonAnnotations | default dict) }}
+{{- with $ann }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod template labels: stable selector labels + version + extra pod labels. */}}
+{{- define "pganalytics.podLabels" -}}
+{{ include "pganalytics.labels" . }}
+{{- with .podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Image reference. (dict "image" .Values.x.image "global" .Values.global) */}}
+{{- define "pganalytics.image" -}}
+{{- $registry := .global.imageRegistry | default .image.registry -}}
+{{- $ref := printf "%s:%s" .image.repository (toString .image.tag) -}}
+{{- if .image.digest -}}
+{{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- end -}}
+{{- if $registry -}}
+{{- printf "%s/%s" $registry $ref -}}
+{{- else -}}
+{{- $ref -}}
+{{- end -}}
+{{- end -}}
+
+{{/* imagePullSecrets of every pod. */}}
+{{- define "pganalytics.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+{{- if kindIs "map" . }}
+  - name: {{ .name }}
+{{- else }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* ServiceAccount name. */}}
+{{- define "pganalytics.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "pganalytics.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Common pod-spec preamble: service account, token, pull secrets. */}}
+{{- define "pganalytics.podCommon" -}}
+serviceAccountName: {{ include "pganalytics.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+enableServiceLinks: false
+{{- include "pganalytics.imagePullSecrets" . }}
+{{- end -}}
+
+{{/* storageClassName line for a component persistence block. (dict "ctx" $ "persistence" .Values.x.persistence) */}}
+{{- define "pganalytics.storageClass" -}}
+{{- $sc := .persistence.storageClass | default .ctx.Values.global.storageClass -}}
+{{- if $sc -}}
+storageClassName: {{ $sc | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* Init container that waits until host:port accepts TCP connections. (dict "ctx" $ "name" "wait-for-x" "host" h "port" p "securityContext" sc) */}}
+{{- define "pganalytics.waitContainer" -}}
+- name: {{ .name }}
+  image: {{ include "pganalytics.image" (dict "image" .ctx.Values.waitImage "global" .ctx.Values.global) }}
+  imagePullPolicy: {{ .ctx.Values.waitImage.pullPolicy }}
+  command:
+    - sh
+    - -c
+    - |
+      until nc -z -w 3 "$WAIT_HOST" "$WAIT_PORT"; do
+        echo "waiting for $WAIT_HOST:$WAIT_PORT"
+        sleep 3
+      done
+  env:
+    - name: WAIT_HOST
+      value: {{ .host | quote }}
+    - name: WAIT_PORT
+      value: {{ .port | quote }}
+  resources:
+    {{- toYaml .ctx.Values.waitImage.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .securityContext | nindent 4 }}
+{{- end -}}
+
+{{/* Component object names. */}}
+{{- define "pganalytics.backend.fullname" -}}{{ include "pganalytics.fullname" . }}-backend{{- end -}}
+{{- define "pganalytics.collector.fullname" -}}{{ include "pganalytics.fullname" . }}-collector{{- end -}}
+{{- define "pganalytics.timescaledb.fullname" -}}{{ include "pganalytics.fullname" . }}-timescaledb{{- end -}}
+{{- define "pganalytics.redis.fullname" -}}{{ include "pganalytics.fullname" . }}-redis{{- end -}}
+{{- define "pganalytics.grafana.fullname" -}}{{ include "pganalytics.fullname" . }}-grafana{{- end -}}
+{{- define "pganalytics.mlservice.fullname" -}}{{ include "pganalytics.fullname" . }}-ml-service{{- end -}}
+{{- define "pganalytics.frontend.fullname" -}}{{ include "pganalytics.fullname" . }}-frontend{{- end -}}
+{{- define "pganalytics.backup.fullname" -}}{{ include "pganalytics.fullname" . }}-backup{{- end -}}
+
+{{/* Secret names: the user's existingSecret, else the chart's generated Secret. */}}
+{{- define "pganalytics.backend.secretName" -}}
+{{- .Values.backend.auth.existingSecret | default (printf "%s-backend" (include "pganalytics.fullname" .)) -}}
+{{- end -}}
+{{- define "pganalytics.redis.secretName" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis" (include "pganalytics.fullname" .)) -}}
+{{- end -}}
+{{- define "pganalytics.grafana.secretName" -}}
+{{- .Values.grafana.admin.existingSecret | default (printf "%s-grafana" (include "pganalytics.fullname" .)) -}}
+{{- end -}}
+{{- define "pganalytics.database.secretName" -}}
+{{- if .Values.timescaledb.enabled -}}
+{{- .Values.timescaledb.auth.existingSecret | default (printf "%s-timescaledb" (include "pganalytics.fullname" .)) -}}
+{{- else -}}
+{{- .Values.externalDatabase.existingSecret | default (printf "%s-external-database" (include "pganalytics.fullname" .)) -}}
+{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.passwordKey" -}}
+{{- if .Values.timescaledb.enabled -}}
+{{- .Values.timescaledb.auth.passwordKey -}}
+{{- else -}}
+{{- .Values.externalDatabase.passwordKey -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Database coordinates (bundled TimescaleDB or externalDatabase). */}}
+{{- define "pganalytics.database.host" -}}
+{{- if .Values.timescaledb.enabled -}}
+{{- include "pganalytics.timescaledb.fullname" . -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when timescaledb.enabled is false" .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.port" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.service.port }}{{- else -}}{{ .Values.externalDatabase.port }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.user" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.username }}{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.name" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.database }}{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.metricsName" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.metricsDatabase }}{{- else -}}{{ .Values.externalDatabase.metricsDatabase }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.database.sslMode" -}}
+{{- if .Values.timescaledb.enabled -}}disable{{- else -}}{{ .Values.externalDatabase.sslMode }}{{- end -}}
+{{- end -}}
+
+{{/* PostgreSQL URL with the password as a $(DATABASE_PASSWORD) reference. (dict "ctx" $ "db" name) */}}
+{{- define "pganalytics.database.url" -}}
+{{- $c := .ctx -}}
+{{- printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%s/%s?sslmode=%s" (include "pganalytics.database.user" $c | urlquery) (include "pganalytics.database.host" $c) (include "pganalytics.database.port" $c) .db (include "pganalytics.database.sslMode" $c) -}}
+{{- end -}}
+
+{{/* env entry DATABASE_PASSWORD from the database Secret. */}}
+{{- define "pganalytics.database.passwordEnv" -}}
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.database.secretName" . }}
+      key: {{ include "pganalytics.database.passwordKey" . }}
+{{- end -}}
+
+{{/* URL scheme of the public endpoints. */}}
+{{- define "pganalytics.scheme" -}}
+{{- if .Values.ingress.tls.enabled -}}https{{- else -}}http{{- end -}}
+{{- end -}}
+{{- define "pganalytics.publicEndpoints" -}}
+{{- or .Values.ingress.enabled .Values.httpRoute.enabled -}}
+{{- end -}}
+
+{{/* API_BASE_URL: explicit value, else derived from the API host when it is published. */}}
+{{- define "pganalytics.apiBaseUrl" -}}
+{{- if .Values.backend.config.apiBaseUrl -}}
+{{- .Values.backend.config.apiBaseUrl -}}
+{{- else if and (or .Values.ingress.enabled .Values.httpRoute.enabled) .Values.ingress.api.host -}}
+{{- printf "%s://%s" (include "pganalytics.scheme" .) .Values.ingress.api.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/* FRONTEND_URL: explicit value, else the frontend host, else the API URL. */}}
+{{- define "pganalytics.frontendUrl" -}}
+{{- if .Values.backend.config.frontendUrl -}}
+{{- .Values.backend.config.frontendUrl -}}
+{{- else if and .Values.frontend.enabled (or .Values.ingress.enabled .Values.httpRoute.enabled) .Values.ingress.frontend.host -}}
+{{- printf "%s://%s" (include "pganalytics.scheme" .) .Values.ingress.frontend.host -}}
+{{- else -}}
+{{- include "pganalytics.apiBaseUrl" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A generated credential, stable across upgrades: reuse the value already stored in the
+release's Secret (lookup, plain helm only), else a fresh random alphanumeric string.
+(dict "ctx" $ "secret" name "key" key "length" 32)
+*/}}
+{{- define "pganalytics.generatedValue" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- if and $existing (hasKey ($existing.data | default dict) .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum (int (.length | default 32)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Checks of value combinations the schema cannot express. */}}
+{{- define "pganalytics.validate" -}}
+{{- if eq .Values.backend.config.environment "production" -}}
+{{- $api := include "pganalytics.apiBaseUrl" . -}}
+{{- $fe := include "pganalytics.frontendUrl" . -}}
+{{- if or (not $api) (contains "localhost" $api) -}}
+{{- fail "backend.config.apiBaseUrl: ENVIRONMENT=production needs a real API URL (set backend.config.apiBaseUrl or enable ingress with ingress.api.host)" -}}
+{{- end -}}
+{{- if or (not $fe) (contains "localhost" $fe) -}}
+{{- fail "backend.config.frontendUrl: ENVIRONMENT=production needs a real frontend URL" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.mlService.enabled (not .Values.redis.enabled) -}}
+{{- fail "redis.enabled: the ML service uses Redis as its Celery broker; enable redis" -}}
+{{- end -}}
+{{- if and (not .Values.timescaledb.enabled) (not .Values.externalDatabase.host) -}}
+{{- fail "externalDatabase.host is required when timescaledb.enabled is false" -}}
+{{- end -}}
+{{- if and (not .Values.timescaledb.enabled) (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.password) -}}
+{{- fail "externalDatabase.existingSecret (or externalDatabase.password) is required when timescaledb.enabled is false" -}}
+{{- end -}}
+{{- if and .Values.backend.ldap.enabled (not .Values.backend.ldap.existingSecret) -}}
+{{- fail "backend.ldap.existingSecret is required when backend.ldap.enabled is true" -}}
+{{- end -}}
+{{- if and .Values.backend.saml.enabled (not .Values.backend.saml.existingSecret) -}}
+{{- fail "backend.saml.existingSecret is required when backend.saml.enabled is true" -}}
+{{- end -}}
+{{- if and .Values.backend.oauth.enabled (not .Values.backend.oauth.existingSecret) -}}
+{{- fail "backend.oauth.existingSecret is required when backend.oauth.enabled is true" -}}
+{{- end -}}
+{{- if and (eq .Values.backend.encryption.keyBackend "vault") (or (not .Values.backend.encryption.vault.existingSecret) (not .Values.backend.encryption.vault.address)) -}}
+{{- fail "backend.encryption.vault.address and backend.encryption.vault.existingSecret are required when backend.encryption.keyBackend is vault" -}}
+{{- end -}}
+{{- if and (eq .Values.backend.encryption.keyBackend "aws") (not .Values.backend.encryption.aws.secretsManagerArn) -}}
+{{- fail "backend.encryption.aws.secretsManagerArn is required when backend.encryption.keyBackend is aws" -}}
+{{- end -}}
+{{- if and (eq .Values.backend.encryption.keyBackend "gcp") (not .Values.backend.encryption.gcp.kmsKeyName) -}}
+{{- fail "backend.encryption.gcp.kmsKeyName is required when backend.encryption.keyBackend is gcp" -}}
+{{- end -}}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) -}}
+{{- fail "httpRoute.parentRefs is required when httpRoute.enabled is true" -}}
+{{- end -}}
+{{- if and .Values.backend.autoscaling.enabled (gt (int .Values.backend.autoscaling.minReplicas) (int .Values.backend.autoscaling.maxReplicas)) -}}
+{{- fail "backend.autoscaling.minReplicas must not exceed backend.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- if and .Values.collector.state.existingClaim (or (ne .Values.collector.mode "deployment") (gt (int .Values.collector.replicaCount) 1)) -}}
+{{- fail "collector.state.existingClaim needs collector.mode=deployment and collector.replicaCount=1" -}}
+{{- end -}}
+{{- if and .Values.collector.target.host (not .Values.collector.target.existingSecret) -}}
+{{- fail "collector.target.existingSecret is required when collector.target.host names another server" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Minimum number of API pods (replicas, or HPA minimum). */}}
+{{- define "pganalytics.backend.minReplicas" -}}
+{{- if .Values.backend.autoscaling.enabled -}}{{ .Values.backend.autoscaling.minReplicas }}{{- else -}}{{ .Values.backend.replicaCount }}{{- end -}}
+{{- end -}}
