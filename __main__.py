@@ -1,0 +1,58 @@
+"""pgAnalytics on Kubernetes: settings -> cluster target -> platform -> release -> outputs.
+
+This file only composes; each step lives in components/ (see /work/shared/DESIGN.md).
+"""
+
+import pulumi
+
+from components.credentials import Credentials, CredentialsArgs
+from components.platform import Platform, PlatformArgs
+from components.release import PgAnalyticsRelease, ReleaseArgs
+from components.settings import load_settings
+from components.targets import build_target
+
+# Fails here, before any resource, with one message listing every bad key.
+settings = load_settings()
+
+target = build_target(settings)
+
+platform = Platform(
+    "platform",
+    PlatformArgs(
+        settings=settings,
+        provider=target.provider,
+        lb_annotations=target.lb_annotations,
+        workload_dependencies=target.workload_dependencies,
+    ),
+)
+
+credentials = Credentials(
+    "credentials",
+    CredentialsArgs(
+        namespace=platform.namespace, provider=target.provider, protect=settings.protect
+    ),
+)
+
+release_deps = [platform.app_namespace, credentials.secret, *target.workload_dependencies]
+if target.storage_class is not None:
+    release_deps.append(target.storage_class)
+if platform.issuer is not None:
+    release_deps.append(platform.issuer)
+
+release = PgAnalyticsRelease(
+    "pganalytics",
+    ReleaseArgs(
+        settings=settings,
+        provider=target.provider,
+        namespace=platform.namespace,
+        depends_on=release_deps,
+    ),
+)
+
+pulumi.export("target", settings.target)
+pulumi.export("clusterName", target.cluster_name)
+pulumi.export("kubeconfig", pulumi.Output.secret(target.kubeconfig))
+pulumi.export("namespace", platform.namespace)
+pulumi.export("apiUrl", settings.api_url)
+pulumi.export("grafanaUrl", settings.grafana_url)
+pulumi.export("ingressAddress", platform.ingress_address)

@@ -1,0 +1,183 @@
+"""What every cluster gets, whatever the cloud: the application namespace with Pod Security
+Admission labels, the Traefik ingress controller, and cert-manager with an ACME
+ClusterIssuer when TLS is on.
+
+Third-party charts that rely on Helm hooks (cert-manager's CRDs and webhook checks, Traefik's
+CRDs) go through `helm.v3.Release`, which runs hooks; versions are pinned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.settings import CERT_MANAGER_NAMESPACE, Settings
+
+TRAEFIK_CHART = ("traefik", "41.3.0", "https://traefik.github.io/charts")
+CERT_MANAGER_CHART = ("cert-manager", "v1.19.1", "https://charts.jetstack.io")
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+
+
+def psa_labels(level: str) -> dict[str, str]:
+    """Pod Security Admission: enforce `level`, and audit/warn at `restricted`."""
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+def lb_address(status) -> str:
+    """Hostname (AWS) or IP (GCP, Azure) of a LoadBalancer Service; "" while pending."""
+    lb = getattr(status, "load_balancer", None) if status else None
+    ingress = (getattr(lb, "ingress", None) or []) if lb else []
+    if not ingress:
+        return ""
+    return getattr(ingress[0], "hostname", None) or getattr(ingress[0], "ip", None) or ""
+
+
+@dataclass
+class PlatformArgs:
+    settings: Settings
+    provider: k8s.Provider
+    lb_annotations: dict[str, str]
+    # Resources a pod needs before it can schedule (node pools, CSI driver).
+    workload_dependencies: list[pulumi.Resource] = field(default_factory=list)
+
+
+class Platform(pulumi.ComponentResource):
+    """Outputs: `namespace` (Output[str]), `ingress_address` (Output[str], "" when none),
+    `issuer` (the ClusterIssuer or None), `controller` (the Traefik release or None)."""
+
+    namespace: pulumi.Output[str]
+    ingress_address: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pganalytics:platform:Platform", name, None, opts)
+        s = args.settings
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        after_nodes = pulumi.ResourceOptions.merge(
+            k8s_opts, pulumi.ResourceOptions(depends_on=args.workload_dependencies)
+        )
+
+        # The app namespace: deleting it would delete the database volume claims, so it is
+        # protected with the other stateful resources.
+        self.app_namespace = k8s.core.v1.Namespace(
+            "app-namespace",
+            metadata={
+                "name": s.chart.namespace,
+                "labels": {**psa_labels("restricted"), "app.kubernetes.io/part-of": "pganalytics"},
+            },
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(protect=s.protect)),
+        )
+        self.namespace = self.app_namespace.metadata.name
+
+        self.controller = None
+        self.ingress_address = pulumi.Output.from_input("")
+        if s.ingress.controller == "traefik":
+            self._traefik(s, args, k8s_opts, after_nodes)
+
+        self.issuer = None
+        if s.ingress.tls:
+            self._cert_manager(s, k8s_opts, after_nodes)
+
+        self.register_outputs(
+            {"namespace": self.namespace, "ingressAddress": self.ingress_address}
+        )
+
+    def _traefik(self, s: Settings, args: PlatformArgs, k8s_opts, after_nodes) -> None:
+        ns = k8s.core.v1.Namespace(
+            "traefik-namespace",
+            # The controller's pods satisfy `baseline`; audit/warn report against restricted.
+            metadata={"name": s.ingress.controller_namespace, "labels": psa_labels("baseline")},
+            opts=k8s_opts,
+        )
+        chart, version, repo = TRAEFIK_CHART
+        service: dict = {"type": s.ingress.service_type, "annotations": args.lb_annotations}
+        if s.is_cloud:
+            # Keep client source IPs and only send traffic to nodes that run a controller.
+            service["spec"] = {"externalTrafficPolicy": "Local"}
+        replicas = 2 if s.protect else 1
+        values = {
+            "deployment": {"replicas": replicas},
+            "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
+            "ingressClass": {"enabled": True, "isDefaultClass": False, "name": s.ingress.class_name},
+            # Report the LoadBalancer address in each Ingress's status.
+            "providers": {"kubernetesIngress": {"publishedService": {"enabled": True}}},
+            # Serves /ping on the `web` entry point for cloud LB health probes (Azure).
+            "ingressRoute": {"healthcheck": {"enabled": True, "entryPoints": ["web"]}},
+            "service": service,
+        }
+        self.controller = k8s.helm.v3.Release(
+            "traefik",
+            name="traefik",
+            chart=chart,
+            version=version,
+            repository_opts={"repo": repo},
+            namespace=ns.metadata.name,
+            values=values,
+            # On a laptop cluster (kind) a LoadBalancer may never get an address: do not
+            # hold the update hostage to it there.
+            skip_await=not s.is_cloud,
+            atomic=s.is_cloud,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=after_nodes,
+        )
+        svc = k8s.core.v1.Service.get(
+            "traefik-service",
+            pulumi.Output.concat(
+                self.controller.status.namespace, "/", self.controller.status.name
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[self.controller]
+            ),
+        )
+
+        self.ingress_address = svc.status.apply(lb_address)
+
+    def _cert_manager(self, s: Settings, k8s_opts, after_nodes) -> None:
+        depends: list[pulumi.Resource] = []
+        if s.ingress.install_cert_manager:
+            ns = k8s.core.v1.Namespace(
+                "cert-manager-namespace",
+                metadata={"name": CERT_MANAGER_NAMESPACE, "labels": psa_labels("restricted")},
+                opts=k8s_opts,
+            )
+            chart, version, repo = CERT_MANAGER_CHART
+            self.cert_manager = k8s.helm.v3.Release(
+                "cert-manager",
+                name="cert-manager",
+                chart=chart,
+                version=version,
+                repository_opts={"repo": repo},
+                namespace=ns.metadata.name,
+                values={"crds": {"enabled": True, "keep": True}},
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=600,
+                opts=after_nodes,
+            )
+            depends.append(self.cert_manager)
+        issuer_name = s.ingress.cluster_issuer
+        self.issuer = k8s.apiextensions.CustomResource(
+            "cluster-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": issuer_name},
+            spec={
+                "acme": {
+                    "email": s.ingress.acme_email,
+                    "server": ACME_SERVERS[s.ingress.acme_issuer],
+                    "privateKeySecretRef": {"name": f"{issuer_name}-account-key"},
+                    "solvers": [{"http01": {"ingress": {"ingressClassName": s.ingress.class_name}}}],
+                }
+            },
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
+        )

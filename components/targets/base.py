@@ -1,0 +1,126 @@
+"""The interface every cluster target presents, so platform and release code never asks
+which cloud it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.settings import Settings
+
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+@dataclass
+class TargetArgs:
+    """Inputs of every cluster target: the validated settings."""
+
+    settings: Settings
+
+
+@dataclass
+class StorageClassSpec:
+    """The cloud-specific part of the StorageClass a target creates."""
+
+    provisioner: str
+    parameters: dict[str, str]
+    extra: dict = field(default_factory=dict)
+
+
+class ClusterTarget(pulumi.ComponentResource):
+    """Base class. Subclasses set, before `register_outputs`:
+
+    provider          k8s.Provider for the cluster
+    kubeconfig        Output[str], secret
+    cluster_name      Output[str]
+    storage_class_name  str: the class the chart uses ("" = the cluster's default)
+    storage_class     the StorageClass resource, or None when the cluster's own is used
+    ingress_class     str: the IngressClass of the bundled controller
+    lb_annotations    dict: Service annotations the ingress controller's LoadBalancer needs
+    workload_dependencies  resources a workload needs before it can schedule (node pools,
+                      CSI driver), so Helm releases wait for them and nothing else
+    stateful_opts     ResourceOptions for resources holding data (protect on prod)
+    """
+
+    provider: k8s.Provider
+    kubeconfig: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+    storage_class_name: str
+    storage_class: k8s.storage.v1.StorageClass | None
+    ingress_class: str
+    lb_annotations: dict[str, str]
+    workload_dependencies: list[pulumi.Resource]
+
+    def __init__(self, type_: str, name: str, args: TargetArgs, opts=None):
+        super().__init__(type_, name, None, opts)
+        self.settings = args.settings
+        self.storage_class = None
+        self.storage_class_name = args.settings.storage.class_name
+        self.ingress_class = args.settings.ingress.class_name
+        self.lb_annotations = {}
+        self.workload_dependencies = []
+
+    def _create_storage_class(self, spec: StorageClassSpec) -> k8s.storage.v1.StorageClass:
+        s = self.settings
+        annotations = {DEFAULT_CLASS_ANNOTATION: "true"} if s.storage.make_default else {}
+        self.storage_class = k8s.storage.v1.StorageClass(
+            "storage-class",
+            metadata={"name": s.storage.class_name, "annotations": annotations},
+            provisioner=spec.provisioner,
+            parameters=spec.parameters,
+            reclaim_policy=s.storage.reclaim_policy,
+            # Bind where the pod lands, so a zonal disk is created in the pod's zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self.provider,
+                protect=s.protect,
+                # The name is fixed (PVCs refer to it), and parameters are immutable.
+                delete_before_replace=True,
+                # Volumes outlive the class: deleting the stack keeps the class on prod.
+                retain_on_delete=s.protect,
+            ),
+        )
+        return self.storage_class
+
+    def _outputs(self) -> None:
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "storageClassName": self.storage_class_name,
+                "ingressClass": self.ingress_class,
+            }
+        )
+
+
+def k8s_provider(
+    parent: pulumi.Resource,
+    kubeconfig: pulumi.Input[str] | None,
+    cluster_name: pulumi.Input[str],
+    context: str | None = None,
+    depends_on: list[pulumi.Resource] | None = None,
+) -> k8s.Provider:
+    """A Kubernetes provider with a stable identity: a refreshed token in the kubeconfig must
+    not look like a new cluster (which would replace every Kubernetes object)."""
+    return k8s.Provider(
+        "k8s",
+        kubeconfig=kubeconfig,
+        context=context or None,
+        cluster_identifier=cluster_name,
+        enable_server_side_apply=True,
+        delete_unreachable=False,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+    )
+
+
+def merged_tags(settings: Settings) -> dict[str, str]:
+    return {
+        "app": "pganalytics",
+        "stack": settings.stack,
+        "managed-by": "pulumi",
+        **settings.tags,
+    }

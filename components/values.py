@@ -1,0 +1,147 @@
+"""The chart values the program passes to `charts/pganalytics`, and their schema check.
+
+Merge order (later wins): chart defaults (`values.yaml`) < `values-<stack>.yaml` < values
+derived from the target (storage class, ingress class, hosts, URLs, the credentials Secret) <
+overrides from `pganalytics:chart.values`. Only the keys listed in docs/CHART_INTERFACE.md
+are derived here.
+
+Every derived value is known from settings alone (no cloud resource output), so the merged
+values can be validated against `values.schema.json` before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
+
+if TYPE_CHECKING:
+    from components.settings import Settings
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Helm-style merge: maps merge key by key, everything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@cache
+def _load_yaml(name: str) -> dict:
+    path = CHART_DIR / name
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@cache
+def _schema() -> dict | None:
+    path = CHART_DIR / "values.schema.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def derived_values(settings: Settings) -> dict[str, Any]:
+    """The values the program sets from the target (docs/CHART_INTERFACE.md)."""
+    ing = settings.ingress
+    values: dict[str, Any] = {
+        "global": {"storageClass": settings.storage.class_name},
+        "backend": {
+            "auth": {"existingSecret": CREDENTIALS_SECRET},
+            "config": {"apiBaseUrl": settings.api_url, "frontendUrl": settings.api_url},
+        },
+        "timescaledb": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
+        "redis": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
+        "grafana": {"admin": {"existingSecret": CREDENTIALS_SECRET}},
+        "ingress": {
+            "enabled": ing.enabled,
+            "className": ing.class_name,
+            "tls": {"enabled": ing.tls, "clusterIssuer": ing.cluster_issuer},
+            "api": {"host": ing.api_host},
+            "grafana": {"host": ing.grafana_host},
+        },
+    }
+    if ing.enabled:
+        # The NetworkPolicy allow rule: ingress controller -> API / Grafana.
+        values["networkPolicy"] = {"ingressControllerNamespace": ing.controller_namespace}
+    if settings.chart.image_registry:
+        values["global"]["imageRegistry"] = settings.chart.image_registry
+    if settings.chart.image_tag:
+        values["backend"]["image"] = {"tag": settings.chart.image_tag}
+        values["collector"] = {"image": {"tag": settings.chart.image_tag}}
+    return values
+
+
+def merged_values(settings: Settings, include_defaults: bool = False) -> dict[str, Any]:
+    """Values handed to the chart. Helm applies values.yaml itself, so it is left out
+    unless `include_defaults` (used for the schema check, which sees what Helm sees)."""
+    layers = [
+        _load_yaml(settings.chart.values_file),
+        derived_values(settings),
+        settings.chart.values,
+    ]
+    if include_defaults:
+        layers.insert(0, _load_yaml("values.yaml"))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    return merged
+
+
+def _path_of(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    # additionalProperties errors point at the parent: name the offending key.
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}).keys())
+        extra = [k for k in error.instance if k not in allowed]
+        if extra:
+            parts.append(extra[0])
+    return ".".join(parts)
+
+
+def _defined(tree: dict, dotted: str) -> bool:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def validate(settings: Settings) -> list[str]:
+    """Problems the chart's values.schema.json finds in the merged values, each naming the
+    config key (or values file) responsible and how to fix it."""
+    schema = _schema()
+    if schema is None:
+        return []
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    merged = merged_values(settings, include_defaults=True)
+    problems = []
+    for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
+        path = _path_of(error)
+        message = error.message if len(error.message) < 160 else error.message[:157] + "..."
+        if path and _defined(settings.chart.values, path):
+            problems.append(
+                f"{NAMESPACE}:chart.values.{path} is rejected by the chart schema ({message}); "
+                f"fix: pulumi config rm --path {NAMESPACE}:chart.values.{path} "
+                f"(or set a value the schema allows, see docs/HELM_VALUES_REFERENCE.md)"
+            )
+        else:
+            problems.append(
+                f"chart value {path or '<root>'} from charts/pganalytics/"
+                f"{settings.chart.values_file} or the program is rejected by the chart schema "
+                f"({message}); fix: correct {settings.chart.values_file}, or override it with "
+                f"pulumi config set --path {NAMESPACE}:chart.values.{path or 'key'} <value>"
+            )
+    return problems
