@@ -1,0 +1,109 @@
+"""Builds stack configurations the way the Pulumi CLI does and runs the program under mocks
+in a subprocess (tests/unit/runner.py), one fresh interpreter per run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("runner.py")
+STACKS = ("dev", "prod", "enterprise")
+TARGETS = ("aws", "gcp", "azure", "existing")
+REGIONS = {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"}
+GCP_PROJECT = "pganalytics-test"
+
+
+def project_defaults() -> dict:
+    """`pganalytics:<key>` -> default, as the CLI fills in keys a stack leaves unset."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return {
+        f"{project['name']}:{key}": spec["default"]
+        for key, spec in (project.get("config") or {}).items()
+        if isinstance(spec, dict) and "default" in spec
+    }
+
+
+def stack_file_config(stack: str) -> dict:
+    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return dict(data.get("config") or {})
+
+
+def stack_config(stack: str, target: str | None = None) -> dict:
+    """The real stack file over the project defaults, with `target` switched and only the
+    keys that switch needs (the region of that cloud, a GCP project)."""
+    from components.settings import REGION_PATTERNS
+
+    config = {**project_defaults(), **stack_file_config(stack)}
+    if target:
+        config["pganalytics:target"] = target
+        if target in REGIONS:
+            pattern, _ = REGION_PATTERNS[target]
+            if not pattern.match(str(config.get("pganalytics:region", ""))):
+                config["pganalytics:region"] = REGIONS[target]
+        if target == "gcp" and not config.get("pganalytics:gcpProject"):
+            config["pganalytics:gcpProject"] = GCP_PROJECT
+    return config
+
+
+def run_program(stack: str, config: dict, secret_keys: tuple = (), preview: bool = True) -> dict:
+    spec = {"stack": stack, "config": config, "secret_keys": list(secret_keys), "preview": preview}
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=240,
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise AssertionError(f"runner crashed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
+
+
+@cache
+def matrix() -> dict[tuple[str, str], dict]:
+    """Every shipped stack on every target, run concurrently (each run is a subprocess)."""
+    cases = [(s, t) for s in STACKS for t in TARGETS]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = pool.map(lambda c: run_program(c[0], stack_config(*c)), cases)
+    return dict(zip(cases, results))
+
+
+def inventory_text(result: dict) -> str:
+    """A readable, order-independent inventory: type, name, parent (and protection)."""
+    lines = []
+    for r in result["resources"]:
+        parent = r["parent"].split("::")
+        parent_label = "stack" if parent[0] == "pulumi:pulumi:Stack" else "::".join(parent)
+        flags = [f for f, on in (("read", r["read"]), ("protected", r.get("protect"))) if on]
+        suffix = f"  [{', '.join(flags)}]" if flags else ""
+        lines.append(f"{r['type']}  {r['name']}  <- {parent_label}{suffix}")
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def by_type(result: dict, type_: str) -> list[dict]:
+    return [r for r in result["resources"] if r["type"] == type_]
+
+
+def one(result: dict, type_: str, name: str | None = None) -> dict:
+    found = [r for r in by_type(result, type_) if name is None or r["name"] == name]
+    assert len(found) == 1, f"expected one {type_} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def unsecret(value):
+    """Strips the secret markers of recorded inputs."""
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return unsecret(value["__secret__"])
+        return {k: unsecret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unsecret(v) for v in value]
+    return value
