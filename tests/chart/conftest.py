@@ -79,8 +79,10 @@ def _freeze(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-@functools.lru_cache(maxsize=None)
-def _render_cached(files: tuple[str, ...], values_json: str, set_json: tuple[str, ...], extra: tuple[str, ...]):
+@functools.cache
+def _render_cached(
+    files: tuple[str, ...], values_json: str, set_json: tuple[str, ...], extra: tuple[str, ...]
+):
     cmd = [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     for f in files:
         path = Path(f)
@@ -88,10 +90,10 @@ def _render_cached(files: tuple[str, ...], values_json: str, set_json: tuple[str
     tmp = None
     values = json.loads(values_json)
     if values:
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        yaml.safe_dump(values, tmp)
-        tmp.close()
-        cmd += ["-f", tmp.name]
+        fd, tmp = tempfile.mkstemp(suffix=".yaml", prefix="pga-values-")
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(values, fh)
+        cmd += ["-f", tmp]
     for pair in set_json:
         cmd += ["--set-json", pair]
     cmd += list(extra)
@@ -99,7 +101,7 @@ def _render_cached(files: tuple[str, ...], values_json: str, set_json: tuple[str
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     finally:
         if tmp:
-            os.unlink(tmp.name)
+            os.unlink(tmp)
     if proc.returncode != 0:
         raise HelmError(proc.stderr)
     return proc.stdout
@@ -171,7 +173,16 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "externalDatabase": {"host": "pg.example.internal", "existingSecret": "ext-db"},
         },
     ),
-    "tls-on": ((), {"ingress": {"enabled": True, "className": "traefik", "tls": {"enabled": True, "clusterIssuer": "le"}}}),
+    "tls-on": (
+        (),
+        {
+            "ingress": {
+                "enabled": True,
+                "className": "traefik",
+                "tls": {"enabled": True, "clusterIssuer": "le"},
+            }
+        },
+    ),
     "collector-deployment": ((), {"collector": {"mode": "deployment", "replicaCount": 2}}),
     "collector-off": ((), {"collector": {"enabled": False}}),
     "networkpolicy-off": ((), {"networkPolicy": {"enabled": False}}),
@@ -187,12 +198,18 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "ml-service": ((), {"mlService": {"enabled": True}, "redis": {"enabled": True}}),
     "frontend": (
         (),
-        {"frontend": {"enabled": True}, "ingress": {"enabled": True, "frontend": {"host": "app.example.org"}}},
+        {
+            "frontend": {"enabled": True},
+            "ingress": {"enabled": True, "frontend": {"host": "app.example.org"}},
+        },
     ),
     "httproute": (
         (),
         {
-            "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gateway-system"}]},
+            "httpRoute": {
+                "enabled": True,
+                "parentRefs": [{"name": "gw", "namespace": "gateway-system"}],
+            },
             "frontend": {"enabled": True},
             "ingress": {"frontend": {"host": "app.example.org"}},
         },
@@ -200,7 +217,10 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "registry-digest": (
         (),
         {
-            "global": {"imageRegistry": "mirror.example.com", "imagePullSecrets": ["regcred", {"name": "other"}]},
+            "global": {
+                "imageRegistry": "mirror.example.com",
+                "imagePullSecrets": ["regcred", {"name": "other"}],
+            },
             "backend": {"image": {"digest": "sha256:" + "a" * 64}},
             "collector": {"image": {"digest": "sha256:" + "b" * 64}},
         },
@@ -253,14 +273,14 @@ def supported_k8s_versions() -> list[str]:
 
 
 def chart_k8s_range() -> tuple[str, str]:
-    """(oldest, newest) minor the chart supports: kubeVersion's floor, and the newest schema shipped."""
+    """(oldest, newest) supported minor: the kubeVersion floor and the newest shipped schema."""
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     floor = chart["kubeVersion"].lstrip(">=").split("-")[0]
     oldest = ".".join(floor.split(".")[:2])
     return oldest, supported_k8s_versions()[-1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _definitions(version: str):
     from referencing import Registry, Resource
 
@@ -269,9 +289,9 @@ def _definitions(version: str):
     return base, Registry().with_resource("/api/_definitions.json", Resource.from_contents(defs))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def k8s_validator(version: str, api_version: str, kind: str):
-    """A strict (unknown fields rejected) jsonschema validator for one kind, or None if unshipped."""
+    """Strict (unknown fields rejected) validator for one kind; None if the kind is unshipped."""
     import re
 
     import jsonschema

@@ -12,7 +12,9 @@ import pytest
 from .conftest import SCENARIOS, chart_k8s_range, k8s_validator, render
 
 OLDEST, NEWEST = chart_k8s_range()
-HTTPROUTE_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "httproute-gateway-v1.json").read_text())
+HTTPROUTE_SCHEMA = json.loads(
+    (Path(__file__).parent / "schemas" / "httproute-gateway-v1.json").read_text()
+)
 
 
 def _errors(objs, version):
@@ -24,7 +26,9 @@ def _errors(objs, version):
         else:
             validator = k8s_validator(version, o["apiVersion"], o["kind"])
         if validator is None:
-            problems.append(f"{name}: {o['apiVersion']} {o['kind']} does not exist in Kubernetes {version}")
+            problems.append(
+                f"{name}: {o['apiVersion']} {o['kind']} does not exist in Kubernetes {version}"
+            )
             continue
         for err in validator.iter_errors(o):
             path = ".".join(str(p) for p in err.absolute_path)
@@ -37,7 +41,7 @@ def test_supported_range_is_shipped():
 
     shipped = supported_k8s_versions()
     assert OLDEST in shipped, f"kubeVersion floor {OLDEST} has no bundled schema ({shipped})"
-    assert NEWEST == shipped[-1]
+    assert shipped[-1] == NEWEST
 
 
 @pytest.mark.parametrize("version", [OLDEST, NEWEST])

@@ -37,7 +37,16 @@ def test_helm_lint_strict_with_program_values(stack, tmp_path):
 
     program = tmp_path / "program.yaml"
     program.write_text(yaml.safe_dump(PROGRAM_VALUES))
-    cmd = [helm_binary(), "lint", "--strict", str(CHART), "-f", str(CHART / f"values-{stack}.yaml"), "-f", str(program)]
+    cmd = [
+        helm_binary(),
+        "lint",
+        "--strict",
+        str(CHART),
+        "-f",
+        str(CHART / f"values-{stack}.yaml"),
+        "-f",
+        str(program),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

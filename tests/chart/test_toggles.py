@@ -1,0 +1,355 @@
+"""Each toggle renders what it promises; NetworkPolicies allow exactly the real flows."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import RELEASE, by_kind, component, find, pod_template, render
+
+P = f"{RELEASE}-pganalytics"
+
+
+def _workload(objs, comp):
+    return next(o for o in objs if pod_template(o) is not None and component(o) == comp)
+
+
+def _container(objs, comp, name=None):
+    spec = pod_template(_workload(objs, comp))["spec"]
+    return next(c for c in spec["containers"] if name is None or c["name"] == name)
+
+
+def _env(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def test_persistence_off(rendered):
+    objs = rendered["persistence-off"]
+    assert not by_kind(objs, "PersistentVolumeClaim")
+    for sts in by_kind(objs, "StatefulSet"):
+        assert "volumeClaimTemplates" not in sts["spec"]
+        vols = {v["name"]: v for v in pod_template(sts)["spec"]["volumes"]}
+        if component(sts) in ("timescaledb", "redis"):
+            assert "emptyDir" in vols["data"]
+    grafana = pod_template(_workload(objs, "grafana"))["spec"]
+    assert "emptyDir" in {v["name"]: v for v in grafana["volumes"]}["storage"]
+
+
+def test_persistence_per_component_storage_class():
+    objs = render(
+        values={
+            "global": {"storageClass": "fast"},
+            "grafana": {"persistence": {"storageClass": "slow"}},
+        }
+    )
+    assert find(objs, "PersistentVolumeClaim", f"{P}-grafana")["spec"]["storageClassName"] == "slow"
+    tsdb = find(objs, "StatefulSet", f"{P}-timescaledb")
+    assert tsdb["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
+
+
+def test_external_database(rendered):
+    objs = rendered["external-database"]
+    assert not [o for o in objs if component(o) == "timescaledb"]
+    env = _env(_container(objs, "backend", "backend"))
+    assert (
+        env["DATABASE_URL"]
+        == "postgres://pganalytics:$(DATABASE_PASSWORD)@pg.example.internal:5432/pganalytics?sslmode=require"
+    )
+    assert env["TIMESCALE_URL"].endswith("@pg.example.internal:5432/metrics?sslmode=require")
+    assert env["DATABASE_PASSWORD"]["secretKeyRef"] == {
+        "name": f"{P}-external-database",
+        "key": "database-password",
+    }
+    init = pod_template(_workload(objs, "backend"))["spec"]["initContainers"][0]
+    assert {e["name"]: e["value"] for e in init["env"]}["WAIT_HOST"] == "pg.example.internal"
+    ds = find(objs, "ConfigMap", f"{P}-grafana-provisioning")["data"]["datasources.yaml"]
+    assert "url: pg.example.internal:5432" in ds and "$GF_PGANALYTICS_DB_PASSWORD" in ds
+
+
+def test_external_database_existing_secret(rendered):
+    objs = rendered["external-database-secret"]
+    env = _env(_container(objs, "backend", "backend"))
+    assert env["DATABASE_PASSWORD"]["secretKeyRef"] == {
+        "name": "ext-db",
+        "key": "database-password",
+    }
+    assert not [s for s in by_kind(objs, "Secret") if "database" in s["metadata"]["name"]]
+
+
+def test_ingress_off_by_default(rendered):
+    objs = rendered["default"]
+    assert not by_kind(objs, "Ingress") and not by_kind(objs, "HTTPRoute")
+    cm = find(objs, "ConfigMap", f"{P}-backend")["data"]
+    assert "API_BASE_URL" not in cm, "no public URL to announce"
+
+
+def test_tls_on(rendered):
+    objs = rendered["tls-on"]
+    api = find(objs, "Ingress", f"{P}-api")
+    assert api["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "le"
+    assert api["spec"]["tls"] == [
+        {"hosts": ["api.pganalytics.local"], "secretName": f"{P}-api-tls"}
+    ]
+    assert (
+        find(objs, "ConfigMap", f"{P}-backend")["data"]["API_BASE_URL"]
+        == "https://api.pganalytics.local"
+    )
+    gf = _env(_container(objs, "grafana"))
+    assert gf["GF_SERVER_ROOT_URL"] == "https://grafana.pganalytics.local/"
+
+
+def test_collector_deployment_mode(rendered):
+    objs = rendered["collector-deployment"]
+    assert not by_kind(objs, "DaemonSet")
+    dep = find(objs, "Deployment", f"{P}-collector")
+    assert dep["spec"]["replicas"] == 2
+    env = _env(pod_template(dep)["spec"]["containers"][0])
+    assert env["INSTANCE_NAME"]["fieldRef"]["fieldPath"] == "metadata.name"
+    ds = find(rendered["default"], "DaemonSet", f"{P}-collector")
+    assert (
+        _env(pod_template(ds)["spec"]["containers"][0])["INSTANCE_NAME"]["fieldRef"]["fieldPath"]
+        == "spec.nodeName"
+    )
+
+
+def test_collector_off(rendered):
+    objs = rendered["collector-off"]
+    assert not [o for o in objs if component(o) == "collector"]
+
+
+def test_network_policy_off(rendered):
+    assert not by_kind(rendered["networkpolicy-off"], "NetworkPolicy")
+
+
+def test_existing_secret_off_generates_each_secret_once(rendered):
+    objs = rendered["default"]
+    names = sorted(s["metadata"]["name"] for s in by_kind(objs, "Secret"))
+    assert names == [f"{P}-backend", f"{P}-grafana", f"{P}-timescaledb"]
+
+
+def test_ml_service_on(rendered):
+    objs = rendered["ml-service"]
+    ml = find(objs, "Deployment", f"{P}-ml-service")
+    env = _env(pod_template(ml)["spec"]["containers"][0])
+    assert env["CELERY_BROKER"] == f"redis://:$(REDIS_PASSWORD)@{P}-redis:6379/0"
+    assert env["CELERY_BACKEND"] == f"redis://:$(REDIS_PASSWORD)@{P}-redis:6379/1"
+    assert "$(DATABASE_PASSWORD)" in env["DATABASE_URL"]
+    cm = find(objs, "ConfigMap", f"{P}-backend")["data"]
+    assert cm["ML_SERVICE_ENABLED"] == "true"
+    assert cm["ML_SERVICE_URL"] == f"http://{P}-ml-service:8081"
+    assert (
+        find(rendered["default"], "ConfigMap", f"{P}-backend")["data"]["ML_SERVICE_ENABLED"]
+        == "false"
+    )
+    redis = find(objs, "StatefulSet", f"{P}-redis")
+    conf = find(objs, "ConfigMap", f"{P}-redis")["data"]["redis.conf"]
+    assert "appendonly yes" in conf and "include /run/redis/auth.conf" in conf
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+
+def test_frontend_on(rendered):
+    objs = rendered["frontend"]
+    env = _env(_container(objs, "frontend"))
+    assert env == {
+        "PORT": "80",
+        "API_HOST": f"{P}-backend",
+        "API_PORT": "8080",
+        "API_PROTOCOL": "http",
+    }
+    api = find(objs, "Ingress", f"{P}-api")
+    assert [r["host"] for r in api["spec"]["rules"]] == ["api.pganalytics.local", "app.example.org"]
+    assert (
+        find(objs, "ConfigMap", f"{P}-backend")["data"]["FRONTEND_URL"] == "http://app.example.org"
+    )
+
+
+def test_httproutes_on(rendered):
+    objs = rendered["httproute"]
+    routes = by_kind(objs, "HTTPRoute")
+    assert {r["metadata"]["name"] for r in routes} == {f"{P}-api", f"{P}-grafana", f"{P}-frontend"}
+    for r in routes:
+        assert r["spec"]["parentRefs"] == [{"name": "gw", "namespace": "gateway-system"}]
+        ref = r["spec"]["rules"][0]["backendRefs"][0]
+        svc = find(objs, "Service", ref["name"])
+        assert ref["port"] in {p["port"] for p in svc["spec"]["ports"]}
+
+
+def test_namespace_on(rendered):
+    ns = by_kind(rendered["namespace-on"], "Namespace")
+    assert len(ns) == 1 and ns[0]["metadata"]["name"] == "pganalytics"
+    assert ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_backup_on(rendered):
+    objs = rendered["backup"]
+    cj = find(objs, "CronJob", f"{P}-backup")
+    spec = pod_template(cj)["spec"]
+    env = _env(spec["containers"][0])
+    assert env["PGPASSWORD"]["secretKeyRef"]["name"] == f"{P}-timescaledb"
+    assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == f"{P}-backup"
+    find(objs, "PersistentVolumeClaim", f"{P}-backup")
+
+
+def test_autoscaling_drops_replicas(rendered):
+    sts = find(rendered["prod"], "StatefulSet", f"{P}-backend")
+    assert "replicas" not in sts["spec"]
+    hpa = find(rendered["prod"], "HorizontalPodAutoscaler", f"{P}-backend")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
+    hpa = find(rendered["enterprise"], "HorizontalPodAutoscaler", f"{P}-backend")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (5, 20)
+    assert find(rendered["dev"], "StatefulSet", f"{P}-backend")["spec"]["replicas"] == 1
+
+
+def test_single_replica_pdb_never_blocks_a_drain(rendered):
+    pdb = find(rendered["single-replica-pdb"], "PodDisruptionBudget", f"{P}-backend")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+
+
+def test_stack_profiles(rendered):
+    dev = rendered["dev"]
+    c = _container(dev, "backend", "backend")
+    assert c["resources"]["limits"]["memory"] == "256Mi"
+    assert find(dev, "ConfigMap", f"{P}-backend")["data"]["LOG_LEVEL"] == "debug"
+    prod = rendered["prod"]
+    assert _container(prod, "backend", "backend")["resources"]["limits"]["memory"] == "1Gi"
+    spread = pod_template(_workload(prod, "backend"))["spec"]["topologySpreadConstraints"]
+    assert {t["topologyKey"] for t in spread} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    assert all(
+        t["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "backend"
+        for t in spread
+    )
+    ent = rendered["enterprise"]
+    c = _container(ent, "backend", "backend")
+    assert (c["resources"]["requests"]["memory"], c["resources"]["limits"]["memory"]) == (
+        "1Gi",
+        "2Gi",
+    )
+    cm = find(ent, "ConfigMap", f"{P}-backend")["data"]
+    for key in ("LDAP_SERVER_URL", "SAML_IDP_METADATA_URL", "VAULT_ADDR"):
+        assert cm[key]
+    assert cm["LDAP_ENABLED"] == cm["SAML_ENABLED"] == cm["OAUTH_ENABLED"] == "true"
+    assert cm["ENCRYPTION_KEY_BACKEND"] == "vault"
+    env = _env(c)
+    assert env["LDAP_BIND_PASSWORD"]["secretKeyRef"]["name"] == "pganalytics-ldap"
+    assert env["OAUTH_PROVIDERS"]["secretKeyRef"]["name"] == "pganalytics-oauth"
+    assert env["VAULT_TOKEN"]["secretKeyRef"]["name"] == "pganalytics-vault"
+    assert cm["SAML_CERT_PATH"] == "/etc/pganalytics/saml/tls.crt"
+    find(ent, "CronJob", f"{P}-backup")
+
+
+# --- NetworkPolicy evaluation ---------------------------------------------------------------
+
+
+def _selects(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer_matches(peer, src):
+    """src: {"ns": namespace, "labels": pod labels} or {"ip": True} for an external address."""
+    if "ipBlock" in peer:
+        return src.get("ip", False)
+    if src.get("ip"):
+        return False
+    if "namespaceSelector" in peer:
+        ns_ok = _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": src["ns"]})
+    else:
+        ns_ok = src["ns"] == "pganalytics"
+    return ns_ok and _selects(peer.get("podSelector", {}), src["labels"])
+
+
+def _port_ok(rule, port, protocol="TCP"):
+    ports = rule.get("ports")
+    return not ports or any(
+        p.get("port") == port and p.get("protocol", "TCP") == protocol for p in ports
+    )
+
+
+def _allowed(policies, pod_labels, direction, peer, port, protocol="TCP"):
+    key, field = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        p
+        for p in policies
+        if _selects(p["spec"]["podSelector"], pod_labels) and direction in p["spec"]["policyTypes"]
+    ]
+    if not selecting:
+        return True
+    for p in selecting:
+        for rule in p["spec"].get(key) or []:
+            peers = rule.get(field)
+            if (not peers or any(_peer_matches(x, peer) for x in peers)) and _port_ok(
+                rule, port, protocol
+            ):
+                return True
+    return False
+
+
+def _labels(objs, comp):
+    return pod_template(_workload(objs, comp))["metadata"]["labels"]
+
+
+def _flow(objs, src, dst, port):
+    pols = by_kind(objs, "NetworkPolicy")
+    s = {"ns": "pganalytics", "labels": _labels(objs, src)} if isinstance(src, str) else src
+    d = {"ns": "pganalytics", "labels": _labels(objs, dst)}
+    egress = True if not isinstance(src, str) else _allowed(pols, s["labels"], "Egress", d, port)
+    return egress and _allowed(pols, d["labels"], "Ingress", s, port)
+
+
+TRAEFIK = {"ns": "traefik", "labels": {"app.kubernetes.io/name": "traefik"}}
+OTHER_NS = {"ns": "elsewhere", "labels": {}}
+
+
+@pytest.mark.parametrize("name", ["program-prod", "program-enterprise", "program-dev"])
+def test_network_flows(rendered, name):
+    objs = rendered[name]
+    allowed = [
+        (TRAEFIK, "backend", 8080),
+        (TRAEFIK, "grafana", 3000),
+        ("backend", "timescaledb", 5432),
+        ("collector", "backend", 8080),
+        ("collector", "timescaledb", 5432),
+        ("grafana", "timescaledb", 5432),
+    ]
+    denied = [
+        (OTHER_NS, "backend", 8080),
+        (TRAEFIK, "timescaledb", 5432),
+        ("collector", "grafana", 3000),
+        ("grafana", "backend", 8080),
+        ("backend", "grafana", 3000),
+        ("collector", "backend", 5432),
+    ]
+    if name == "program-enterprise":
+        allowed += [
+            ("ml-service", "redis", 6379),
+            ("backend", "ml-service", 8081),
+            ("ml-service", "timescaledb", 5432),
+        ]
+        denied += [
+            ("backend", "redis", 6379),
+            ("collector", "redis", 6379),
+            ("grafana", "ml-service", 8081),
+        ]
+    for src, dst, port in allowed:
+        assert _flow(objs, src, dst, port), f"{name}: {src} -> {dst}:{port} should be allowed"
+    for src, dst, port in denied:
+        assert not _flow(objs, src, dst, port), f"{name}: {src} -> {dst}:{port} should be denied"
+    pols = by_kind(objs, "NetworkPolicy")
+    for comp in ("backend", "collector", "grafana", "timescaledb"):
+        assert _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 53, "UDP"), (
+            f"{comp} -> DNS"
+        )
+        if not (name == "program-enterprise" and comp == "backend"):  # LDAP/IdP/Vault egress there
+            assert not _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 443), (
+                f"{comp} -> internet:443"
+            )
+    deny = find(objs, "NetworkPolicy", f"{P}-default-deny")
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny["spec"]
+
+
+def test_external_database_egress(rendered):
+    objs = rendered["external-database"]
+    pols = by_kind(objs, "NetworkPolicy")
+    for comp in ("backend", "grafana"):
+        assert _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 5432)
