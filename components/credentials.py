@@ -38,7 +38,9 @@ class CredentialsArgs:
 class Credentials(pulumi.ComponentResource):
     """Outputs: `secret_name` (Output[str]) and `secret` (the Kubernetes Secret)."""
 
-    def __init__(self, name: str, args: CredentialsArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: CredentialsArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("pganalytics:credentials:Credentials", name, None, opts)
         # Losing a generated password means losing access to the database: protect on prod.
         # (pulumi-random already registers `result`, `base64` and `hex` as secret outputs.)

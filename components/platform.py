@@ -87,9 +87,7 @@ class Platform(pulumi.ComponentResource):
         if s.ingress.tls:
             self._cert_manager(s, k8s_opts, after_nodes)
 
-        self.register_outputs(
-            {"namespace": self.namespace, "ingressAddress": self.ingress_address}
-        )
+        self.register_outputs({"namespace": self.namespace, "ingressAddress": self.ingress_address})
 
     def _traefik(self, s: Settings, args: PlatformArgs, k8s_opts, after_nodes) -> None:
         ns = k8s.core.v1.Namespace(
@@ -107,7 +105,11 @@ class Platform(pulumi.ComponentResource):
         values = {
             "deployment": {"replicas": replicas},
             "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
-            "ingressClass": {"enabled": True, "isDefaultClass": False, "name": s.ingress.class_name},
+            "ingressClass": {
+                "enabled": True,
+                "isDefaultClass": False,
+                "name": s.ingress.class_name,
+            },
             # Report the LoadBalancer address in each Ingress's status.
             "providers": {"kubernetesIngress": {"publishedService": {"enabled": True}}},
             # Serves /ping on the `web` entry point for cloud LB health probes (Azure).
@@ -176,7 +178,9 @@ class Platform(pulumi.ComponentResource):
                     "email": s.ingress.acme_email,
                     "server": ACME_SERVERS[s.ingress.acme_issuer],
                     "privateKeySecretRef": {"name": f"{issuer_name}-account-key"},
-                    "solvers": [{"http01": {"ingress": {"ingressClassName": s.ingress.class_name}}}],
+                    "solvers": [
+                        {"http01": {"ingress": {"ingressClassName": s.ingress.class_name}}}
+                    ],
                 }
             },
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),

@@ -141,7 +141,12 @@ DEFAULT_STORAGE_CLASS = "pganalytics-ssd"
 
 MACHINE_TYPE_PATTERNS = {
     # m6i.large, t3.2xlarge, m7g.xlarge, m7i-flex.large
-    "aws": (re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|\d*x?large|metal(-\d+xl)?)$"), "m6i.large"),
+    "aws": (
+        re.compile(
+            r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|\d*x?large|metal(-\d+xl)?)$"
+        ),
+        "m6i.large",
+    ),
     # e2-standard-4, n2-highmem-8, c3-standard-4-lssd, custom-4-16384
     "gcp": (re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+){1,3}$"), "e2-standard-4"),
     # Standard_D4s_v5, Standard_E8ads_v5
@@ -155,7 +160,9 @@ REGION_PATTERNS = {
 EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$")
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")
 K8S_VERSION = re.compile(r"^1\.\d{2}(\.\d+)?$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -232,7 +239,11 @@ class Ingress:
 
     @property
     def cluster_issuer(self) -> str:
-        return {"staging": "letsencrypt-staging", "production": "letsencrypt-prod"}[self.acme_issuer] if self.tls else ""
+        return (
+            {"staging": "letsencrypt-staging", "production": "letsencrypt-prod"}[self.acme_issuer]
+            if self.tls
+            else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -381,42 +392,60 @@ def _coerce(kind: str, raw: Any, key: str, default: Any, problems: _Problems) ->
             bad = True
         value = raw
     if bad:
-        noun = {"str": "a string", "int": "an integer", "bool": "true or false",
-                "list": "a list", "dict": "an object"}[kind]  # fmt: skip
+        noun = {
+            "str": "a string",
+            "int": "an integer",
+            "bool": "true or false",
+            "list": "a list",
+            "dict": "an object",
+        }[kind]
         shown = raw if not isinstance(raw, str) else repr(raw)
-        problems.add(key, f"must be {noun} (got {shown})", _set_cmd(key, default if default not in (None, "", [], {}) else example))
+        suggestion = default if default not in (None, "", [], {}) else example
+        if kind == "bool":
+            suggestion = str(raw).strip().lower() in ("yes", "y", "on", "1", "enabled", "true")
+        problems.add(key, f"must be {noun} (got {shown})", _set_cmd(key, suggestion))
         return default
     return value
 
 
-def _parse_object(
-    name: str, spec: dict, raw: Any, problems: _Problems
-) -> dict[str, Any]:
+def _parse_object(name: str, spec: dict, raw: Any, problems: _Problems) -> dict[str, Any]:
     """Parses an object key (e.g. nodePool) field by field, rejecting unknown fields."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError:
-            problems.add(name, f"must be an object (got {raw!r})",
-                         f"set its fields with {_set_cmd(name + '.' + next(iter(spec)), 'value')}")  # fmt: skip
+            problems.add(
+                name,
+                f"must be an object (got {raw!r})",
+                f"set its fields with {_set_cmd(name + '.' + next(iter(spec)), 'value')}",
+            )
             raw = {}
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        problems.add(name, f"must be an object (got {raw!r})",
-                     f"pulumi config rm {NAMESPACE}:{name}, then set its fields with --path")  # fmt: skip
+        problems.add(
+            name,
+            f"must be an object (got {raw!r})",
+            f"pulumi config rm {NAMESPACE}:{name}, then set its fields with --path",
+        )
         raw = {}
     out: dict[str, Any] = {}
-    for sub, value in raw.items():
+    for sub in raw:
         if sub not in spec:
             hint = _suggest(sub, list(spec))
             if hint:
-                problems.add(f"{name}.{sub}", f"is not a known setting (did you mean {name}.{hint}?)",
-                             f"pulumi config rm --path {NAMESPACE}:{name}.{sub} && "
-                             f"pulumi config set --path {NAMESPACE}:{name}.{hint} <value>")  # fmt: skip
+                problems.add(
+                    f"{name}.{sub}",
+                    f"is not a known setting (did you mean {name}.{hint}?)",
+                    f"pulumi config rm --path {NAMESPACE}:{name}.{sub} && "
+                    f"pulumi config set --path {NAMESPACE}:{name}.{hint} <value>",
+                )
             else:
-                problems.add(f"{name}.{sub}", f"is not a known setting (known: {', '.join(spec)})",
-                             f"pulumi config rm --path {NAMESPACE}:{name}.{sub}")  # fmt: skip
+                problems.add(
+                    f"{name}.{sub}",
+                    f"is not a known setting (known: {', '.join(spec)})",
+                    f"pulumi config rm --path {NAMESPACE}:{name}.{sub}",
+                )
     for sub, (kind, default) in spec.items():
         if sub in raw and raw[sub] is not None:
             out[sub] = _coerce(kind, raw[sub], f"{name}.{sub}", default, problems)
@@ -461,9 +490,13 @@ def build_settings(
     secret_keys = secret_keys or set()
 
     # Provider config the program deliberately does not read: every cloud provider is explicit.
-    for foreign, ours in (("aws:region", "region"), ("gcp:project", "gcpProject"),
-                          ("gcp:region", "region"), ("azure-native:location", "region"),
-                          ("kubernetes:context", "kubeContext")):  # fmt: skip
+    for foreign, ours in (
+        ("aws:region", "region"),
+        ("gcp:project", "gcpProject"),
+        ("gcp:region", "region"),
+        ("azure-native:location", "region"),
+        ("kubernetes:context", "kubeContext"),
+    ):
         if all_keys and foreign in all_keys:
             problems.items.append(
                 f"{foreign} is ignored by this program (its providers are explicit); fix: "
@@ -471,17 +504,23 @@ def build_settings(
             )
 
     values: dict[str, Any] = {}
-    for key, raw in config.items():
+    for key in config:
         if key not in SCHEMA:
             head = key.split(".")[0]
             hint = _suggest(head, list(SCHEMA))
             if hint:
-                problems.add(key, f"is not a known setting (did you mean {NAMESPACE}:{hint}?)",
-                             f"pulumi config rm {NAMESPACE}:{key} && "
-                             f"pulumi config set {NAMESPACE}:{hint} <value>")  # fmt: skip
+                problems.add(
+                    key,
+                    f"is not a known setting (did you mean {NAMESPACE}:{hint}?)",
+                    f"pulumi config rm {NAMESPACE}:{key} && "
+                    f"pulumi config set {NAMESPACE}:{hint} <value>",
+                )
             else:
-                problems.add(key, "is not a known setting (see docs/CONFIGURATION.md)",
-                             f"pulumi config rm {NAMESPACE}:{key}")  # fmt: skip
+                problems.add(
+                    key,
+                    "is not a known setting (see docs/CONFIGURATION.md)",
+                    f"pulumi config rm {NAMESPACE}:{key}",
+                )
     for key, spec in SCHEMA.items():
         raw = config.get(key)
         if isinstance(spec, dict):
@@ -493,8 +532,11 @@ def build_settings(
     target = values["target"]
     if target not in TARGETS:
         hint = _suggest(target, list(TARGETS)) or "existing"
-        problems.add("target", f"must be one of {', '.join(TARGETS)} (got {target!r})",
-                     _set_cmd("target", hint))  # fmt: skip
+        problems.add(
+            "target",
+            f"must be one of {', '.join(TARGETS)} (got {target!r})",
+            _set_cmd("target", hint),
+        )
         target = "existing"
     cloud = target != "existing"
 
@@ -505,29 +547,45 @@ def build_settings(
         if not region:
             problems.add("region", f"is required for target {target}", _set_cmd("region", example))
         elif not pattern.match(region):
-            problems.add("region", f"is not a {CLOUD_NAMES[target]} region (got {region!r})",
-                         _set_cmd("region", example))  # fmt: skip
+            problems.add(
+                "region",
+                f"is not a {CLOUD_NAMES[target]} region (got {region!r})",
+                _set_cmd("region", example),
+            )
     gcp_project = values["gcpProject"]
     if target == "gcp":
         if not gcp_project:
-            problems.add("gcpProject", "is required for target gcp",
-                         _set_cmd("gcpProject", "my-gcp-project"))  # fmt: skip
+            problems.add(
+                "gcpProject", "is required for target gcp", _set_cmd("gcpProject", "my-gcp-project")
+            )
         elif not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", gcp_project):
-            problems.add("gcpProject", f"is not a GCP project id (got {gcp_project!r})",
-                         _set_cmd("gcpProject", "my-gcp-project"))  # fmt: skip
+            problems.add(
+                "gcpProject",
+                f"is not a GCP project id (got {gcp_project!r})",
+                _set_cmd("gcpProject", "my-gcp-project"),
+            )
 
     cluster_name = values["clusterName"] or f"pganalytics-{stack}"
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", cluster_name):
-        problems.add("clusterName", f"must be 2-40 lowercase letters, digits or '-' (got {cluster_name!r})",
-                     _set_cmd("clusterName", f"pganalytics-{stack}"))  # fmt: skip
+        problems.add(
+            "clusterName",
+            f"must be 2-40 lowercase letters, digits or '-' (got {cluster_name!r})",
+            _set_cmd("clusterName", f"pganalytics-{stack}"),
+        )
 
     version = values["kubernetesVersion"]
     if version and not K8S_VERSION.match(version):
-        problems.add("kubernetesVersion", f"must look like 1.34 (got {version!r})",
-                     _set_cmd("kubernetesVersion", "1.34"))  # fmt: skip
+        problems.add(
+            "kubernetesVersion",
+            f"must look like 1.34 (got {version!r})",
+            _set_cmd("kubernetesVersion", "1.34"),
+        )
     elif version and target == "aws" and version.count(".") > 1:
-        problems.add("kubernetesVersion", f"takes only major.minor on EKS (got {version!r})",
-                     _set_cmd("kubernetesVersion", ".".join(version.split(".")[:2])))  # fmt: skip
+        problems.add(
+            "kubernetesVersion",
+            f"takes only major.minor on EKS (got {version!r})",
+            _set_cmd("kubernetesVersion", ".".join(version.split(".")[:2])),
+        )
 
     # --- node pool ------------------------------------------------------------------------
     np = values["nodePool"]
@@ -535,208 +593,367 @@ def build_settings(
     if cloud and np["machineType"]:
         pattern, example = MACHINE_TYPE_PATTERNS[target]
         if not pattern.match(machine):
-            problems.add("nodePool.machineType",
-                         f"is not a {CLOUD_NAMES[target]} machine type (got {machine!r}, e.g. {example})",
-                         _set_cmd("nodePool.machineType", example))  # fmt: skip
+            problems.add(
+                "nodePool.machineType",
+                f"is not a {CLOUD_NAMES[target]} machine type (got {machine!r}, e.g. {example})",
+                _set_cmd("nodePool.machineType", example),
+            )
     for sub in ("minSize", "maxSize", "desiredSize"):
         if np[sub] < 1:
-            problems.add(f"nodePool.{sub}", f"must be at least 1 (got {np[sub]})",
-                         _set_cmd(f"nodePool.{sub}", 1))  # fmt: skip
+            problems.add(
+                f"nodePool.{sub}",
+                f"must be at least 1 (got {np[sub]})",
+                _set_cmd(f"nodePool.{sub}", 1),
+            )
     if np["minSize"] > np["maxSize"]:
-        problems.add("nodePool.minSize", f"must be ≤ maxSize (got {np['minSize']} > {np['maxSize']})",
-                     _set_cmd("nodePool.minSize", np["maxSize"]))  # fmt: skip
+        problems.add(
+            "nodePool.minSize",
+            f"must be ≤ maxSize (got {np['minSize']} > {np['maxSize']})",
+            _set_cmd("nodePool.minSize", np["maxSize"]),
+        )
     elif not np["minSize"] <= np["desiredSize"] <= np["maxSize"]:
-        problems.add("nodePool.desiredSize",
-                     f"must be between minSize and maxSize (got {np['desiredSize']}, "
-                     f"bounds {np['minSize']}..{np['maxSize']})",
-                     _set_cmd("nodePool.desiredSize", max(np["minSize"], min(np["desiredSize"], np["maxSize"]))))  # fmt: skip
+        problems.add(
+            "nodePool.desiredSize",
+            f"must be between minSize and maxSize (got {np['desiredSize']}, "
+            f"bounds {np['minSize']}..{np['maxSize']})",
+            _set_cmd(
+                "nodePool.desiredSize", max(np["minSize"], min(np["desiredSize"], np["maxSize"]))
+            ),
+        )
     if not 20 <= np["diskSizeGb"] <= 2048:
-        problems.add("nodePool.diskSizeGb", f"must be between 20 and 2048 (got {np['diskSizeGb']})",
-                     _set_cmd("nodePool.diskSizeGb", 50))  # fmt: skip
+        problems.add(
+            "nodePool.diskSizeGb",
+            f"must be between 20 and 2048 (got {np['diskSizeGb']})",
+            _set_cmd("nodePool.diskSizeGb", 50),
+        )
 
     # --- network --------------------------------------------------------------------------
     net = values["network"]
     for sub in ("cidr", "podCidr", "serviceCidr"):
         if not _cidr_ok(net[sub]):
-            problems.add(f"network.{sub}", f"is not a valid CIDR (got {net[sub]!r})",
-                         _set_cmd(f"network.{sub}", _cidr_fix(net[sub])))  # fmt: skip
+            problems.add(
+                f"network.{sub}",
+                f"is not a valid CIDR (got {net[sub]!r})",
+                _set_cmd(f"network.{sub}", _cidr_fix(net[sub])),
+            )
     if all(_cidr_ok(net[s]) for s in ("cidr", "podCidr", "serviceCidr")):
         nets = {s: ipaddress.ip_network(net[s]) for s in ("cidr", "podCidr", "serviceCidr")}
         for a, b in (("cidr", "podCidr"), ("cidr", "serviceCidr"), ("podCidr", "serviceCidr")):
             if nets[a].overlaps(nets[b]):
-                problems.add(f"network.{b}", f"overlaps network.{a} ({net[b]} and {net[a]})",
-                             _set_cmd(f"network.{b}", SCHEMA["network"][b][1]))  # fmt: skip
+                problems.add(
+                    f"network.{b}",
+                    f"overlaps network.{a} ({net[b]} and {net[a]})",
+                    _set_cmd(f"network.{b}", SCHEMA["network"][b][1]),
+                )
         if cloud and net["create"] and nets["cidr"].prefixlen > 20:
-            problems.add("network.cidr", f"is too small for the cluster's subnets (got {net['cidr']}; use /20 or larger)",
-                         _set_cmd("network.cidr", "10.0.0.0/16"))  # fmt: skip
+            problems.add(
+                "network.cidr",
+                f"is too small for the cluster's subnets (got {net['cidr']}; use /20 or larger)",
+                _set_cmd("network.cidr", "10.0.0.0/16"),
+            )
     if not 2 <= net["zoneCount"] <= 6:
-        problems.add("network.zoneCount", f"must be between 2 and 6 (got {net['zoneCount']})",
-                     _set_cmd("network.zoneCount", 3))  # fmt: skip
+        problems.add(
+            "network.zoneCount",
+            f"must be between 2 and 6 (got {net['zoneCount']})",
+            _set_cmd("network.zoneCount", 3),
+        )
     if net["natGateway"] not in ("single", "perZone"):
-        problems.add("network.natGateway", f"must be single or perZone (got {net['natGateway']!r})",
-                     _set_cmd("network.natGateway", "single"))  # fmt: skip
+        problems.add(
+            "network.natGateway",
+            f"must be single or perZone (got {net['natGateway']!r})",
+            _set_cmd("network.natGateway", "single"),
+        )
     subnet_ids = net["subnetIds"]
     if any(not isinstance(s, str) or not s for s in subnet_ids):
-        problems.add("network.subnetIds", f"must be a list of non-empty strings (got {subnet_ids!r})",
-                     _set_cmd("network.subnetIds[0]", "subnet-0123456789abcdef0"))  # fmt: skip
+        problems.add(
+            "network.subnetIds",
+            f"must be a list of non-empty strings (got {subnet_ids!r})",
+            _set_cmd("network.subnetIds[0]", "subnet-0123456789abcdef0"),
+        )
     if cloud and not net["create"]:
         if target == "aws" and len(subnet_ids) < 2:
-            problems.add("network.subnetIds",
-                         f"needs at least two private subnets in different zones when network.create is false (got {len(subnet_ids)})",
-                         _set_cmd("network.subnetIds[1]", "subnet-0123456789abcdef1"))  # fmt: skip
+            problems.add(
+                "network.subnetIds",
+                "needs at least two private subnets in different zones when "
+                f"network.create is false (got {len(subnet_ids)})",
+                _set_cmd("network.subnetIds[1]", "subnet-0123456789abcdef1"),
+            )
         if target in ("gcp", "azure") and len(subnet_ids) != 1:
-            example = ("my-subnet" if target == "gcp" else
-                       "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")  # fmt: skip
-            problems.add("network.subnetIds",
-                         f"needs exactly one subnet when network.create is false (got {len(subnet_ids)})",
-                         _set_cmd("network.subnetIds[0]", example))  # fmt: skip
+            example = (
+                "my-subnet"
+                if target == "gcp"
+                else "/subscriptions/<sub>/resourceGroups/<rg>/providers/"
+                "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+            )
+            problems.add(
+                "network.subnetIds",
+                f"needs exactly one subnet when network.create is false (got {len(subnet_ids)})",
+                _set_cmd("network.subnetIds[0]", example),
+            )
         if target == "gcp":
-            for sub, example in (("vpcId", "my-vpc"), ("podsRangeName", "pods"),
-                                 ("servicesRangeName", "services")):  # fmt: skip
+            for sub, example in (
+                ("vpcId", "my-vpc"),
+                ("podsRangeName", "pods"),
+                ("servicesRangeName", "services"),
+            ):
                 if not net[sub]:
-                    problems.add(f"network.{sub}", "is required on gcp when network.create is false",
-                                 _set_cmd(f"network.{sub}", example))  # fmt: skip
+                    problems.add(
+                        f"network.{sub}",
+                        "is required on gcp when network.create is false",
+                        _set_cmd(f"network.{sub}", example),
+                    )
         if target == "aws":
-            bad = [s for s in subnet_ids if isinstance(s, str) and not re.fullmatch(r"subnet-[0-9a-f]{8,17}", s)]
+            bad = [
+                s
+                for s in subnet_ids
+                if isinstance(s, str) and not re.fullmatch(r"subnet-[0-9a-f]{8,17}", s)
+            ]
             if bad:
-                problems.add("network.subnetIds", f"holds ids that are not AWS subnet ids: {bad}",
-                             _set_cmd("network.subnetIds[0]", "subnet-0123456789abcdef0"))  # fmt: skip
+                problems.add(
+                    "network.subnetIds",
+                    f"holds ids that are not AWS subnet ids: {bad}",
+                    _set_cmd("network.subnetIds[0]", "subnet-0123456789abcdef0"),
+                )
 
     # --- endpoint -------------------------------------------------------------------------
     ep = values["endpoint"]
     cidrs = ep["publicCidrs"]
     for i, c in enumerate(cidrs):
         if not isinstance(c, str) or not _cidr_ok(c):
-            problems.add(f"endpoint.publicCidrs[{i}]", f"is not a valid CIDR (got {c!r})",
-                         _set_cmd(f"endpoint.publicCidrs[{i}]", _cidr_fix(str(c)) if isinstance(c, str) else "203.0.113.0/24"))  # fmt: skip
+            problems.add(
+                f"endpoint.publicCidrs[{i}]",
+                f"is not a valid CIDR (got {c!r})",
+                _set_cmd(
+                    f"endpoint.publicCidrs[{i}]",
+                    _cidr_fix(str(c)) if isinstance(c, str) else "203.0.113.0/24",
+                ),
+            )
     if ep["publicAccess"] and not cidrs:
-        problems.add("endpoint.publicCidrs", "must list at least one CIDR while endpoint.publicAccess is true",
-                     _set_cmd("endpoint.publicCidrs[0]", "203.0.113.0/24"))  # fmt: skip
+        problems.add(
+            "endpoint.publicCidrs",
+            "must list at least one CIDR while endpoint.publicAccess is true",
+            _set_cmd("endpoint.publicCidrs[0]", "203.0.113.0/24"),
+        )
     if not ep["publicAccess"] and not ep["privateAccess"]:
-        problems.add("endpoint.privateAccess", "must be true when endpoint.publicAccess is false (the API server would be unreachable)",
-                     _set_cmd("endpoint.privateAccess", True))  # fmt: skip
+        problems.add(
+            "endpoint.privateAccess",
+            "must be true when endpoint.publicAccess is false "
+            "(the API server would be unreachable)",
+            _set_cmd("endpoint.privateAccess", True),
+        )
 
     # --- cluster options ----------------------------------------------------------------
     cl = values["cluster"]
     if cl["releaseChannel"] not in ("RAPID", "REGULAR", "STABLE", "EXTENDED"):
-        problems.add("cluster.releaseChannel", f"must be RAPID, REGULAR, STABLE or EXTENDED (got {cl['releaseChannel']!r})",
-                     _set_cmd("cluster.releaseChannel", "REGULAR"))  # fmt: skip
+        problems.add(
+            "cluster.releaseChannel",
+            f"must be RAPID, REGULAR, STABLE or EXTENDED (got {cl['releaseChannel']!r})",
+            _set_cmd("cluster.releaseChannel", "REGULAR"),
+        )
     unknown_logs = [x for x in cl["controlPlaneLogs"] if x not in EKS_LOG_TYPES]
     if unknown_logs:
-        problems.add("cluster.controlPlaneLogs", f"holds unknown log types {unknown_logs} (known: {', '.join(EKS_LOG_TYPES)})",
-                     _set_cmd("cluster.controlPlaneLogs", list(EKS_LOG_TYPES)))  # fmt: skip
+        problems.add(
+            "cluster.controlPlaneLogs",
+            f"holds unknown log types {unknown_logs} (known: {', '.join(EKS_LOG_TYPES)})",
+            _set_cmd("cluster.controlPlaneLogs", list(EKS_LOG_TYPES)),
+        )
     if cl["tier"] not in ("free", "standard"):
-        problems.add("cluster.tier", f"must be free or standard (got {cl['tier']!r})",
-                     _set_cmd("cluster.tier", "standard"))  # fmt: skip
+        problems.add(
+            "cluster.tier",
+            f"must be free or standard (got {cl['tier']!r})",
+            _set_cmd("cluster.tier", "standard"),
+        )
     zone = cl["zone"]
     if target == "gcp" and cl["zonal"]:
         zone = zone or f"{region}-b"
         if region and not zone.startswith(region + "-"):
-            problems.add("cluster.zone", f"must be a zone of region {region} (got {zone!r})",
-                         _set_cmd("cluster.zone", f"{region}-b"))  # fmt: skip
+            problems.add(
+                "cluster.zone",
+                f"must be a zone of region {region} (got {zone!r})",
+                _set_cmd("cluster.zone", f"{region}-b"),
+            )
     if target == "gcp" and not ep["publicAccess"] and not cl["privateNodes"]:
-        problems.add("cluster.privateNodes", "must be true on GKE when endpoint.publicAccess is false",
-                     _set_cmd("cluster.privateNodes", True))  # fmt: skip
+        problems.add(
+            "cluster.privateNodes",
+            "must be true on GKE when endpoint.publicAccess is false",
+            _set_cmd("cluster.privateNodes", True),
+        )
 
     # --- ingress --------------------------------------------------------------------------
     ing = values["ingress"]
     if ing["controller"] not in ("traefik", "none"):
         hint = "none" if "none" in ing["controller"].lower() else "traefik"
-        problems.add("ingress.controller", f"must be traefik or none (got {ing['controller']!r})",
-                     _set_cmd("ingress.controller", hint))  # fmt: skip
+        problems.add(
+            "ingress.controller",
+            f"must be traefik or none (got {ing['controller']!r})",
+            _set_cmd("ingress.controller", hint),
+        )
     class_name = ing["className"]
     if ing["controller"] == "traefik" and class_name != "traefik":
-        problems.add("ingress.className", f"must be traefik while ingress.controller is traefik (got {class_name!r})",
-                     _set_cmd("ingress.className", "traefik"))  # fmt: skip
+        problems.add(
+            "ingress.className",
+            f"must be traefik while ingress.controller is traefik (got {class_name!r})",
+            _set_cmd("ingress.className", "traefik"),
+        )
     if class_name and not DNS_LABEL.match(class_name) and not HOSTNAME.match(class_name):
-        problems.add("ingress.className", f"is not a valid IngressClass name (got {class_name!r})",
-                     _set_cmd("ingress.className", "traefik"))  # fmt: skip
+        problems.add(
+            "ingress.className",
+            f"is not a valid IngressClass name (got {class_name!r})",
+            _set_cmd("ingress.className", "traefik"),
+        )
     if ing["serviceType"] not in ("LoadBalancer", "NodePort"):
-        problems.add("ingress.serviceType", f"must be LoadBalancer or NodePort (got {ing['serviceType']!r})",
-                     _set_cmd("ingress.serviceType", "LoadBalancer"))  # fmt: skip
+        problems.add(
+            "ingress.serviceType",
+            f"must be LoadBalancer or NodePort (got {ing['serviceType']!r})",
+            _set_cmd("ingress.serviceType", "LoadBalancer"),
+        )
     if not DNS_LABEL.match(ing["controllerNamespace"]):
-        problems.add("ingress.controllerNamespace", f"is not a valid namespace name (got {ing['controllerNamespace']!r})",
-                     _set_cmd("ingress.controllerNamespace", TRAEFIK_NAMESPACE))  # fmt: skip
+        problems.add(
+            "ingress.controllerNamespace",
+            f"is not a valid namespace name (got {ing['controllerNamespace']!r})",
+            _set_cmd("ingress.controllerNamespace", TRAEFIK_NAMESPACE),
+        )
     domain = ing["domain"].lower().rstrip(".")
     api_host = ing["apiHost"].lower() or (f"api.{domain}" if domain else "")
     grafana_host = ing["grafanaHost"].lower() or (f"grafana.{domain}" if domain else "")
     if domain and not HOSTNAME.match(domain):
-        problems.add("ingress.domain", f"is not a valid DNS domain (got {ing['domain']!r})",
-                     _set_cmd("ingress.domain", "pganalytics.example.com"))  # fmt: skip
+        problems.add(
+            "ingress.domain",
+            f"is not a valid DNS domain (got {ing['domain']!r})",
+            _set_cmd("ingress.domain", "pganalytics.example.com"),
+        )
     for sub, host in (("apiHost", api_host), ("grafanaHost", grafana_host)):
         if ing[sub] and not HOSTNAME.match(host):
-            problems.add(f"ingress.{sub}", f"is not a valid host name (got {ing[sub]!r})",
-                         _set_cmd(f"ingress.{sub}", f"{sub[:-4].lower()}.example.com"))  # fmt: skip
+            problems.add(
+                f"ingress.{sub}",
+                f"is not a valid host name (got {ing[sub]!r})",
+                _set_cmd(f"ingress.{sub}", f"{sub[:-4].lower()}.example.com"),
+            )
     if class_name and not (api_host and grafana_host):
-        problems.add("ingress.domain", "is required while an ingress class is set (it names the API and Grafana hosts)",
-                     _set_cmd("ingress.domain", "pganalytics.example.com"))  # fmt: skip
+        problems.add(
+            "ingress.domain",
+            "is required while an ingress class is set (it names the API and Grafana hosts)",
+            _set_cmd("ingress.domain", "pganalytics.example.com"),
+        )
     if ing["acmeIssuer"] not in ("staging", "production"):
-        problems.add("ingress.acmeIssuer", f"must be staging or production (got {ing['acmeIssuer']!r})",
-                     _set_cmd("ingress.acmeIssuer", "staging"))  # fmt: skip
+        problems.add(
+            "ingress.acmeIssuer",
+            f"must be staging or production (got {ing['acmeIssuer']!r})",
+            _set_cmd("ingress.acmeIssuer", "staging"),
+        )
     if ing["tls"]:
         if not ing["acmeEmail"]:
-            problems.add("ingress.acmeEmail", "is required when ingress.tls is true (Let's Encrypt account)",
-                         _set_cmd("ingress.acmeEmail", "ops@example.com"))  # fmt: skip
+            problems.add(
+                "ingress.acmeEmail",
+                "is required when ingress.tls is true (Let's Encrypt account)",
+                _set_cmd("ingress.acmeEmail", "ops@example.com"),
+            )
         if not class_name:
-            problems.add("ingress.tls", "needs an ingress class (ingress.className) to solve ACME HTTP-01 challenges",
-                         _set_cmd("ingress.className", "traefik"))  # fmt: skip
+            problems.add(
+                "ingress.tls",
+                "needs an ingress class (ingress.className) to solve ACME HTTP-01 challenges",
+                _set_cmd("ingress.className", "traefik"),
+            )
         if domain.endswith((".localhost", ".local", "nip.io", "sslip.io")) or domain == "localhost":
-            problems.add("ingress.domain", f"must be a public domain you own when ingress.tls is true (got {domain!r})",
-                         _set_cmd("ingress.domain", "pganalytics.example.com"))  # fmt: skip
+            problems.add(
+                "ingress.domain",
+                f"must be a public domain you own when ingress.tls is true (got {domain!r})",
+                _set_cmd("ingress.domain", "pganalytics.example.com"),
+            )
     if ing["acmeEmail"] and not EMAIL.match(ing["acmeEmail"]):
-        problems.add("ingress.acmeEmail", f"is not an e-mail address (got {ing['acmeEmail']!r})",
-                     _set_cmd("ingress.acmeEmail", "ops@example.com"))  # fmt: skip
+        problems.add(
+            "ingress.acmeEmail",
+            f"is not an e-mail address (got {ing['acmeEmail']!r})",
+            _set_cmd("ingress.acmeEmail", "ops@example.com"),
+        )
 
     # --- storage --------------------------------------------------------------------------
     st = values["storage"]
     if st["className"] is None:
         st["className"] = DEFAULT_STORAGE_CLASS if cloud else ""
-    if st["className"] and not HOSTNAME.match(st["className"]) and not DNS_LABEL.match(st["className"]):
-        problems.add("storage.className", f"is not a valid StorageClass name (got {st['className']!r})",
-                     _set_cmd("storage.className", DEFAULT_STORAGE_CLASS))  # fmt: skip
+    if (
+        st["className"]
+        and not HOSTNAME.match(st["className"])
+        and not DNS_LABEL.match(st["className"])
+    ):
+        problems.add(
+            "storage.className",
+            f"is not a valid StorageClass name (got {st['className']!r})",
+            _set_cmd("storage.className", DEFAULT_STORAGE_CLASS),
+        )
     if cloud and not st["className"]:
-        problems.add("storage.className", f"cannot be empty on {target} (the program creates that class)",
-                     _set_cmd("storage.className", DEFAULT_STORAGE_CLASS))  # fmt: skip
+        problems.add(
+            "storage.className",
+            f"cannot be empty on {target} (the program creates that class)",
+            _set_cmd("storage.className", DEFAULT_STORAGE_CLASS),
+        )
     disk_type = st["type"] or DEFAULT_DISK_TYPE.get(target, "")
     if cloud and disk_type not in DISK_TYPES[target]:
-        problems.add("storage.type", f"must be one of {', '.join(DISK_TYPES[target])} on {target} (got {disk_type!r})",
-                     _set_cmd("storage.type", DEFAULT_DISK_TYPE[target]))  # fmt: skip
+        problems.add(
+            "storage.type",
+            f"must be one of {', '.join(DISK_TYPES[target])} on {target} (got {disk_type!r})",
+            _set_cmd("storage.type", DEFAULT_DISK_TYPE[target]),
+        )
     if st["reclaimPolicy"] not in ("Delete", "Retain"):
         hint = "Retain" if st["reclaimPolicy"].lower().startswith("ret") else "Delete"
-        problems.add("storage.reclaimPolicy", f"must be Delete or Retain (got {st['reclaimPolicy']!r})",
-                     _set_cmd("storage.reclaimPolicy", hint))  # fmt: skip
+        problems.add(
+            "storage.reclaimPolicy",
+            f"must be Delete or Retain (got {st['reclaimPolicy']!r})",
+            _set_cmd("storage.reclaimPolicy", hint),
+        )
 
     # --- chart ----------------------------------------------------------------------------
     ch = values["chart"]
     values_file = ch["valuesFile"] or f"values-{stack}.yaml"
     if "/" in values_file or values_file.startswith(".."):
-        problems.add("chart.valuesFile", f"must be a file name inside charts/pganalytics (got {values_file!r})",
-                     _set_cmd("chart.valuesFile", "values-prod.yaml"))  # fmt: skip
+        problems.add(
+            "chart.valuesFile",
+            f"must be a file name inside charts/pganalytics (got {values_file!r})",
+            _set_cmd("chart.valuesFile", "values-prod.yaml"),
+        )
     elif not (CHART_DIR / values_file).is_file():
         have = sorted(p.name for p in CHART_DIR.glob("values-*.yaml"))
-        problems.add("chart.valuesFile",
-                     f"names {values_file}, which charts/pganalytics does not have (have: {', '.join(have) or 'none'})",
-                     _set_cmd("chart.valuesFile", have[0] if have else "values-dev.yaml"))  # fmt: skip
+        problems.add(
+            "chart.valuesFile",
+            f"names {values_file}, which charts/pganalytics does not have "
+            f"(have: {', '.join(have) or 'none'})",
+            _set_cmd("chart.valuesFile", have[0] if have else "values-dev.yaml"),
+        )
     if not DNS_LABEL.match(ch["namespace"]):
-        problems.add("chart.namespace", f"is not a valid namespace name (got {ch['namespace']!r})",
-                     _set_cmd("chart.namespace", "pganalytics"))  # fmt: skip
+        problems.add(
+            "chart.namespace",
+            f"is not a valid namespace name (got {ch['namespace']!r})",
+            _set_cmd("chart.namespace", "pganalytics"),
+        )
     if ch["imageRegistry"] and not REGISTRY.match(ch["imageRegistry"]):
-        problems.add("chart.imageRegistry", f"is not a registry host[/path] (got {ch['imageRegistry']!r})",
-                     _set_cmd("chart.imageRegistry", "registry.example.com/mirror"))  # fmt: skip
+        problems.add(
+            "chart.imageRegistry",
+            f"is not a registry host[/path] (got {ch['imageRegistry']!r})",
+            _set_cmd("chart.imageRegistry", "registry.example.com/mirror"),
+        )
     if ch["imageTag"] and (not IMAGE_TAG.match(ch["imageTag"]) or ch["imageTag"] == "latest"):
-        problems.add("chart.imageTag", f"must be an exact image tag, not 'latest' (got {ch['imageTag']!r})",
-                     _set_cmd("chart.imageTag", "3.3.0"))  # fmt: skip
+        problems.add(
+            "chart.imageTag",
+            f"must be an exact image tag, not 'latest' (got {ch['imageTag']!r})",
+            _set_cmd("chart.imageTag", "3.3.0"),
+        )
 
     # --- misc -----------------------------------------------------------------------------
     tags = values["tags"]
     for k, v in tags.items():
         if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9_.:/=+@-]{1,63}", k):
-            problems.add(f"tags.{k}", f"must be a string value under a simple key (got {v!r})",
-                         _set_cmd(f"tags.{k}", str(v)))  # fmt: skip
+            problems.add(
+                f"tags.{k}",
+                f"must be a string value under a simple key (got {v!r})",
+                _set_cmd(f"tags.{k}", str(v)),
+            )
     kubeconfig = values["kubeconfig"]
     if kubeconfig and "kubeconfig" not in secret_keys:
-        problems.add("kubeconfig", "holds credentials and must be stored encrypted",
-                     f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"')  # fmt: skip
+        problems.add(
+            "kubeconfig",
+            "holds credentials and must be stored encrypted",
+            f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"',
+        )
     if kubeconfig:
         try:
             import yaml
@@ -744,9 +961,12 @@ def build_settings(
             parsed = yaml.safe_load(kubeconfig)
             if not isinstance(parsed, dict) or "clusters" not in parsed:
                 raise ValueError("no clusters")
-        except Exception:  # noqa: BLE001 - any parse failure is a config problem
-            problems.add("kubeconfig", "is not a kubeconfig document (no 'clusters')",
-                         f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"')  # fmt: skip
+        except Exception:
+            problems.add(
+                "kubeconfig",
+                "is not a kubeconfig document (no 'clusters')",
+                f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"',
+            )
 
     if problems.items:
         raise ConfigError(problems.items, stack)
@@ -762,20 +982,47 @@ def build_settings(
         kubeconfig=kubeconfig,
         kube_context=values["kubeContext"],
         tags=dict(tags),
-        node_pool=NodePool(machine, np["minSize"], np["maxSize"], np["desiredSize"], np["spot"],
-                           np["diskSizeGb"]),  # fmt: skip
-        network=Network(net["create"], net["cidr"], net["podCidr"], net["serviceCidr"],
-                        net["zoneCount"], net["natGateway"], net["vpcId"], tuple(subnet_ids),
-                        net["podsRangeName"], net["servicesRangeName"]),  # fmt: skip
+        node_pool=NodePool(
+            machine, np["minSize"], np["maxSize"], np["desiredSize"], np["spot"], np["diskSizeGb"]
+        ),
+        network=Network(
+            net["create"],
+            net["cidr"],
+            net["podCidr"],
+            net["serviceCidr"],
+            net["zoneCount"],
+            net["natGateway"],
+            net["vpcId"],
+            tuple(subnet_ids),
+            net["podsRangeName"],
+            net["servicesRangeName"],
+        ),
         endpoint=Endpoint(ep["publicAccess"], tuple(cidrs), ep["privateAccess"]),
-        cluster=Cluster(cl["privateNodes"], cl["zonal"], zone, cl["releaseChannel"],
-                        tuple(cl["controlPlaneLogs"]), cl["tier"]),  # fmt: skip
-        ingress=Ingress(ing["controller"], class_name, ing["controllerNamespace"],
-                        ing["serviceType"], domain, api_host, grafana_host, ing["tls"],
-                        ing["acmeEmail"], ing["acmeIssuer"], ing["installCertManager"]),  # fmt: skip
+        cluster=Cluster(
+            cl["privateNodes"],
+            cl["zonal"],
+            zone,
+            cl["releaseChannel"],
+            tuple(cl["controlPlaneLogs"]),
+            cl["tier"],
+        ),
+        ingress=Ingress(
+            ing["controller"],
+            class_name,
+            ing["controllerNamespace"],
+            ing["serviceType"],
+            domain,
+            api_host,
+            grafana_host,
+            ing["tls"],
+            ing["acmeEmail"],
+            ing["acmeIssuer"],
+            ing["installCertManager"],
+        ),
         storage=Storage(st["className"], disk_type, st["reclaimPolicy"], st["makeDefault"]),
-        chart=Chart(values_file, ch["values"], ch["namespace"], ch["imageRegistry"],
-                    ch["imageTag"]),  # fmt: skip
+        chart=Chart(
+            values_file, ch["values"], ch["namespace"], ch["imageRegistry"], ch["imageTag"]
+        ),
     )
 
     # The chart values are known now (nothing in them waits for a cloud resource), so a

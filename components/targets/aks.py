@@ -57,7 +57,9 @@ class AksCluster(ClusterTarget):
                 address_space={"address_prefixes": [s.network.cidr]},
                 tags=tags,
                 # Subnets are their own resources; the VNet must not try to remove them.
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["subnets"])),
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(ignore_changes=["subnets"])
+                ),
             )
             subnet = network.Subnet(
                 "nodes-subnet",
@@ -84,8 +86,10 @@ class AksCluster(ClusterTarget):
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
             role_definition_id=client.subscription_id.apply(
-                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
-                f"roleDefinitions/{NETWORK_CONTRIBUTOR}"
+                lambda sub: (
+                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{NETWORK_CONTRIBUTOR}"
+                )
             ),
             scope=subnet_id,
             opts=child,
@@ -139,7 +143,10 @@ class AksCluster(ClusterTarget):
                 if s.endpoint.public_access
                 else None,
             },
-            auto_upgrade_profile={"upgrade_channel": "patch", "node_os_upgrade_channel": "NodeImage"},
+            auto_upgrade_profile={
+                "upgrade_channel": "patch",
+                "node_os_upgrade_channel": "NodeImage",
+            },
             sku={"name": "Base", "tier": "Standard" if s.cluster.tier == "standard" else "Free"},
             enable_rbac=True,
             tags=tags,
@@ -173,7 +180,9 @@ class AksCluster(ClusterTarget):
             scale_set_eviction_policy="Delete" if np.spot else None,
             spot_max_price=-1 if np.spot else None,
             node_labels={"pganalytics.io/pool": "default"},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["count"])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["count"])
+            ),
         )
 
         self.cluster_name = self.cluster.name

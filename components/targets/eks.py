@@ -56,7 +56,10 @@ def eks_kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+                {
+                    "name": name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
+                }
             ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "current-context": name,
@@ -68,9 +71,15 @@ def eks_kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "aws",
                             "args": [
-                                "eks", "get-token", "--cluster-name", name,
-                                "--region", region, "--output", "json",
-                            ],  # fmt: skip
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                name,
+                                "--region",
+                                region,
+                                "--output",
+                                "json",
+                            ],
                             "interactiveMode": "Never",
                         }
                     },
@@ -95,8 +104,8 @@ class EksCluster(ClusterTarget):
         child = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
         invoke = pulumi.InvokeOptions(parent=self, provider=self.aws_provider)
 
-        subnet_ids = self._network(cname, child, invoke) if s.network.create else list(
-            s.network.subnet_ids
+        subnet_ids = (
+            self._network(cname, child, invoke) if s.network.create else list(s.network.subnet_ids)
         )
 
         # --- control plane --------------------------------------------------------------
@@ -169,7 +178,9 @@ class EksCluster(ClusterTarget):
             principal_arn=deployer_arn,
             policy_arn=CLUSTER_ADMIN_POLICY,
             access_scope={"type": "cluster"},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[access_entry])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[access_entry])
+            ),
         )
 
         # --- nodes ----------------------------------------------------------------------
@@ -222,7 +233,9 @@ class EksCluster(ClusterTarget):
             cluster_name=self.cluster.name,
             addon_name="eks-pod-identity-agent",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.node_group])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[self.node_group])
+            ),
         )
         ebs_role = aws.iam.Role(
             "ebs-csi-role",
@@ -245,7 +258,9 @@ class EksCluster(ClusterTarget):
             ],
             opts=pulumi.ResourceOptions.merge(
                 child,
-                pulumi.ResourceOptions(depends_on=[pod_identity_agent, ebs_policy, self.node_group]),
+                pulumi.ResourceOptions(
+                    depends_on=[pod_identity_agent, ebs_policy, self.node_group]
+                ),
             ),
         )
 
@@ -266,7 +281,10 @@ class EksCluster(ClusterTarget):
         # The in-tree AWS cloud provider makes a Network Load Balancer for the controller.
         self.lb_annotations = {
             "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+            # Spread connections over every zone's controller pods.
+            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": (
+                "true"
+            ),
         }
         self.workload_dependencies = [self.node_group, self.ebs_csi]
         self._outputs()
@@ -333,7 +351,9 @@ class EksCluster(ClusterTarget):
                     allocation_id=eip.id,
                     subnet_id=public[i].id,
                     tags={"Name": f"{cname}-nat-{i}"},
-                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[igw])),
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=[igw])
+                    ),
                 )
             )
         for i, priv in enumerate(private):

@@ -43,7 +43,10 @@ def gke_kubeconfig(name: str, endpoint: str, ca_data: str) -> str:
             "clusters": [
                 {
                     "name": name,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data},
+                    "cluster": {
+                        "server": f"https://{endpoint}",
+                        "certificate-authority-data": ca_data,
+                    },
                 }
             ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
@@ -108,7 +111,11 @@ class GkeCluster(ClusterTarget):
             if s.cluster.private_nodes:
                 # Private nodes have no external IP: Cloud NAT gives them egress (image pulls).
                 router = gcp.compute.Router(
-                    "router", name=f"{cname}-router", region=s.region, network=network.id, opts=child
+                    "router",
+                    name=f"{cname}-router",
+                    region=s.region,
+                    network=network.id,
+                    opts=child,
                 )
                 gcp.compute.RouterNat(
                     "nat",

@@ -73,7 +73,7 @@ def matrix() -> dict[tuple[str, str], dict]:
     cases = [(s, t) for s in STACKS for t in TARGETS]
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(lambda c: run_program(c[0], stack_config(*c)), cases)
-    return dict(zip(cases, results))
+    return dict(zip(cases, results, strict=True))
 
 
 def inventory_text(result: dict) -> str:

@@ -52,8 +52,10 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
         return {
             "endpoint": "34.0.0.1",
             "masterAuth": {"clusterCaCertificate": MOCK_CA},
-            "privateClusterConfig": {**(inputs.get("privateClusterConfig") or {}),
-                                     "privateEndpoint": "172.16.0.34"},  # fmt: skip
+            "privateClusterConfig": {
+                **(inputs.get("privateClusterConfig") or {}),
+                "privateEndpoint": "172.16.0.34",
+            },
         }
     if typ == "gcp:serviceaccount/account:Account":
         return {"email": f"{inputs.get('accountId')}@mock-project.iam.gserviceaccount.com"}
@@ -62,13 +64,20 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
     if typ == "azure-native:containerservice:ManagedCluster":
         # Inputs take a list of identity ids; the API answers with a map.
         ids = (inputs.get("identity") or {}).get("userAssignedIdentities") or []
-        return {"name": inputs.get("resourceName"),
-                "identity": {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in ids}}}  # fmt: skip
+        return {
+            "name": inputs.get("resourceName"),
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in ids}},
+        }
     if typ.startswith("azure-native:"):
         return {"name": inputs.get("resourceName") or inputs.get("resourceGroupName") or name}
     if typ == "kubernetes:helm.sh/v3:Release":
-        return {"status": {"name": inputs.get("name"), "namespace": inputs.get("namespace"),
-                           "status": "deployed"}}  # fmt: skip
+        return {
+            "status": {
+                "name": inputs.get("name"),
+                "namespace": inputs.get("namespace"),
+                "status": "deployed",
+            }
+        }
     if typ == "kubernetes:core/v1:Service":
         return {"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}}
     if typ == "random:index/randomPassword:RandomPassword":
@@ -87,21 +96,41 @@ class Mocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "userId": "AROAMOCK:deployer",
-                    "arn": "arn:aws:sts::123456789012:assumed-role/Deployer/session"}  # fmt: skip
+            return {
+                "accountId": "123456789012",
+                "userId": "AROAMOCK:deployer",
+                "arn": "arn:aws:sts::123456789012:assumed-role/Deployer/session",
+            }
         if token == "aws:iam/getSessionContext:getSessionContext":
-            return {"arn": args.args.get("arn"), "issuerArn": "arn:aws:iam::123456789012:role/Deployer",
-                    "issuerId": "AROAMOCK", "issuerName": "Deployer", "sessionName": "session"}  # fmt: skip
+            return {
+                "arn": args.args.get("arn"),
+                "issuerArn": "arn:aws:iam::123456789012:role/Deployer",
+                "issuerId": "AROAMOCK",
+                "issuerName": "Deployer",
+                "sessionName": "session",
+            }
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
-                    "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"], "id": "eu-west-1"}  # fmt: skip
+            return {
+                "names": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"],
+                "id": "eu-west-1",
+            }
         if token == "azure-native:authorization:getClientConfig":
-            return {"subscriptionId": "00000000-0000-0000-0000-000000000000",
-                    "tenantId": "11111111-1111-1111-1111-111111111111",
-                    "clientId": "mock", "objectId": "mock"}  # fmt: skip
+            return {
+                "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                "tenantId": "11111111-1111-1111-1111-111111111111",
+                "clientId": "mock",
+                "objectId": "mock",
+            }
         if token == "azure-native:containerservice:listManagedClusterUserCredentials":
-            return {"kubeconfigs": [{"name": "clusterUser",
-                                     "value": base64.b64encode(MOCK_KUBECONFIG.encode()).decode()}]}  # fmt: skip
+            return {
+                "kubeconfigs": [
+                    {
+                        "name": "clusterUser",
+                        "value": base64.b64encode(MOCK_KUBECONFIG.encode()).decode(),
+                    }
+                ]
+            }
         return {}
 
 
@@ -136,8 +165,9 @@ class RecordingMonitor(mocks.MockMonitor):
         self.records: list[dict] = []
 
     def _record(self, request, read: bool) -> None:
-        inputs = rpc.deserialize_properties(request.properties if read else request.object,
-                                            keep_unknowns=True, keep_internal=True)  # fmt: skip
+        inputs = rpc.deserialize_properties(
+            request.properties if read else request.object, keep_unknowns=True, keep_internal=True
+        )
         rec = {
             "type": request.type,
             "name": request.name,
@@ -172,22 +202,26 @@ class RecordingMonitor(mocks.MockMonitor):
 
 def main() -> None:
     spec = json.loads(sys.stdin.read())
-    config = {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()
-    }
+    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
     monitor = RecordingMonitor(Mocks())
-    pulumi.runtime.set_mocks(Mocks(), project="pganalytics", stack=spec["stack"],
-                             preview=spec.get("preview", True), monitor=monitor)  # fmt: skip
+    pulumi.runtime.set_mocks(
+        Mocks(),
+        project="pganalytics",
+        stack=spec["stack"],
+        preview=spec.get("preview", True),
+        monitor=monitor,
+    )
     # The program must not depend on the working directory.
     os.chdir(tempfile.gettempdir())
 
     error = None
     error_type = None
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"),
-                                                           run_name="__main__")))  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+        _sync_await(
+            run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+        )
+    except Exception as exc:
         error, error_type = str(exc), type(exc).__name__
 
     outputs = {}
@@ -199,10 +233,19 @@ def main() -> None:
                 "value": _plain(_sync_await(out.future())),
                 "secret": bool(_sync_await(out.is_secret())),
             }
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             error = error or f"output {key}: {exc}"
-    json.dump({"resources": monitor.records, "outputs": outputs, "error": error,
-               "error_type": error_type}, sys.stdout, indent=1, default=repr)  # fmt: skip
+    json.dump(
+        {
+            "resources": monitor.records,
+            "outputs": outputs,
+            "error": error,
+            "error_type": error_type,
+        },
+        sys.stdout,
+        indent=1,
+        default=repr,
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,15 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 SECRET_KEYS = {
-    "postgres-password", "database-password", "redis-password", "jwt-secret",
-    "registration-secret", "encryption-key", "grafana-admin-user", "grafana-admin-password",
-}  # fmt: skip
+    "postgres-password",
+    "database-password",
+    "redis-password",
+    "jwt-secret",
+    "registration-secret",
+    "encryption-key",
+    "grafana-admin-user",
+    "grafana-admin-password",
+}
 # Node pool bounds each shipped stack asks for (Pulumi.<stack>.yaml).
 BOUNDS = {"dev": (1, 2, 1), "prod": (3, 9, 3), "enterprise": (3, 12, 3)}
 PROTECTED = {"dev": False, "prod": True, "enterprise": True}
@@ -62,9 +68,14 @@ def test_program_runs_and_exports_outputs(stack, target):
     result = run(stack, target)
     outputs = result["outputs"]
     assert set(outputs) == {
-        "target", "clusterName", "kubeconfig", "namespace", "apiUrl", "grafanaUrl",
+        "target",
+        "clusterName",
+        "kubeconfig",
+        "namespace",
+        "apiUrl",
+        "grafanaUrl",
         "ingressAddress",
-    }  # fmt: skip
+    }
     assert outputs["target"]["value"] == target
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
     assert outputs["namespace"]["value"] == "pganalytics"
@@ -107,8 +118,11 @@ def test_cloud_resources_use_explicit_providers(stack, target):
         if r["type"].startswith("kubernetes:"):
             assert r["provider"] == "k8s", f"{r['type']} {r['name']} uses the default provider"
     if target == "existing":
-        assert not [r for r in result["resources"] if r["type"].split(":")[0] in
-                    ("aws", "gcp", "azure-native")]  # fmt: skip
+        assert not [
+            r
+            for r in result["resources"]
+            if r["type"].split(":")[0] in ("aws", "gcp", "azure-native")
+        ]
 
 
 # --- credentials ------------------------------------------------------------------------
@@ -222,8 +236,10 @@ def test_cert_manager_only_with_tls(stack, target):
 PROVISIONERS = {
     "aws": ("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "ext4"}),
     "gcp": ("pd.csi.storage.gke.io", {"type": "pd-balanced"}),
-    "azure": ("disk.csi.azure.com", {"skuName": "Premium_LRS", "kind": "managed",
-                                     "cachingMode": "ReadOnly"}),  # fmt: skip
+    "azure": (
+        "disk.csi.azure.com",
+        {"skuName": "Premium_LRS", "kind": "managed", "cachingMode": "ReadOnly"},
+    ),
 }
 
 
@@ -266,8 +282,12 @@ def test_eks_cluster(stack):
     assert inputs["encryptionConfig"]["resources"] == ["secrets"]
     assert inputs["encryptionConfig"]["provider"]["keyArn"]
     assert set(inputs["enabledClusterLogTypes"]) == {
-        "api", "audit", "authenticator", "controllerManager", "scheduler"
-    }  # fmt: skip
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    }
     assert inputs["accessConfig"]["authenticationMode"] == "API"
     assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert inputs["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
@@ -279,9 +299,12 @@ def test_eks_cluster(stack):
 
     key = one(result, "aws:kms/key:Key")
     assert key["inputs"]["enableKeyRotation"] is True
-    assert one(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")["inputs"][
-        "principalArn"
-    ] == "arn:aws:iam::123456789012:role/Deployer"
+    assert (
+        one(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")["inputs"][
+            "principalArn"
+        ]
+        == "arn:aws:iam::123456789012:role/Deployer"
+    )
 
     lo, hi, desired = BOUNDS[stack]
     ng = one(result, "aws:eks/nodeGroup:NodeGroup")
@@ -385,7 +408,10 @@ def test_chart_values_are_merged_per_stack(stack, target):
     expected = stack_values_file(stack)
     # values-<stack>.yaml wins over defaults...
     assert values["backend"]["replicaCount"] == expected["backend"]["replicaCount"]
-    assert values["timescaledb"]["persistence"]["size"] == expected["timescaledb"]["persistence"]["size"]
+    assert (
+        values["timescaledb"]["persistence"]["size"]
+        == expected["timescaledb"]["persistence"]["size"]
+    )
     # ...and the target-derived values win over values-<stack>.yaml.
     config = stack_config(stack, target)
     domain = config["pganalytics:ingress"]["domain"]
@@ -400,8 +426,12 @@ def test_chart_values_are_merged_per_stack(stack, target):
     assert values["backend"]["config"]["apiBaseUrl"] == f"{scheme}://api.{domain}"
     assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://api.{domain}"
     assert values["networkPolicy"]["ingressControllerNamespace"] == "traefik"
-    for path in (("backend", "auth"), ("timescaledb", "auth"), ("redis", "auth"),
-                 ("grafana", "admin")):  # fmt: skip
+    for path in (
+        ("backend", "auth"),
+        ("timescaledb", "auth"),
+        ("redis", "auth"),
+        ("grafana", "admin"),
+    ):
         assert values[path[0]][path[1]]["existingSecret"] == "pganalytics-credentials"
 
 
@@ -409,7 +439,10 @@ def test_chart_values_are_merged_per_stack(stack, target):
 def test_chart_dependencies_are_only_the_real_ones(stack, target):
     result = run(stack, target)
     chart = one(result, CHART)
-    expected = {"kubernetes:core/v1:Namespace::app-namespace", "kubernetes:core/v1:Secret::credentials"}
+    expected = {
+        "kubernetes:core/v1:Namespace::app-namespace",
+        "kubernetes:core/v1:Secret::credentials",
+    }
     expected |= {
         "aws": {"aws:eks/nodeGroup:NodeGroup::node-group", "aws:eks/addon:Addon::ebs-csi-driver"},
         "gcp": {"gcp:container/nodePool:NodePool::node-pool"},
@@ -456,4 +489,6 @@ def test_protect_transform_targets_only_the_database():
     hit = protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-timescaledb"))
     assert hit is not None and hit.opts.protect is True
     assert protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-redis")) is None
-    assert protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
+    assert (
+        protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
+    )
