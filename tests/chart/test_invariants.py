@@ -650,3 +650,21 @@ def test_ingress_program_values(rendered):
                 assert p["backend"]["service"]["port"]["name"] in {
                     sp["name"] for sp in svc["spec"]["ports"]
                 }
+
+
+def test_every_configmap_is_consumed(case):
+    name, objs, _ = case
+    used = set()
+    for w in workloads(objs):
+        spec = pod_template(w)["spec"]
+        for v in spec.get("volumes", []):
+            if "configMap" in v:
+                used.add(v["configMap"]["name"])
+        for c in all_containers(spec):
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src:
+                    used.add(src["configMapRef"]["name"])
+    for cm in by_kind(objs, "ConfigMap"):
+        assert cm["metadata"]["name"] in used, (
+            f"{name}: ConfigMap {cm['metadata']['name']} is unused"
+        )

@@ -310,8 +310,3 @@ release's Secret (lookup, plain helm only), else a fresh random alphanumeric str
 {{- fail "collector.target.existingSecret is required when collector.target.host names another server" -}}
 {{- end -}}
 {{- end -}}
-
-{{/* Minimum number of API pods (replicas, or HPA minimum). */}}
-{{- define "pganalytics.backend.minReplicas" -}}
-{{- if .Values.backend.autoscaling.enabled -}}{{ .Values.backend.autoscaling.minReplicas }}{{- else -}}{{ .Values.backend.replicaCount }}{{- end -}}
-{{- end -}}
