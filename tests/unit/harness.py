@@ -4,10 +4,11 @@ in a subprocess (tests/unit/runner.py), one fresh interpreter per run."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -67,13 +68,41 @@ def run_program(stack: str, config: dict, secret_keys: tuple = (), preview: bool
     return json.loads(proc.stdout)
 
 
-@cache
-def matrix() -> dict[tuple[str, str], dict]:
-    """Every shipped stack on every target, run concurrently (each run is a subprocess)."""
-    cases = [(s, t) for s in STACKS for t in TARGETS]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(lambda c: run_program(c[0], stack_config(*c)), cases)
-    return dict(zip(cases, results, strict=True))
+_RESULTS: dict[tuple[str, str], dict] = {}
+
+
+def _cache_dir() -> Path:
+    """Shared by the xdist workers of one test run (and only that run), so each stack x
+    target runs once per session however the tests are distributed."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    path = Path(tempfile.gettempdir()) / f"pganalytics-unit-{run_id}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def matrix_case(stack: str, target: str) -> dict:
+    """The program run for one shipped stack on one target, computed once per session."""
+    key = (stack, target)
+    if key in _RESULTS:
+        return _RESULTS[key]
+    path = _cache_dir() / f"{stack}-{target}.json"
+    lock = path.with_suffix(".lock")
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another worker never finished {path}") from None
+            time.sleep(0.2)
+            continue
+        os.close(fd)
+        result = run_program(stack, stack_config(stack, target))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result))
+        tmp.replace(path)
+    _RESULTS[key] = json.loads(path.read_text())
+    return _RESULTS[key]
 
 
 def inventory_text(result: dict) -> str:

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from tests.unit.harness import STACKS, TARGETS, inventory_text, matrix
+from tests.unit.harness import STACKS, TARGETS, inventory_text, matrix_case
 
 INVENTORY = os.path.join(os.path.dirname(__file__), "inventory")
 CASES = [(s, t) for s in STACKS for t in TARGETS]
@@ -22,7 +22,7 @@ CASES = [(s, t) for s in STACKS for t in TARGETS]
 
 @pytest.mark.parametrize(("stack", "target"), CASES)
 def test_inventory_matches(stack, target):
-    result = matrix()[(stack, target)]
+    result = matrix_case(stack, target)
     assert result["error"] is None, result["error"]
     text = inventory_text(result)
     path = os.path.join(INVENTORY, f"{stack}-{target}.txt")

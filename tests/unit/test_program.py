@@ -19,7 +19,7 @@ from tests.unit.harness import (
     STACKS,
     TARGETS,
     by_type,
-    matrix,
+    matrix_case,
     one,
     stack_config,
     unsecret,
@@ -47,7 +47,7 @@ TLS = {"dev": False, "prod": True, "enterprise": True}
 
 
 def run(stack, target):
-    result = matrix()[(stack, target)]
+    result = matrix_case(stack, target)
     assert result["error"] is None, result["error"]
     return result
 
