@@ -969,6 +969,11 @@ def build_settings(
             )
 
     if problems.items:
+        # Also list what the chart schema says about the overrides, in the same error.
+        if values_file and (CHART_DIR / values_file).is_file() and isinstance(ch["values"], dict):
+            from components import values as chart_values
+
+            problems.items.extend(chart_values.validate_overrides(values_file, ch["values"]))
         raise ConfigError(problems.items, stack)
 
     settings = Settings(

@@ -116,22 +116,18 @@ def _defined(tree: dict, dotted: str) -> bool:
     return True
 
 
-def validate(settings: Settings) -> list[str]:
-    """Problems the chart's values.schema.json finds in the merged values, each naming the
-    config key (or values file) responsible and how to fix it."""
+def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     schema = _schema()
     if schema is None:
         return []
     import jsonschema
 
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
-    merged = merged_values(settings, include_defaults=True)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     problems = []
     for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
         path = _path_of(error)
         message = error.message if len(error.message) < 160 else error.message[:157] + "..."
-        if path and _defined(settings.chart.values, path):
+        if path and _defined(overrides, path):
             problems.append(
                 f"{NAMESPACE}:chart.values.{path} is rejected by the chart schema ({message}); "
                 f"fix: pulumi config rm --path {NAMESPACE}:chart.values.{path} "
@@ -139,9 +135,23 @@ def validate(settings: Settings) -> list[str]:
             )
         else:
             problems.append(
-                f"chart value {path or '<root>'} from charts/pganalytics/"
-                f"{settings.chart.values_file} or the program is rejected by the chart schema "
-                f"({message}); fix: correct {settings.chart.values_file}, or override it with "
+                f"chart value {path or '<root>'} from charts/pganalytics/{values_file} or the "
+                f"program is rejected by the chart schema ({message}); fix: correct "
+                f"{values_file}, or override it with "
                 f"pulumi config set --path {NAMESPACE}:chart.values.{path or 'key'} <value>"
             )
     return problems
+
+
+def validate_overrides(values_file: str, overrides: dict) -> list[str]:
+    """Schema problems of `pganalytics:chart.values` alone (chart defaults < values file <
+    overrides), so they are listed with the other config problems."""
+    merged = deep_merge(deep_merge(_load_yaml("values.yaml"), _load_yaml(values_file)), overrides)
+    return [p for p in _check(merged, overrides, values_file) if "chart.values." in p]
+
+
+def validate(settings: Settings) -> list[str]:
+    """Problems the chart's values.schema.json finds in the fully merged values, each naming
+    the config key (or values file) responsible and how to fix it."""
+    merged = merged_values(settings, include_defaults=True)
+    return _check(merged, settings.chart.values, settings.chart.values_file)

@@ -121,7 +121,9 @@ class AksCluster(ClusterTarget):
                     "os_sku": "AzureLinux",
                     "type": "VirtualMachineScaleSets",
                     "vnet_subnet_id": subnet_id,
-                    "node_taints": ["CriticalAddonsOnly=true:NoSchedule"],
+                    # AKS taints Spot pools; with a Spot user pool the system pool must stay
+                    # open to apps, or nothing without a Spot toleration could schedule.
+                    "node_taints": [] if np.spot else ["CriticalAddonsOnly=true:NoSchedule"],
                 }
             ],
             network_profile={

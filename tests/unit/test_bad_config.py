@@ -353,6 +353,7 @@ def test_kubeconfig_must_be_secret():
 def test_all_problems_are_reported_in_one_error():
     config = stack_config("prod", "aws")
     for key, value in {
+        "chart.values": {"backend": {"replicaCount": -1}},
         "nodePool.minSize": 5,
         "nodePool.maxSize": 3,
         "network.cidr": "nope",
@@ -362,8 +363,14 @@ def test_all_problems_are_reported_in_one_error():
         _set(config, key, value)
     result = run_program("prod", config)
     message = result["error"]
-    assert message.startswith("invalid configuration for stack 'prod' (4 problems)")
-    for key in ("nodePool.minSize", "network.cidr", "ingress.acmeEmail", "regoin"):
+    assert message.startswith("invalid configuration for stack 'prod' (5 problems)")
+    for key in (
+        "nodePool.minSize",
+        "network.cidr",
+        "ingress.acmeEmail",
+        "regoin",
+        "chart.values.backend.replicaCount",
+    ):
         assert f"pganalytics:{key}" in message
     assert "did you mean pganalytics:region" in message
     assert result["resources"] == []

@@ -492,3 +492,50 @@ def test_protect_transform_targets_only_the_database():
     assert (
         protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
     )
+
+
+def test_controller_none_uses_the_clusters_own_ingress_controller():
+    from tests.unit.harness import run_program
+
+    config = stack_config("dev", "existing")
+    config["pganalytics:ingress"] = {
+        "controller": "none",
+        "className": "nginx-internal",
+        "controllerNamespace": "ingress",
+        "domain": "apps.example.com",
+    }
+    config["pganalytics:storage"] = {"className": "local-path"}
+    result = run_program("dev", config)
+    assert result["error"] is None, result["error"]
+    assert by_type(result, RELEASE) == []
+    assert by_type(result, "kubernetes:core/v1:Service") == []
+    values = chart_values(result)
+    assert values["ingress"]["className"] == "nginx-internal"
+    assert values["ingress"]["api"]["host"] == "api.apps.example.com"
+    assert values["networkPolicy"]["ingressControllerNamespace"] == "ingress"
+    assert values["global"]["storageClass"] == "local-path"
+    assert result["outputs"]["ingressAddress"]["value"] == ""
+
+
+def test_existing_cluster_with_a_secret_kubeconfig_and_overrides():
+    from tests.unit.harness import run_program
+
+    config = stack_config("prod", "existing")
+    config["pganalytics:kubeconfig"] = (
+        "apiVersion: v1\nkind: Config\ncurrent-context: team\nclusters: []\n"
+        "contexts: []\nusers: []\n"
+    )
+    config["pganalytics:chart"] = {
+        "values": {"backend": {"replicaCount": 4}},
+        "imageRegistry": "registry.example.com/mirror",
+        "imageTag": "3.3.1",
+    }
+    result = run_program("prod", config, secret_keys=("pganalytics:kubeconfig",))
+    assert result["error"] is None, result["error"]
+    provider = one(result, "pulumi:providers:kubernetes")
+    assert set(provider["inputs"]["kubeconfig"]) == {"__secret__"}
+    assert result["outputs"]["clusterName"]["value"] == "team"
+    values = chart_values(result)
+    assert values["backend"]["replicaCount"] == 4  # stack config wins over values-prod.yaml
+    assert values["global"]["imageRegistry"] == "registry.example.com/mirror"
+    assert values["backend"]["image"]["tag"] == values["collector"]["image"]["tag"] == "3.3.1"
