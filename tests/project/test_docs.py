@@ -70,7 +70,7 @@ def test_docs_show_config_commands():
     found = set()
     for doc in DOCS:
         found |= set(CONFIG_SET.findall(doc_text(doc)))
-    assert len(found) >= 10, f"only {sorted(found)} found in the docs"
+    assert len(found) >= 5, f"only {sorted(found)} found in the docs"
 
 
 def test_readme_configuration_reference_is_current():
