@@ -183,4 +183,18 @@ COMBINATION_ERRORS = [
 def test_inconsistent_values_fail_with_the_key(values, needle):
     with pytest.raises(HelmError) as err:
         render_text(values=values)
-    assert needle in err.value.stderr, err.value.stderr
+    slashed = "/" + needle.replace(".", "/")
+    assert needle in err.value.stderr or slashed in err.value.stderr, err.value.stderr
+
+
+def test_schema_rules_apply_to_partial_overrides(values_schema):
+    """The program validates only its overrides: a rule fires on what they state explicitly."""
+    validator = jsonschema.Draft7Validator(values_schema)
+    assert not list(validator.iter_errors({"mlService": {"enabled": True}}))
+    assert not list(validator.iter_errors({"timescaledb": {"enabled": False}}))
+    assert list(
+        validator.iter_errors({"mlService": {"enabled": True}, "redis": {"enabled": False}})
+    )
+    bad = {"timescaledb": {"enabled": False}, "externalDatabase": {"host": ""}}
+    assert list(validator.iter_errors(bad))
+    assert not list(validator.iter_errors(PROGRAM_VALUES))
