@@ -23,8 +23,7 @@ from components.targets.base import (
     merged_tags,
 )
 
-MANAGED_POLICY = "arn:aws:iam::aws:policy/"
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 def _assume_role(service: str, tag_session: bool = False) -> str:
@@ -104,6 +103,12 @@ class EksCluster(ClusterTarget):
         child = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
         invoke = pulumi.InvokeOptions(parent=self, provider=self.aws_provider)
 
+        # ARNs of AWS-managed policies carry the partition (aws, aws-us-gov, aws-cn).
+        partition = aws.get_partition_output(opts=invoke).partition
+
+        def managed_policy(name: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
+
         subnet_ids = (
             self._network(cname, child, invoke) if s.network.create else list(s.network.subnet_ids)
         )
@@ -117,7 +122,7 @@ class EksCluster(ClusterTarget):
         cluster_policy = aws.iam.RolePolicyAttachment(
             "cluster-policy",
             role=cluster_role.name,
-            policy_arn=MANAGED_POLICY + "AmazonEKSClusterPolicy",
+            policy_arn=managed_policy("AmazonEKSClusterPolicy"),
             opts=child,
         )
         # Envelope encryption of Kubernetes Secrets with a customer-managed, rotating key.
@@ -156,6 +161,8 @@ class EksCluster(ClusterTarget):
                 "bootstrap_cluster_creator_admin_permissions": False,
             },
             deletion_protection=s.protect,
+            # No silent switch to paid extended support when a version ages out: upgrade.
+            upgrade_policy={"support_type": "STANDARD"},
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(depends_on=[cluster_policy, log_group], protect=s.protect),
@@ -176,7 +183,7 @@ class EksCluster(ClusterTarget):
             "deployer-admin",
             cluster_name=self.cluster.name,
             principal_arn=deployer_arn,
-            policy_arn=CLUSTER_ADMIN_POLICY,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":eks::aws:", CLUSTER_ADMIN_POLICY),
             access_scope={"type": "cluster"},
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[access_entry])
@@ -191,7 +198,7 @@ class EksCluster(ClusterTarget):
             aws.iam.RolePolicyAttachment(
                 f"node-{policy}",
                 role=node_role.name,
-                policy_arn=MANAGED_POLICY + policy,
+                policy_arn=managed_policy(policy),
                 opts=child,
             )
             for policy in (
@@ -245,7 +252,7 @@ class EksCluster(ClusterTarget):
         ebs_policy = aws.iam.RolePolicyAttachment(
             "ebs-csi-policy",
             role=ebs_role.name,
-            policy_arn=MANAGED_POLICY + "service-role/AmazonEBSCSIDriverPolicy",
+            policy_arn=managed_policy("service-role/AmazonEBSCSIDriverPolicy"),
             opts=child,
         )
         self.ebs_csi = aws.eks.Addon(

@@ -133,7 +133,7 @@ class GkeCluster(ClusterTarget):
         # --- node identity: a least-privilege service account, not the default one -----
         node_sa = gcp.serviceaccount.Account(
             "node-sa",
-            account_id=f"{cname}-nodes"[:30],
+            account_id=f"{cname}-nodes"[:30].rstrip("-"),
             display_name=f"GKE nodes of {cname}",
             opts=child,
         )

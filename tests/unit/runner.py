@@ -109,6 +109,13 @@ class Mocks(pulumi.runtime.Mocks):
                 "issuerName": "Deployer",
                 "sessionName": "session",
             }
+        if token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws",
+            }
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {
                 "names": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],

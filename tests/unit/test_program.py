@@ -297,6 +297,18 @@ def test_eks_cluster(stack):
     if stack != "dev":
         assert inputs["version"] == "1.34"
 
+    assert inputs["upgradePolicy"]["supportType"] == "STANDARD"
+    policies = {
+        r["name"]: r["inputs"]["policyArn"]
+        for r in by_type(result, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
+    assert policies["cluster-policy"] == "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+    assert policies["ebs-csi-policy"] == (
+        "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    assert one(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")["inputs"][
+        "policyArn"
+    ] == ("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
     key = one(result, "aws:kms/key:Key")
     assert key["inputs"]["enableKeyRotation"] is True
     assert (
