@@ -403,7 +403,21 @@ def _coerce(kind: str, raw: Any, key: str, default: Any, problems: _Problems) ->
         suggestion = default if default not in (None, "", [], {}) else example
         if kind == "bool":
             suggestion = str(raw).strip().lower() in ("yes", "y", "on", "1", "enabled", "true")
-        problems.add(key, f"must be {noun} (got {shown})", _set_cmd(key, suggestion))
+        if kind == "list":
+            # Lists are set item by item; a plain `set --path key value` stores a string.
+            item = (default or ["<item>"])[0]
+            fix = (
+                f"pulumi config rm --path {NAMESPACE}:{key} && "
+                f"pulumi config set --path '{NAMESPACE}:{key}[0]' {item}"
+            )
+        elif kind == "dict":
+            fix = (
+                f"pulumi config rm --path {NAMESPACE}:{key} && "
+                f"pulumi config set --path {NAMESPACE}:{key}.<name> <value>"
+            )
+        else:
+            fix = _set_cmd(key, suggestion)
+        problems.add(key, f"must be {noun} (got {shown})", fix)
         return default
     return value
 
@@ -506,7 +520,17 @@ def build_settings(
     values: dict[str, Any] = {}
     for key in config:
         if key not in SCHEMA:
-            head = key.split(".")[0]
+            head, _, field_name = key.partition(".")
+            if isinstance(SCHEMA.get(head), dict) and field_name.split(".")[0] in SCHEMA[head]:
+                # `pulumi config set pganalytics:nodePool.minSize 3` without --path makes a
+                # key literally named "nodePool.minSize".
+                problems.add(
+                    key,
+                    "was set without --path (it is a field of an object)",
+                    f"pulumi config rm {NAMESPACE}:{key} && "
+                    f"pulumi config set --path {NAMESPACE}:{key} {config[key]}",
+                )
+                continue
             hint = _suggest(head, list(SCHEMA))
             if hint:
                 problems.add(

@@ -18,8 +18,11 @@ DROP = object()
 
 def _set(config: dict, dotted: str, value) -> None:
     """Sets `pganalytics:a.b` in a config dict the way `pulumi config set --path` does."""
+    if ":" in dotted:  # a literal config key, e.g. aws:region or a key made without --path
+        config[dotted] = value
+        return
     head, _, rest = dotted.partition(".")
-    key = head if ":" in head else f"pganalytics:{head}"
+    key = f"pganalytics:{head}"
     if not rest:
         if value is DROP:
             config.pop(key, None)
@@ -308,6 +311,25 @@ CASES = {
         None,
         {"aws:region": "us-east-1"},
         ["aws:region is ignored", "pulumi config set pganalytics:region"],
+    ),
+    "nested-key-set-without-path": (
+        "prod",
+        None,
+        {"pganalytics:nodePool.maxSize": "6"},
+        [
+            "pganalytics:nodePool.maxSize was set without --path",
+            "pulumi config rm pganalytics:nodePool.maxSize && "
+            "pulumi config set --path pganalytics:nodePool.maxSize 6",
+        ],
+    ),
+    "list-given-a-string": (
+        "prod",
+        None,
+        {"endpoint.publicCidrs": "203.0.113.0/24"},
+        [
+            "pganalytics:endpoint.publicCidrs must be a list",
+            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]' 0.0.0.0/0",
+        ],
     ),
     "object-given-a-scalar": (
         "prod",
