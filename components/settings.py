@@ -11,6 +11,7 @@ keys (a unit test keeps the two in step) and docs/CONFIGURATION.md explains them
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import json
@@ -998,7 +999,7 @@ def build_settings(
             from components import values as chart_values
 
             problems.items.extend(chart_values.validate_overrides(values_file, ch["values"]))
-        raise ConfigError(problems.items, stack)
+        raise ConfigError(_scrub(problems.items, config, secret_keys), stack)
 
     settings = Settings(
         stack=stack,
@@ -1060,5 +1061,35 @@ def build_settings(
 
     schema_problems = chart_values.validate(settings)
     if schema_problems:
-        raise ConfigError(schema_problems, stack)
+        raise ConfigError(_scrub(schema_problems, config, secret_keys), stack)
     return settings
+
+
+def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:
+    """Messages quote bad values; never quote one that was set with --secret."""
+    leaves: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v)
+        elif value is not None and len(str(value)) >= 4:
+            leaves.append(str(value))
+
+    for key in secret_keys:
+        raw = config.get(key)
+        if isinstance(raw, str):
+            with contextlib.suppress(json.JSONDecodeError):
+                raw = json.loads(raw)
+        collect(raw)
+        if isinstance(config.get(key), str):
+            collect(config[key])
+    out = []
+    for message in problems:
+        for leaf in sorted(set(leaves), key=len, reverse=True):
+            message = message.replace(leaf, "[secret]")
+        out.append(message)
+    return out

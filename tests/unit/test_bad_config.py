@@ -400,3 +400,13 @@ def test_all_problems_are_reported_in_one_error():
 
 def test_there_are_at_least_25_cases():
     assert len(CASES) >= 25
+
+
+def test_messages_never_quote_a_secret_value():
+    config = stack_config("prod", "aws")
+    config["pganalytics:chart"] = {"values": {"backend": {"replicaCount": "s3cr3t-value"}}}
+    result = run_program("prod", config, secret_keys=("pganalytics:chart",))
+    assert result["error_type"] == "ConfigError"
+    assert "pganalytics:chart.values.backend.replicaCount" in result["error"]
+    assert "s3cr3t-value" not in result["error"]
+    assert result["resources"] == []
