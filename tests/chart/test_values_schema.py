@@ -133,6 +133,9 @@ BAD_VALUES = [
     ({"backend": {"pdb": {"maxUnavailable": 0}}}, "/backend/pdb/maxUnavailable"),
     ({"backend": {"config": {"environment": "prod"}}}, "/backend/config/environment"),
     ({"networkPolicy": {"enabled": "true"}}, "/networkPolicy/enabled"),
+    ({"ingress": {"api": {"host": "https://api.example.com"}}}, "/ingress/api/host"),
+    ({"timescaledb": {"auth": {"database": "pg-analytics"}}}, "/timescaledb/auth/database"),
+    ({"global": {"imagePullSecrets": [{"nam": "x"}]}}, "/global/imagePullSecrets/0"),
     (
         {"backend": {"autoscaling": {"targetCPUUtilizationPercentage": 170}}},
         "targetCPUUtilizationPercentage",
