@@ -353,3 +353,26 @@ def test_external_database_egress(rendered):
     pols = by_kind(objs, "NetworkPolicy")
     for comp in ("backend", "grafana"):
         assert _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 5432)
+
+
+def test_common_labels_and_annotations_stay_out_of_selectors():
+    objs = render(values={"commonLabels": {"team": "dba"}, "commonAnnotations": {"owner": "dba@x"}})
+    for o in objs:
+        assert o["metadata"]["labels"]["team"] == "dba", o["metadata"]["name"]
+        assert o["metadata"]["annotations"]["owner"] == "dba@x", o["metadata"]["name"]
+        tmpl = pod_template(o)
+        if tmpl and o["kind"] != "CronJob":
+            assert "team" not in o["spec"]["selector"]["matchLabels"]
+
+
+def test_fullname_override_names_every_object():
+    objs = render(values={"fullnameOverride": "mon"})
+    names = {o["metadata"]["name"] for o in objs}
+    assert all(n == "mon" or n.startswith("mon-") for n in names), names
+    sts = find(objs, "StatefulSet", "mon-backend")
+    assert sts["spec"]["serviceName"] == "mon-backend-headless"
+    long = render(values={"fullnameOverride": "x" * 70})
+    for o in long:
+        assert len(o["metadata"]["name"]) <= 63, o["metadata"]["name"]
+        if o["kind"] == "StatefulSet":  # controller-revision-hash label: name + "-" + 10 chars
+            assert len(o["metadata"]["name"]) <= 52, o["metadata"]["name"]
