@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import secrets
 import string
 import tempfile
@@ -266,6 +267,141 @@ def test_pvcs_bound(release: Release):
         (p["metadata"]["name"], p["spec"].get("storageClassName")) for p in pvcs
     ]
     assert not release.cluster.provisioner_errors, release.cluster.provisioner_errors
+
+
+def test_pod_references_resolve(release: Release):
+    """What a kubelet would refuse and KWOK does not check: every Secret, ConfigMap, key, PVC
+    and ServiceAccount a pod names exists (unless marked optional), and every $(VAR) in an env
+    value refers to a variable defined earlier in the same container (else it stays literal)."""
+    assert release.manifest, "install did not succeed"
+    ns, k = release.namespace, release.cluster
+    secrets_ = {x["metadata"]["name"]: set((x.get("data") or {}).keys()) for x in k.kubectl_json("get", "secrets", "-n", ns)["items"]}
+    cms = {x["metadata"]["name"]: set((x.get("data") or {}).keys()) | set((x.get("binaryData") or {}).keys())
+           for x in k.kubectl_json("get", "configmaps", "-n", ns)["items"]}
+    pvcs = {x["metadata"]["name"] for x in k.kubectl_json("get", "pvc", "-n", ns)["items"]}
+    sas = {x["metadata"]["name"] for x in k.kubectl_json("get", "serviceaccounts", "-n", ns)["items"]}
+    pods = k.kubectl_json("get", "pods", "-n", ns)["items"]
+    assert pods, "no pods"
+    problems = []
+
+    def need(kind, store, name, key=None, optional=False, where=""):
+        if optional:
+            return
+        if name not in store:
+            problems.append(f"{where}: {kind} {name!r} does not exist")
+        elif key is not None and key not in store[name]:
+            problems.append(f"{where}: {kind} {name!r} has no key {key!r} (keys: {sorted(store[name])})")
+
+    for pod in pods:
+        pname, spec = pod["metadata"]["name"], pod["spec"]
+        if spec.get("serviceAccountName", "default") not in sas:
+            problems.append(f"{pname}: ServiceAccount {spec['serviceAccountName']!r} does not exist")
+        for v in spec.get("volumes", []):
+            where = f"{pname} volume {v['name']}"
+            if "secret" in v:
+                need("Secret", secrets_, v["secret"]["secretName"], optional=v["secret"].get("optional", False), where=where)
+                for it in v["secret"].get("items", []):
+                    need("Secret", secrets_, v["secret"]["secretName"], it["key"], v["secret"].get("optional", False), where)
+            if "configMap" in v:
+                need("ConfigMap", cms, v["configMap"]["name"], optional=v["configMap"].get("optional", False), where=where)
+                for it in v["configMap"].get("items", []):
+                    need("ConfigMap", cms, v["configMap"]["name"], it["key"], v["configMap"].get("optional", False), where)
+            if "persistentVolumeClaim" in v:
+                need("PVC", {n: set() for n in pvcs}, v["persistentVolumeClaim"]["claimName"], where=where)
+            for src in v.get("projected", {}).get("sources", []):
+                if "secret" in src:
+                    need("Secret", secrets_, src["secret"]["name"], optional=src["secret"].get("optional", False), where=where)
+                if "configMap" in src:
+                    need("ConfigMap", cms, src["configMap"]["name"], optional=src["configMap"].get("optional", False), where=where)
+        for c in spec.get("initContainers", []) + spec.get("containers", []):
+            where = f"{pname}/{c['name']}"
+            defined: set[str] = set()
+            for ef in c.get("envFrom", []):
+                if "secretRef" in ef:
+                    need("Secret", secrets_, ef["secretRef"]["name"], optional=ef["secretRef"].get("optional", False), where=where)
+                    defined |= {ef.get("prefix", "") + key for key in secrets_.get(ef["secretRef"]["name"], ())}
+                if "configMapRef" in ef:
+                    need("ConfigMap", cms, ef["configMapRef"]["name"], optional=ef["configMapRef"].get("optional", False), where=where)
+                    defined |= {ef.get("prefix", "") + key for key in cms.get(ef["configMapRef"]["name"], ())}
+            for e in c.get("env", []):
+                vf = e.get("valueFrom", {})
+                if "secretKeyRef" in vf:
+                    r = vf["secretKeyRef"]
+                    need("Secret", secrets_, r["name"], r["key"], r.get("optional", False), f"{where} env {e['name']}")
+                if "configMapKeyRef" in vf:
+                    r = vf["configMapKeyRef"]
+                    need("ConfigMap", cms, r["name"], r["key"], r.get("optional", False), f"{where} env {e['name']}")
+                for ref in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
+                    if ref not in defined:
+                        problems.append(f"{where} env {e['name']}: $({ref}) is not defined before it, so it stays literal")
+                defined.add(e["name"])
+    assert not problems, "\n".join(problems)
+
+
+def test_selectors_match_pods(release: Release):
+    """Every Service selects ready pods (EndpointSlices have ready endpoints), every PDB covers
+    pods, and every Ingress backend names an existing Service port."""
+    assert release.manifest, "install did not succeed"
+    ns, k = release.namespace, release.cluster
+    live = release.live()
+    services = {o["metadata"]["name"]: o for o in live if o["kind"] == "Service"}
+    problems = []
+    for name, svc in services.items():
+        if not svc["spec"].get("selector"):
+            continue
+
+        def ready_endpoints(name=name):
+            slices = k.kubectl_json("get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={name}")["items"]
+            ready = [e for s in slices for e in s.get("endpoints") or [] if e.get("conditions", {}).get("ready")]
+            return bool(ready), slices
+
+        deadline = time.monotonic() + 30
+        while not ready_endpoints()[0] and time.monotonic() < deadline:
+            time.sleep(1)
+        if not ready_endpoints()[0]:
+            problems.append(f"Service {name}: selector {svc['spec']['selector']} matches no ready pod")
+    for pdb in (o for o in live if o["kind"] == "PodDisruptionBudget"):
+        sel = ",".join(f"{a}={b}" for a, b in pdb["spec"]["selector"].get("matchLabels", {}).items())
+        if not k.kubectl_json("get", "pods", "-n", ns, "-l", sel)["items"]:
+            problems.append(f"PodDisruptionBudget {pdb['metadata']['name']}: selects no pod")
+    for ing in (o for o in live if o["kind"] == "Ingress"):
+        backends = [p["backend"] for r in ing["spec"].get("rules", []) for p in r.get("http", {}).get("paths", [])]
+        if ing["spec"].get("defaultBackend"):
+            backends.append(ing["spec"]["defaultBackend"])
+        for b in backends:
+            svc = services.get(b.get("service", {}).get("name"))
+            port = b.get("service", {}).get("port", {})
+            if svc is None:
+                problems.append(f"Ingress {ing['metadata']['name']}: backend Service {b} is not in the release")
+                continue
+            ports = svc["spec"]["ports"]
+            if not any(port.get("number") == p["port"] or (port.get("name") and port.get("name") == p.get("name")) for p in ports):
+                problems.append(f"Ingress {ing['metadata']['name']}: Service {svc['metadata']['name']} has no port {port}")
+        if release.scenario == "program":
+            assert ing["spec"].get("ingressClassName") == INGRESS_CLASS, ing["spec"]
+    if release.scenario == "program":
+        assert any(o["kind"] == "Ingress" for o in live), "ingress.enabled=true rendered no Ingress"
+    assert not problems, "\n".join(problems)
+
+
+def test_program_secret_is_the_only_credentials_source(release: Release):
+    """With the four existingSecret values set, the pods read credentials from the program's
+    Secret; the chart renders no password of its own."""
+    assert release.manifest, "install did not succeed"
+    if release.scenario != "program":
+        pytest.skip("only the program scenario sets existingSecret")  # not a tool problem: a scenario split
+    refs = set()
+    for pod in release.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]:
+        for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
+            for e in c.get("env", []):
+                r = e.get("valueFrom", {}).get("secretKeyRef")
+                if r:
+                    refs.add((r["name"], r["key"]))
+    used_keys = {key for name, key in refs if name == CREDENTIALS}
+    assert used_keys, f"no pod reads the credentials Secret {CREDENTIALS}; secret refs: {sorted(refs)}"
+    rendered = [d["metadata"]["name"] for d in release.docs if d["kind"] == "Secret"]
+    other = sorted({name for name, _ in refs if name != CREDENTIALS and name in rendered})
+    assert not other, f"pods also read chart-rendered Secrets {other} although existingSecret is set"
 
 
 def test_upgrade_changes_only_backend_replicas(release: Release):
