@@ -23,7 +23,9 @@ from .harness import Cluster, ClusterError, build_tools
 
 def pytest_configure(config):
     # Known to pytest-xdist; registered here too for runs with -p no:xdist (--strict-markers).
-    config.addinivalue_line("markers", "xdist_group(name): run the group's tests on one xdist worker")
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run the group's tests on one xdist worker"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,7 +50,9 @@ def cluster():
     try:
         tools = build_tools()
     except ClusterError as exc:
-        pytest.fail(f"cluster tier: the control-plane tools are not available.\n{exc}", pytrace=False)
+        pytest.fail(
+            f"cluster tier: the control-plane tools are not available.\n{exc}", pytrace=False
+        )
     logs = os.environ.get("PGA_CLUSTER_LOGS")
     c = Cluster(tools, keep_logs_in=Path(logs) if logs else None)
     try:

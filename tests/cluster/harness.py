@@ -12,13 +12,15 @@ is no kube-proxy, no CNI, no kubelet), and the simulated nodes' address is 127.0
 
 Used by tests/cluster/conftest.py; also runnable by hand:
 
-    .venv/bin/python tests/cluster/harness.py      # starts a cluster, prints KUBECONFIG, waits for Ctrl-C
+    .venv/bin/python tests/cluster/harness.py   # starts a cluster, prints KUBECONFIG; Ctrl-C stops
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -31,7 +33,6 @@ import tempfile
 import textwrap
 import threading
 import time
-import http.client
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,11 @@ def build_tools(log=sys.stderr) -> Tools:
         raise ClusterError(f"{BUILD_SH} is missing")
     started = time.monotonic()
     proc = subprocess.run(
-        ["bash", str(BUILD_SH), "all"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ["bash", str(BUILD_SH), "all"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     out = proc.stdout
     if proc.returncode != 0:
@@ -106,11 +111,19 @@ def build_tools(log=sys.stderr) -> Tools:
         if line.startswith("==>"):
             print(line, file=log)
     print(f"==> cluster tools ready in {time.monotonic() - started:.1f}s", file=log)
-    listed = subprocess.run(["bash", str(BUILD_SH), "list"], cwd=ROOT, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["bash", str(BUILD_SH), "list"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     paths = dict(line.split(" ", 1) for line in listed.stdout.splitlines() if " " in line)
-    missing = [t for t in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok") if t not in paths]
+    missing = [
+        t
+        for t in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+        if t not in paths
+    ]
     if missing:
-        raise ClusterError(f"tools/build.sh reported success but did not list: {', '.join(missing)}")
+        raise ClusterError(
+            f"tools/build.sh reported success but did not list: {', '.join(missing)}"
+        )
     return Tools(
         etcd=Path(paths["etcd"]),
         kube_apiserver=Path(paths["kube-apiserver"]),
@@ -147,14 +160,14 @@ def port_is_free(port: int) -> bool:
 def _run(cmd: list[str], cwd: Path | None = None) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ClusterError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.strip()}")
+        raise ClusterError(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.strip()}"
+        )
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 class PKI:
@@ -164,30 +177,106 @@ class PKI:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         if not shutil.which("openssl"):
-            raise ClusterError("the 'openssl' command is needed to make the test cluster's certificates (apt-get install openssl)")
+            raise ClusterError(
+                "the 'openssl' command is needed to make the test cluster's certificates "
+                "(apt-get install openssl)"
+            )
         self.ca_crt, self.ca_key = directory / "ca.crt", directory / "ca.key"
         _run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(self.ca_key), "-out", str(self.ca_crt), "-days", "2", "-subj", "/CN=pganalytics-test-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(self.ca_key),
+                "-out",
+                str(self.ca_crt),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=pganalytics-test-ca",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]
         )
         # Service-account token signing key pair (ES256).
         self.sa_key, self.sa_pub = directory / "sa.key", directory / "sa.pub"
-        _run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(self.sa_key)])
+        _run(
+            [
+                "openssl",
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                str(self.sa_key),
+            ]
+        )
         _run(["openssl", "ec", "-in", str(self.sa_key), "-pubout", "-out", str(self.sa_pub)])
 
-    def issue(self, name: str, subject: str, server_sans: list[str] | None = None) -> tuple[Path, Path]:
+    def issue(
+        self, name: str, subject: str, server_sans: list[str] | None = None
+    ) -> tuple[Path, Path]:
         key, csr, crt, ext = (self.dir / f"{name}.{x}" for x in ("key", "csr", "crt", "ext"))
-        _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-              "-keyout", str(key), "-out", str(csr), "-subj", subject])
-        lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
+        _run(
+            [
+                "openssl",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(csr),
+                "-subj",
+                subject,
+            ]
+        )
+        lines = [
+            "basicConstraints=critical,CA:FALSE",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+        ]
         if server_sans:
-            lines += ["extendedKeyUsage=serverAuth,clientAuth", "subjectAltName=" + ",".join(server_sans)]
+            lines += [
+                "extendedKeyUsage=serverAuth,clientAuth",
+                "subjectAltName=" + ",".join(server_sans),
+            ]
         else:
             lines += ["extendedKeyUsage=clientAuth"]
         ext.write_text("\n".join(lines) + "\n")
-        _run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca_crt), "-CAkey", str(self.ca_key),
-              "-CAcreateserial", "-days", "2", "-sha256", "-extfile", str(ext), "-out", str(crt)])
+        _run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(self.ca_crt),
+                "-CAkey",
+                str(self.ca_key),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-sha256",
+                "-extfile",
+                str(ext),
+                "-out",
+                str(crt),
+            ]
+        )
         return crt, key
 
 
@@ -221,7 +310,7 @@ class Cluster:
 
     # ----- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         self.start()
         return self
 
@@ -251,88 +340,161 @@ class Cluster:
         self.api_port, self.kcm_port, self.sched_port = free_port(), free_port(), free_port()
         self.server = f"https://{LOOPBACK}:{self.api_port}"
         api_crt, api_key = pki.issue(
-            "apiserver", "/CN=kube-apiserver",
-            ["IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
-             "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local", "IP:10.96.0.1"],
+            "apiserver",
+            "/CN=kube-apiserver",
+            [
+                "IP:127.0.0.1",
+                "DNS:localhost",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                "DNS:kubernetes.default.svc.cluster.local",
+                "IP:10.96.0.1",
+            ],
         )
         self.admin_crt, self.admin_key = pki.issue("admin", "/O=system:masters/CN=pga-test-admin")
         self.kubeconfig = self._kubeconfig("admin", self.admin_crt, self.admin_key)
         kcm_kc = self._kubeconfig("kcm", *pki.issue("kcm", "/CN=system:kube-controller-manager"))
-        sched_kc = self._kubeconfig("scheduler", *pki.issue("scheduler", "/CN=system:kube-scheduler"))
+        sched_kc = self._kubeconfig(
+            "scheduler", *pki.issue("scheduler", "/CN=system:kube-scheduler")
+        )
         # KWOK plays every kubelet; it gets a cluster-admin identity of its own.
-        kwok_kc = self._kubeconfig("kwok", *pki.issue("kwok", "/O=system:masters/CN=kwok-controller"))
+        kwok_kc = self._kubeconfig(
+            "kwok", *pki.issue("kwok", "/O=system:masters/CN=kwok-controller")
+        )
 
         # etcd ---------------------------------------------------------------------------
         etcd_url = f"http://{LOOPBACK}:{self.etcd_port}"
         peer_url = f"http://{LOOPBACK}:{self.etcd_peer_port}"
-        self._spawn("etcd", [
-            str(self.tools.etcd), "--name=pga-test", f"--data-dir={w / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=pga-test={peer_url}", "--initial-cluster-state=new",
-            "--unsafe-no-fsync=true", "--log-level=warn", "--quota-backend-bytes=2147483648",
-        ], ports=[self.etcd_port, self.etcd_peer_port])
+        self._spawn(
+            "etcd",
+            [
+                str(self.tools.etcd),
+                "--name=pga-test",
+                f"--data-dir={w / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=pga-test={peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+                "--quota-backend-bytes=2147483648",
+            ],
+            ports=[self.etcd_port, self.etcd_peer_port],
+        )
         self._wait("etcd", lambda: self._http_ok(f"{etcd_url}/health"), 60)
 
         # kube-apiserver -----------------------------------------------------------------
-        self._spawn("kube-apiserver", [
-            str(self.tools.kube_apiserver),
-            f"--etcd-servers={etcd_url}",
-            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}", f"--secure-port={self.api_port}",
-            f"--tls-cert-file={api_crt}", f"--tls-private-key-file={api_key}", f"--client-ca-file={pki.ca_crt}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki.sa_pub}", f"--service-account-signing-key-file={pki.sa_key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
-            # PodSecurity is on by default; named here so the tier fails loudly if that changes.
-            "--enable-admission-plugins=PodSecurity,NamespaceLifecycle,LimitRanger,ServiceAccount,"
-            "DefaultStorageClass,StorageObjectInUseProtection,ResourceQuota",
-            # The only apiserver address is loopback, which may not be an Endpoints address.
-            "--endpoint-reconciler-type=none",
-            # As on kubeadm/managed clusters: Pod Security admission, not this flag, is the gate.
-            "--allow-privileged=true", "--profiling=false", "--enable-priority-and-fairness=false",
-            "--event-ttl=1h", "--v=1",
-        ], ports=[self.api_port])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.tools.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                f"--secure-port={self.api_port}",
+                f"--tls-cert-file={api_crt}",
+                f"--tls-private-key-file={api_key}",
+                f"--client-ca-file={pki.ca_crt}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                # PodSecurity is on by default; named here so the tier fails loudly if that changes.
+                "--enable-admission-plugins=PodSecurity,NamespaceLifecycle,LimitRanger,ServiceAccount,"
+                "DefaultStorageClass,StorageObjectInUseProtection,ResourceQuota",
+                # The only apiserver address is loopback, which may not be an Endpoints address.
+                "--endpoint-reconciler-type=none",
+                # As on kubeadm/managed clusters: Pod Security admission is the gate.
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--enable-priority-and-fairness=false",
+                "--event-ttl=1h",
+                "--v=1",
+            ],
+            ports=[self.api_port],
+        )
         self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), 120)
 
         # kube-controller-manager, kube-scheduler -----------------------------------------
-        self._spawn("kube-controller-manager", [
-            str(self.tools.kube_controller_manager),
-            f"--kubeconfig={kcm_kc}", f"--authentication-kubeconfig={kcm_kc}", f"--authorization-kubeconfig={kcm_kc}",
-            f"--bind-address={LOOPBACK}", f"--secure-port={self.kcm_port}", "--leader-elect=false",
-            "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca_crt}",
-            f"--cluster-signing-cert-file={pki.ca_crt}", f"--cluster-signing-key-file={pki.ca_key}",
-            "--controllers=*", "--profiling=false", "--v=1",
-        ], ports=[self.kcm_port])
-        self._spawn("kube-scheduler", [
-            str(self.tools.kube_scheduler),
-            f"--kubeconfig={sched_kc}", f"--authentication-kubeconfig={sched_kc}", f"--authorization-kubeconfig={sched_kc}",
-            f"--bind-address={LOOPBACK}", f"--secure-port={self.sched_port}", "--leader-elect=false",
-            "--profiling=false", "--v=1",
-        ], ports=[self.sched_port])
-        self._wait("kube-controller-manager", lambda: self._https_anon_ok(self.kcm_port, "/healthz"), 60)
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.tools.kube_controller_manager),
+                f"--kubeconfig={kcm_kc}",
+                f"--authentication-kubeconfig={kcm_kc}",
+                f"--authorization-kubeconfig={kcm_kc}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={self.kcm_port}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_crt}",
+                f"--cluster-signing-cert-file={pki.ca_crt}",
+                f"--cluster-signing-key-file={pki.ca_key}",
+                "--controllers=*",
+                "--profiling=false",
+                "--v=1",
+            ],
+            ports=[self.kcm_port],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.tools.kube_scheduler),
+                f"--kubeconfig={sched_kc}",
+                f"--authentication-kubeconfig={sched_kc}",
+                f"--authorization-kubeconfig={sched_kc}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={self.sched_port}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+            ports=[self.sched_port],
+        )
+        self._wait(
+            "kube-controller-manager", lambda: self._https_anon_ok(self.kcm_port, "/healthz"), 60
+        )
         self._wait("kube-scheduler", lambda: self._https_anon_ok(self.sched_port, "/healthz"), 60)
 
         # KWOK ---------------------------------------------------------------------------
         kwok_home = w / "kwok-home"  # KWOK also reads ~/.kwok/kwok.yaml: keep it to ours
         kwok_home.mkdir()
         stages = w / "kwok-stages.yaml"
-        stages.write_text(KWOK_STAGES)
-        self._spawn("kwok", [
-            str(self.tools.kwok), f"--kubeconfig={kwok_kc}", f"--config={stages}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--cidr={POD_CIDR}", f"--node-ip={LOOPBACK}", "--node-lease-duration-seconds=40",
-        ], env={"HOME": str(kwok_home)})
+        shutil.copyfile(KWOK_STAGES_FILE, stages)
+        self._spawn(
+            "kwok",
+            [
+                str(self.tools.kwok),
+                f"--kubeconfig={kwok_kc}",
+                f"--config={stages}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                f"--cidr={POD_CIDR}",
+                f"--node-ip={LOOPBACK}",
+                "--node-lease-duration-seconds=40",
+            ],
+            env={"HOME": str(kwok_home)},
+        )
 
         for name, zone in NODES:
             self.apply(_node_manifest(name, zone))
         self._wait("simulated nodes Ready", self._nodes_ready, 60)
-        self._wait("default ServiceAccount", lambda: self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, 60)
+        self._wait(
+            "default ServiceAccount",
+            lambda: self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+            60,
+        )
 
         # Storage and ingress classes of the "cloud", and the provisioner -------------------
         self.apply(STORAGE_MANIFESTS)
-        self._provisioner = threading.Thread(target=self._provision_loop, name="pga-fake-provisioner", daemon=True)
+        self._provisioner = threading.Thread(
+            target=self._provision_loop, name="pga-fake-provisioner", daemon=True
+        )
         self._provisioner.start()
 
     def stop(self, failed: bool = False) -> None:
@@ -371,29 +533,36 @@ class Cluster:
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=10)
         # Anything left in the group (none of these fork, but be sure).
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
-    def _spawn(self, name: str, argv: list[str], ports: list[int] | None = None, env: dict | None = None) -> None:
+    def _spawn(
+        self, name: str, argv: list[str], ports: list[int] | None = None, env: dict | None = None
+    ) -> None:
         assert self.workdir is not None
         log = self.workdir / "logs" / f"{name}.log"
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workdir)}
         full_env.update(env or {})
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                env=full_env, start_new_session=True, preexec_fn=_die_with_parent,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=full_env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.components.append(Component(name, proc, log, ports or []))
-        self._say(f"started {name} (pid {proc.pid}{', ports ' + ','.join(map(str, ports)) if ports else ''})")
+        self._say(
+            f"started {name} (pid {proc.pid}"
+            f"{', ports ' + ','.join(map(str, ports)) if ports else ''})"
+        )
 
     def log_tail(self, name: str, lines: int = 25) -> str:
         for c in self.components:
@@ -408,24 +577,28 @@ class Cluster:
             for c in self.components:
                 if c.proc.poll() is not None:
                     raise ClusterError(
-                        f"{c.name} exited with code {c.proc.returncode} while waiting for {what}; last lines of its log:\n"
+                        f"{c.name} exited with code {c.proc.returncode} while waiting for {what}; "
+                        "last lines of its log:\n"
                         f"{self.log_tail(c.name)}"
                     )
             try:
                 if ready():
                     self._say(f"{what}: ready")
                     return
-            except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+            except Exception as exc:
                 last_exc = exc
             time.sleep(0.5)
-        raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_exc!r})")
+        raise ClusterError(
+            f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_exc!r})"
+        )
 
     # ----- clients ---------------------------------------------------------------------------
 
     def _kubeconfig(self, user: str, crt: Path, key: Path) -> Path:
         assert self.workdir is not None
         path = self.workdir / f"{user}.kubeconfig"
-        path.write_text(textwrap.dedent(f"""\
+        path.write_text(
+            textwrap.dedent(f"""\
             apiVersion: v1
             kind: Config
             clusters:
@@ -442,7 +615,8 @@ class Cluster:
             - name: pga-test
               context: {{cluster: pga-test, user: {user}}}
             current-context: pga-test
-            """))
+            """)
+        )
         return path
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -450,10 +624,18 @@ class Cluster:
         ctx.load_cert_chain(str(self.admin_crt), str(self.admin_key))
         return ctx
 
-    def api(self, method: str, path: str, body: dict | None = None, content_type: str = "application/json",
-            timeout: float = 30) -> tuple[int, dict | str]:
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        content_type: str = "application/json",
+        timeout: float = 30,
+    ) -> tuple[int, dict | str]:
         """One request to the API server as cluster admin; returns (status, parsed JSON or text)."""
-        conn = http.client.HTTPSConnection(LOOPBACK, self.api_port, context=self._ssl_context(), timeout=timeout)
+        conn = http.client.HTTPSConnection(
+            LOOPBACK, self.api_port, context=self._ssl_context(), timeout=timeout
+        )
         try:
             data = json.dumps(body).encode() if body is not None else None
             headers = {"Accept": "application/json"}
@@ -475,7 +657,7 @@ class Cluster:
 
     @staticmethod
     def _http_ok(url: str) -> bool:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=5) as resp:
             return resp.status == 200
 
     @staticmethod
@@ -494,34 +676,59 @@ class Cluster:
         """Environment for kubectl/helm: this cluster's kubeconfig, helm's state in the work dir."""
         assert self.workdir is not None
         env = dict(os.environ)
-        env.update({
-            "KUBECONFIG": str(self.kubeconfig),
-            "HELM_CACHE_HOME": str(self.workdir / "helm" / "cache"),
-            "HELM_CONFIG_HOME": str(self.workdir / "helm" / "config"),
-            "HELM_DATA_HOME": str(self.workdir / "helm" / "data"),
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        })
+        env.update(
+            {
+                "KUBECONFIG": str(self.kubeconfig),
+                "HELM_CACHE_HOME": str(self.workdir / "helm" / "cache"),
+                "HELM_CONFIG_HOME": str(self.workdir / "helm" / "config"),
+                "HELM_DATA_HOME": str(self.workdir / "helm" / "data"),
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+            }
+        )
         return env
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.tools.kubectl), *args], input=input, capture_output=True, text=True,
-                              env=self.client_env(), timeout=timeout)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [str(self.tools.kubectl), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.client_env(),
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.strip()}")
+            raise ClusterError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.strip()}"
+            )
         return proc
 
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
-    def helm(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.tools.helm), *args], capture_output=True, text=True,
-                              env=self.client_env(), timeout=timeout)
+    def helm(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [str(self.tools.helm), *args],
+            capture_output=True,
+            text=True,
+            env=self.client_env(),
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise ClusterError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout.strip()}\n{proc.stderr.strip()}")
+            raise ClusterError(
+                f"helm {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout.strip()}\n{proc.stderr.strip()}"
+            )
         return proc
 
     def apply(self, manifest: str) -> None:
-        self.kubectl("apply", "--server-side", "--field-manager=pga-test-harness", "-f", "-", input=manifest)
+        self.kubectl(
+            "apply", "--server-side", "--field-manager=pga-test-harness", "-f", "-", input=manifest
+        )
 
     def _nodes_ready(self) -> bool:
         status, body = self.api("GET", "/api/v1/nodes")
@@ -541,7 +748,7 @@ class Cluster:
         while not self._stop_provisioner.wait(0.5):
             try:
                 self.provision_once()
-            except Exception as exc:  # noqa: BLE001 - recorded; tests can assert on it
+            except Exception as exc:
                 if not self._stop_provisioner.is_set():
                     self.provisioner_errors.append(repr(exc))
 
@@ -553,10 +760,19 @@ class Cluster:
         if status != 200:
             return
         status, nodes = self.api("GET", "/api/v1/nodes")
-        zones = {n["metadata"]["name"]: n["metadata"].get("labels", {}).get("topology.kubernetes.io/zone") for n in nodes.get("items", [])}
+        zones = {
+            n["metadata"]["name"]: n["metadata"]
+            .get("labels", {})
+            .get("topology.kubernetes.io/zone")
+            for n in nodes.get("items", [])
+        }
         for pvc in pvcs.get("items", []):
             spec, meta = pvc["spec"], pvc["metadata"]
-            if spec.get("storageClassName") != STORAGE_CLASS or spec.get("volumeName") or pvc.get("status", {}).get("phase") != "Pending":
+            if (
+                spec.get("storageClassName") != STORAGE_CLASS
+                or spec.get("volumeName")
+                or pvc.get("status", {}).get("phase") != "Pending"
+            ):
                 continue
             if meta.get("deletionTimestamp"):
                 continue
@@ -565,32 +781,61 @@ class Cluster:
                 continue  # WaitForFirstConsumer: wait until the scheduler picks a node
             name = f"pvc-{meta['uid']}"
             pv = {
-                "apiVersion": "v1", "kind": "PersistentVolume",
-                "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
-                             "labels": {"pganalytics.test/fake-pv": "true"}},
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {
+                    "name": name,
+                    "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
+                    "labels": {"pganalytics.test/fake-pv": "true"},
+                },
                 "spec": {
                     "capacity": {"storage": spec["resources"]["requests"]["storage"]},
                     "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
                     "volumeMode": spec.get("volumeMode", "Filesystem"),
                     "storageClassName": STORAGE_CLASS,
                     "persistentVolumeReclaimPolicy": "Delete",
-                    "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"],
-                                 "name": meta["name"], "uid": meta["uid"]},
-                    # Never mounted: no kubelet runs. A CSI source keeps it out of every in-tree plugin.
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    },
+                    # Never mounted (no kubelet runs); a CSI source: no in-tree plugin acts on it.
                     "csi": {"driver": PROVISIONER, "volumeHandle": name},
                 },
             }
             if zones.get(node):
-                pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zones[node]]}]}]}}
+                pv["spec"]["nodeAffinity"] = {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "topology.kubernetes.io/zone",
+                                        "operator": "In",
+                                        "values": [zones[node]],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
             status, body = self.api("POST", "/api/v1/persistentvolumes", pv)
             if status == 201:
                 self.provisioned.append(f"{meta['namespace']}/{meta['name']}")
             elif status != 409:
-                self.provisioner_errors.append(f"creating PV for {meta['namespace']}/{meta['name']}: {status} {body}")
-        status, pvs = self.api("GET", "/api/v1/persistentvolumes?labelSelector=pganalytics.test%2Ffake-pv%3Dtrue")
+                self.provisioner_errors.append(
+                    f"creating PV for {meta['namespace']}/{meta['name']}: {status} {body}"
+                )
+        status, pvs = self.api(
+            "GET", "/api/v1/persistentvolumes?labelSelector=pganalytics.test%2Ffake-pv%3Dtrue"
+        )
         for pv in pvs.get("items", []) if status == 200 else []:
-            if pv.get("status", {}).get("phase") == "Released" and pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+            if (
+                pv.get("status", {}).get("phase") == "Released"
+                and pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete"
+            ):
                 self.api("DELETE", f"/api/v1/persistentvolumes/{pv['metadata']['name']}")
 
 
@@ -653,246 +898,7 @@ spec:
 # KWOK stages (from sigs.k8s.io/kwok v0.8.0 kustomize/stage/{node/fast,node/heartbeat-with-lease,
 # pod/fast}): nodes become Ready and keep their leases; a scheduled pod becomes Running and Ready at
 # once (init containers Completed); a Job's pod then Succeeds; a deleted pod goes away.
-KWOK_STAGES = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-initialize
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Node
-  selector:
-    matchExpressions:
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $lastTransitionTime | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type  | Quote}}
-      {{ end }}
-      addresses:
-      {{ with NodeIP }}
-      - address: {{ . | Quote }}
-        type: InternalIP
-      {{ end }}
-      {{ with NodeName }}
-      - address: {{ . | Quote }}
-        type: Hostname
-      {{ end }}
-      allocatable:
-      {{ with .status.allocatable }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: 1k
-        memory: 1Ti
-        pods: 1M
-      {{ end }}
-      capacity:
-      {{ with .status.capacity }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: 1k
-        memory: 1Ti
-        pods: 1M
-      {{ end }}
-      {{ $nodeInfo := .status.nodeInfo }}
-      {{ $kwokVersion := printf "kwok-%s" Version }}
-      nodeInfo:
-        architecture: {{ or $nodeInfo.architecture "amd64" }}
-        bootID: {{ or $nodeInfo.bootID `""` }}
-        containerRuntimeVersion: {{ or $nodeInfo.containerRuntimeVersion $kwokVersion }}
-        kernelVersion: {{ or $nodeInfo.kernelVersion $kwokVersion }}
-        kubeProxyVersion: {{ or $nodeInfo.kubeProxyVersion $kwokVersion }}
-        kubeletVersion: {{ or $nodeInfo.kubeletVersion $kwokVersion }}
-        machineID: {{ or $nodeInfo.machineID `""` }}
-        operatingSystem: {{ or $nodeInfo.operatingSystem "linux" }}
-        osImage: {{ or $nodeInfo.osImage `""` }}
-        systemUUID: {{ or $nodeInfo.systemUUID `""` }}
-      phase: Running
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-heartbeat-with-lease
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Node
-  selector:
-    matchExpressions:
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'In'
-      values: ['True']
-  delay:
-    durationMilliseconds: 600000
-    jitterDurationMilliseconds: 610000
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $lastTransitionTime | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
-      {{ end }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-ready
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Pending']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: ContainersReady
-      {{ range .spec.readinessGates }}
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: {{ .conditionType | Quote }}
-      {{ end }}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        restartCount: 0
-        started: true
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      initContainerStatuses:
-      {{ range .spec.initContainers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        restartCount: 0
-        {{ if eq .restartPolicy "Always" }}
-        started: true
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-        {{ else }}
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-        {{ end }}
-      {{ end }}
-      {{ $hostIPs := NodeIPsWith .spec.nodeName }}
-      {{ with $hostIPs }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      {{ with $podIPs }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      phase: Running
-      startTime: {{ $now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-complete
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.ownerReferences.[].kind'
-      operator: 'In'
-      values: ['Job']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $root := . }}
-      containerStatuses:
-      {{ range $index, $item := .spec.containers }}
-      {{ $origin := index $root.status.containerStatuses $index }}
-      - image: {{ $item.image | Quote }}
-        name: {{ $item.name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      phase: Succeeded
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-delete
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'Exists'
-  next:
-    delete: true
-"""
+KWOK_STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 
 
 def main() -> int:

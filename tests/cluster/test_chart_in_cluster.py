@@ -3,7 +3,7 @@
 Two installs, each in its own namespace that enforces the "restricted" Pod Security Standard:
   program: values-dev.yaml + the values the Pulumi program sets (docs/CHART_INTERFACE.md):
            global.storageClass, the four existingSecret values -> one credentials Secret, ingress.
-  plain:   values.yaml alone; the chart generates its own secrets; PVCs use the default StorageClass.
+  plain:   values.yaml alone; the chart generates its own secrets; PVCs get the default class.
 For each: install --wait, every release object exists, pods admitted under "restricted",
 workloads ready (DaemonSets on every simulated node), PVCs Bound, an upgrade that changes the
 backend replica count changes only that, and uninstall removes the release's objects.
@@ -37,8 +37,14 @@ CREDENTIALS = f"{RELEASE}-credentials"
 HELM_TIMEOUT = "240s"
 # Keys of the credentials Secret the program creates (docs/CHART_INTERFACE.md).
 CREDENTIAL_KEYS = (
-    "postgres-password", "database-password", "redis-password", "jwt-secret",
-    "registration-secret", "encryption-key", "grafana-admin-user", "grafana-admin-password",
+    "postgres-password",
+    "database-password",
+    "redis-password",
+    "jwt-secret",
+    "registration-secret",
+    "encryption-key",
+    "grafana-admin-user",
+    "grafana-admin-password",
 )
 PROGRAM_VALUES = {
     "global": {"storageClass": STORAGE_CLASS},
@@ -103,14 +109,18 @@ def _credentials_secret(namespace: str) -> dict:
     data["encryption-key"] = base64.b64encode(secrets.token_bytes(32)).decode()
     data["grafana-admin-user"] = "admin"
     return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
         "metadata": {"name": CREDENTIALS, "namespace": namespace},
         "stringData": data,
     }
 
 
 def _namespace(name: str) -> dict:
-    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    labels = {
+        f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")
+    }
     labels["pod-security.kubernetes.io/enforce-version"] = "latest"
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
@@ -136,7 +146,9 @@ def release(request, cluster: Cluster):
     yield rel
     if not rel.uninstalled:
         rel.helm("uninstall", RELEASE, "--wait", "--timeout", "120s", check=False)
-    cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+    cluster.kubectl(
+        "delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False
+    )
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
@@ -159,12 +171,19 @@ def _wait_for(what: str, check, timeout: float = 90, interval: float = 1.0):
 
 def _backend_workload(docs: list[dict]) -> dict:
     cands = [
-        d for d in docs
+        d
+        for d in docs
         if d["kind"] in ("Deployment", "StatefulSet")
-        and (d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "backend"
-             or d["metadata"]["name"].endswith("-backend") or d["metadata"]["name"].endswith("-api"))
+        and (
+            d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "backend"
+            or d["metadata"]["name"].endswith("-backend")
+            or d["metadata"]["name"].endswith("-api")
+        )
     ]
-    assert len(cands) == 1, f"expected one backend Deployment/StatefulSet in the release, found {[d['metadata']['name'] for d in cands]}"
+    assert len(cands) == 1, (
+        "expected one backend Deployment/StatefulSet in the release, found "
+        f"{[d['metadata']['name'] for d in cands]}"
+    )
     return cands[0]
 
 
@@ -178,14 +197,23 @@ def _key(doc: dict) -> tuple[str, str]:
 def test_install_succeeds(release: Release):
     start = time.monotonic()
     proc = release.helm(
-        "install", RELEASE, str(CHART), *release.value_args,
-        "--wait", "--wait-for-jobs", "--timeout", HELM_TIMEOUT, check=False,
+        "install",
+        RELEASE,
+        str(CHART),
+        *release.value_args,
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        HELM_TIMEOUT,
+        check=False,
     )
     release.install_output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         events = [
-            f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['reason']}: {e['message']}"
-            for e in _events(release) if e.get("type") == "Warning"
+            f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: "
+            f"{e['reason']}: {e['message']}"
+            for e in _events(release)
+            if e.get("type") == "Warning"
         ]
         pytest.fail(
             f"helm install ({release.scenario}) failed after {time.monotonic() - start:.0f}s:\n"
@@ -205,19 +233,29 @@ def test_every_release_object_exists(release: Release):
     assert live == want
     for obj in release.live():
         if obj["kind"] != "Namespace" and obj["metadata"].get("namespace"):
-            assert obj["metadata"]["namespace"] == release.namespace, f"{_key(obj)} is in {obj['metadata']['namespace']}"
+            assert obj["metadata"]["namespace"] == release.namespace, (
+                f"{_key(obj)} is in {obj['metadata']['namespace']}"
+            )
 
 
 def test_pods_admitted_under_restricted(release: Release):
     assert release.manifest, "install did not succeed"
     ns = release.cluster.kubectl_json("get", "namespace", release.namespace)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    warnings = [line for line in release.install_output.splitlines() if "PodSecurity" in line or "would violate" in line]
-    assert not warnings, "Pod Security admission warned about the release's pod templates:\n" + "\n".join(warnings)
+    warnings = [
+        line
+        for line in release.install_output.splitlines()
+        if "PodSecurity" in line or "would violate" in line
+    ]
+    assert not warnings, (
+        "Pod Security admission warned about the release's pod templates:\n" + "\n".join(warnings)
+    )
     rejected = [
         f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['message']}"
         for e in _events(release)
-        if e.get("reason") == "FailedCreate" or "PodSecurity" in e.get("message", "") or "forbidden" in e.get("message", "")
+        if e.get("reason") == "FailedCreate"
+        or "PodSecurity" in e.get("message", "")
+        or "forbidden" in e.get("message", "")
     ]
     assert not rejected, "pods were rejected at admission:\n" + "\n".join(rejected)
     pods = release.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]
@@ -240,12 +278,20 @@ def test_workloads_ready(release: Release):
         else:
             desired, ready = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
             if desired != len(node_names) or ready != desired:
-                problems.append(f"{kind}/{name}: {ready} ready of {desired} desired; want one on each of {len(node_names)} nodes")
+                problems.append(
+                    f"{kind}/{name}: {ready} ready of {desired} desired; "
+                    f"want one on each of {len(node_names)} nodes"
+                )
             selector = ",".join(f"{k}={v}" for k, v in spec["selector"]["matchLabels"].items())
-            pods = release.cluster.kubectl_json("get", "pods", "-n", release.namespace, "-l", selector)["items"]
+            pods = release.cluster.kubectl_json(
+                "get", "pods", "-n", release.namespace, "-l", selector
+            )["items"]
             on = {p["spec"].get("nodeName") for p in pods}
             if on != node_names:
-                problems.append(f"{kind}/{name}: pods on {sorted(n for n in on if n)}, want {sorted(node_names)}")
+                problems.append(
+                    f"{kind}/{name}: pods on {sorted(n for n in on if n)}, "
+                    f"want {sorted(node_names)}"
+                )
     assert not problems, "\n".join(problems)
     assert release.workloads(), "the release has no Deployment, StatefulSet or DaemonSet"
 
@@ -254,13 +300,18 @@ def test_pvcs_bound(release: Release):
     assert release.manifest, "install did not succeed"
     pvcs = release.cluster.kubectl_json("get", "pvc", "-n", release.namespace)["items"]
     sts_claims = [
-        t for w in release.workloads() if w["kind"] == "StatefulSet" for t in w["spec"].get("volumeClaimTemplates", [])
+        t
+        for w in release.workloads()
+        if w["kind"] == "StatefulSet"
+        for t in w["spec"].get("volumeClaimTemplates", [])
     ]
     release_claims = [d for d in release.docs if d["kind"] == "PersistentVolumeClaim"]
     assert pvcs or not (sts_claims or release_claims), "the release declares claims but none exists"
     unbound = [
-        f"{p['metadata']['name']}: {p['status'].get('phase')} (class {p['spec'].get('storageClassName')!r})"
-        for p in pvcs if p["status"].get("phase") != "Bound"
+        f"{p['metadata']['name']}: {p['status'].get('phase')} "
+        f"(class {p['spec'].get('storageClassName')!r})"
+        for p in pvcs
+        if p["status"].get("phase") != "Bound"
     ]
     assert not unbound, "PVCs not Bound:\n" + "\n".join(unbound)
     assert all(p["spec"].get("storageClassName") == STORAGE_CLASS for p in pvcs), [
@@ -275,11 +326,19 @@ def test_pod_references_resolve(release: Release):
     value refers to a variable defined earlier in the same container (else it stays literal)."""
     assert release.manifest, "install did not succeed"
     ns, k = release.namespace, release.cluster
-    secrets_ = {x["metadata"]["name"]: set((x.get("data") or {}).keys()) for x in k.kubectl_json("get", "secrets", "-n", ns)["items"]}
-    cms = {x["metadata"]["name"]: set((x.get("data") or {}).keys()) | set((x.get("binaryData") or {}).keys())
-           for x in k.kubectl_json("get", "configmaps", "-n", ns)["items"]}
+    secrets_ = {
+        x["metadata"]["name"]: set((x.get("data") or {}).keys())
+        for x in k.kubectl_json("get", "secrets", "-n", ns)["items"]
+    }
+    cms = {
+        x["metadata"]["name"]: set((x.get("data") or {}).keys())
+        | set((x.get("binaryData") or {}).keys())
+        for x in k.kubectl_json("get", "configmaps", "-n", ns)["items"]
+    }
     pvcs = {x["metadata"]["name"] for x in k.kubectl_json("get", "pvc", "-n", ns)["items"]}
-    sas = {x["metadata"]["name"] for x in k.kubectl_json("get", "serviceaccounts", "-n", ns)["items"]}
+    sas = {
+        x["metadata"]["name"] for x in k.kubectl_json("get", "serviceaccounts", "-n", ns)["items"]
+    }
     pods = k.kubectl_json("get", "pods", "-n", ns)["items"]
     assert pods, "no pods"
     problems = []
@@ -290,50 +349,132 @@ def test_pod_references_resolve(release: Release):
         if name not in store:
             problems.append(f"{where}: {kind} {name!r} does not exist")
         elif key is not None and key not in store[name]:
-            problems.append(f"{where}: {kind} {name!r} has no key {key!r} (keys: {sorted(store[name])})")
+            problems.append(
+                f"{where}: {kind} {name!r} has no key {key!r} (keys: {sorted(store[name])})"
+            )
 
     for pod in pods:
         pname, spec = pod["metadata"]["name"], pod["spec"]
         if spec.get("serviceAccountName", "default") not in sas:
-            problems.append(f"{pname}: ServiceAccount {spec['serviceAccountName']!r} does not exist")
+            problems.append(
+                f"{pname}: ServiceAccount {spec['serviceAccountName']!r} does not exist"
+            )
         for v in spec.get("volumes", []):
             where = f"{pname} volume {v['name']}"
             if "secret" in v:
-                need("Secret", secrets_, v["secret"]["secretName"], optional=v["secret"].get("optional", False), where=where)
+                need(
+                    "Secret",
+                    secrets_,
+                    v["secret"]["secretName"],
+                    optional=v["secret"].get("optional", False),
+                    where=where,
+                )
                 for it in v["secret"].get("items", []):
-                    need("Secret", secrets_, v["secret"]["secretName"], it["key"], v["secret"].get("optional", False), where)
+                    need(
+                        "Secret",
+                        secrets_,
+                        v["secret"]["secretName"],
+                        it["key"],
+                        v["secret"].get("optional", False),
+                        where,
+                    )
             if "configMap" in v:
-                need("ConfigMap", cms, v["configMap"]["name"], optional=v["configMap"].get("optional", False), where=where)
+                need(
+                    "ConfigMap",
+                    cms,
+                    v["configMap"]["name"],
+                    optional=v["configMap"].get("optional", False),
+                    where=where,
+                )
                 for it in v["configMap"].get("items", []):
-                    need("ConfigMap", cms, v["configMap"]["name"], it["key"], v["configMap"].get("optional", False), where)
+                    need(
+                        "ConfigMap",
+                        cms,
+                        v["configMap"]["name"],
+                        it["key"],
+                        v["configMap"].get("optional", False),
+                        where,
+                    )
             if "persistentVolumeClaim" in v:
-                need("PVC", {n: set() for n in pvcs}, v["persistentVolumeClaim"]["claimName"], where=where)
+                need(
+                    "PVC",
+                    {n: set() for n in pvcs},
+                    v["persistentVolumeClaim"]["claimName"],
+                    where=where,
+                )
             for src in v.get("projected", {}).get("sources", []):
                 if "secret" in src:
-                    need("Secret", secrets_, src["secret"]["name"], optional=src["secret"].get("optional", False), where=where)
+                    need(
+                        "Secret",
+                        secrets_,
+                        src["secret"]["name"],
+                        optional=src["secret"].get("optional", False),
+                        where=where,
+                    )
                 if "configMap" in src:
-                    need("ConfigMap", cms, src["configMap"]["name"], optional=src["configMap"].get("optional", False), where=where)
+                    need(
+                        "ConfigMap",
+                        cms,
+                        src["configMap"]["name"],
+                        optional=src["configMap"].get("optional", False),
+                        where=where,
+                    )
         for c in spec.get("initContainers", []) + spec.get("containers", []):
             where = f"{pname}/{c['name']}"
             defined: set[str] = set()
             for ef in c.get("envFrom", []):
                 if "secretRef" in ef:
-                    need("Secret", secrets_, ef["secretRef"]["name"], optional=ef["secretRef"].get("optional", False), where=where)
-                    defined |= {ef.get("prefix", "") + key for key in secrets_.get(ef["secretRef"]["name"], ())}
+                    need(
+                        "Secret",
+                        secrets_,
+                        ef["secretRef"]["name"],
+                        optional=ef["secretRef"].get("optional", False),
+                        where=where,
+                    )
+                    defined |= {
+                        ef.get("prefix", "") + key
+                        for key in secrets_.get(ef["secretRef"]["name"], ())
+                    }
                 if "configMapRef" in ef:
-                    need("ConfigMap", cms, ef["configMapRef"]["name"], optional=ef["configMapRef"].get("optional", False), where=where)
-                    defined |= {ef.get("prefix", "") + key for key in cms.get(ef["configMapRef"]["name"], ())}
+                    need(
+                        "ConfigMap",
+                        cms,
+                        ef["configMapRef"]["name"],
+                        optional=ef["configMapRef"].get("optional", False),
+                        where=where,
+                    )
+                    defined |= {
+                        ef.get("prefix", "") + key
+                        for key in cms.get(ef["configMapRef"]["name"], ())
+                    }
             for e in c.get("env", []):
                 vf = e.get("valueFrom", {})
                 if "secretKeyRef" in vf:
                     r = vf["secretKeyRef"]
-                    need("Secret", secrets_, r["name"], r["key"], r.get("optional", False), f"{where} env {e['name']}")
+                    need(
+                        "Secret",
+                        secrets_,
+                        r["name"],
+                        r["key"],
+                        r.get("optional", False),
+                        f"{where} env {e['name']}",
+                    )
                 if "configMapKeyRef" in vf:
                     r = vf["configMapKeyRef"]
-                    need("ConfigMap", cms, r["name"], r["key"], r.get("optional", False), f"{where} env {e['name']}")
+                    need(
+                        "ConfigMap",
+                        cms,
+                        r["name"],
+                        r["key"],
+                        r.get("optional", False),
+                        f"{where} env {e['name']}",
+                    )
                 for ref in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
                     if ref not in defined:
-                        problems.append(f"{where} env {e['name']}: $({ref}) is not defined before it, so it stays literal")
+                        problems.append(
+                            f"{where} env {e['name']}: $({ref}) is not defined before it, "
+                            "so it stays literal"
+                        )
                 defined.add(e["name"])
     assert not problems, "\n".join(problems)
 
@@ -351,32 +492,56 @@ def test_selectors_match_pods(release: Release):
             continue
 
         def ready_endpoints(name=name):
-            slices = k.kubectl_json("get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={name}")["items"]
-            ready = [e for s in slices for e in s.get("endpoints") or [] if e.get("conditions", {}).get("ready")]
+            slices = k.kubectl_json(
+                "get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={name}"
+            )["items"]
+            ready = [
+                e
+                for s in slices
+                for e in s.get("endpoints") or []
+                if e.get("conditions", {}).get("ready")
+            ]
             return bool(ready), slices
 
         deadline = time.monotonic() + 30
         while not ready_endpoints()[0] and time.monotonic() < deadline:
             time.sleep(1)
         if not ready_endpoints()[0]:
-            problems.append(f"Service {name}: selector {svc['spec']['selector']} matches no ready pod")
+            problems.append(
+                f"Service {name}: selector {svc['spec']['selector']} matches no ready pod"
+            )
     for pdb in (o for o in live if o["kind"] == "PodDisruptionBudget"):
-        sel = ",".join(f"{a}={b}" for a, b in pdb["spec"]["selector"].get("matchLabels", {}).items())
+        sel = ",".join(
+            f"{a}={b}" for a, b in pdb["spec"]["selector"].get("matchLabels", {}).items()
+        )
         if not k.kubectl_json("get", "pods", "-n", ns, "-l", sel)["items"]:
             problems.append(f"PodDisruptionBudget {pdb['metadata']['name']}: selects no pod")
     for ing in (o for o in live if o["kind"] == "Ingress"):
-        backends = [p["backend"] for r in ing["spec"].get("rules", []) for p in r.get("http", {}).get("paths", [])]
+        backends = [
+            p["backend"]
+            for r in ing["spec"].get("rules", [])
+            for p in r.get("http", {}).get("paths", [])
+        ]
         if ing["spec"].get("defaultBackend"):
             backends.append(ing["spec"]["defaultBackend"])
         for b in backends:
             svc = services.get(b.get("service", {}).get("name"))
             port = b.get("service", {}).get("port", {})
             if svc is None:
-                problems.append(f"Ingress {ing['metadata']['name']}: backend Service {b} is not in the release")
+                problems.append(
+                    f"Ingress {ing['metadata']['name']}: backend Service {b} is not in the release"
+                )
                 continue
             ports = svc["spec"]["ports"]
-            if not any(port.get("number") == p["port"] or (port.get("name") and port.get("name") == p.get("name")) for p in ports):
-                problems.append(f"Ingress {ing['metadata']['name']}: Service {svc['metadata']['name']} has no port {port}")
+            if not any(
+                port.get("number") == p["port"]
+                or (port.get("name") and port.get("name") == p.get("name"))
+                for p in ports
+            ):
+                problems.append(
+                    f"Ingress {ing['metadata']['name']}: Service {svc['metadata']['name']} "
+                    f"has no port {port}"
+                )
         if release.scenario == "program":
             assert ing["spec"].get("ingressClassName") == INGRESS_CLASS, ing["spec"]
     if release.scenario == "program":
@@ -384,12 +549,11 @@ def test_selectors_match_pods(release: Release):
     assert not problems, "\n".join(problems)
 
 
-def test_program_secret_is_the_only_credentials_source(release: Release):
-    """With the four existingSecret values set, the pods read credentials from the program's
-    Secret; the chart renders no password of its own."""
+def test_credentials_source(release: Release):
+    """program: with the four existingSecret values set, pods read credentials only from the
+    program's Secret and the chart renders no credentials Secret of its own.
+    plain: the chart generates its Secrets, and the pods read them."""
     assert release.manifest, "install did not succeed"
-    if release.scenario != "program":
-        pytest.skip("only the program scenario sets existingSecret")  # not a tool problem: a scenario split
     refs = set()
     for pod in release.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]:
         for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
@@ -397,11 +561,29 @@ def test_program_secret_is_the_only_credentials_source(release: Release):
                 r = e.get("valueFrom", {}).get("secretKeyRef")
                 if r:
                     refs.add((r["name"], r["key"]))
-    used_keys = {key for name, key in refs if name == CREDENTIALS}
-    assert used_keys, f"no pod reads the credentials Secret {CREDENTIALS}; secret refs: {sorted(refs)}"
-    rendered = [d["metadata"]["name"] for d in release.docs if d["kind"] == "Secret"]
-    other = sorted({name for name, _ in refs if name != CREDENTIALS and name in rendered})
-    assert not other, f"pods also read chart-rendered Secrets {other} although existingSecret is set"
+    rendered = {d["metadata"]["name"] for d in release.docs if d["kind"] == "Secret"}
+    if release.scenario == "program":
+        used_keys = {key for name, key in refs if name == CREDENTIALS}
+        assert used_keys, (
+            f"no pod reads the credentials Secret {CREDENTIALS}; secret refs: {sorted(refs)}"
+        )
+        other = sorted({name for name, _ in refs if name in rendered})
+        assert not other, (
+            f"pods also read chart-rendered Secrets {other} although existingSecret is set"
+        )
+    else:
+        assert rendered, "values.yaml alone rendered no Secret: where do the passwords come from?"
+        assert refs and {name for name, _ in refs} <= rendered, (
+            f"pods read Secrets the release does not render: {sorted(refs)}; "
+            f"rendered: {sorted(rendered)}"
+        )
+        for d in release.docs:
+            if d["kind"] == "Secret":
+                values = {**(d.get("data") or {}), **(d.get("stringData") or {})}
+                assert all(values.values()), (
+                    f"Secret {d['metadata']['name']} has an empty value: "
+                    f"{sorted(k for k, v in values.items() if not v)}"
+                )
 
 
 def test_upgrade_changes_only_backend_replicas(release: Release):
@@ -412,8 +594,17 @@ def test_upgrade_changes_only_backend_replicas(release: Release):
     old, new = backend["spec"]["replicas"], backend["spec"]["replicas"] + 1
     live_before = {_key(o): o for o in release.live() if o["kind"] in WORKLOAD_KINDS}
     proc = release.helm(
-        "upgrade", RELEASE, str(CHART), *release.value_args, "--set", f"backend.replicaCount={new}",
-        "--wait", "--wait-for-jobs", "--timeout", HELM_TIMEOUT, check=False,
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        *release.value_args,
+        "--set",
+        f"backend.replicaCount={new}",
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        HELM_TIMEOUT,
+        check=False,
     )
     assert proc.returncode == 0, f"helm upgrade failed:\n{proc.stdout}\n{proc.stderr}"
     release.refresh_manifest()
@@ -428,20 +619,24 @@ def test_upgrade_changes_only_backend_replicas(release: Release):
             a["spec"].pop("replicas"), b["spec"].pop("replicas")
         if a != b:
             changed.append(f"{key}: {_diff(a, b)}")
-    assert not changed, "the upgrade changed more than the backend replica count:\n" + "\n".join(changed)
+    assert not changed, "the upgrade changed more than the backend replica count:\n" + "\n".join(
+        changed
+    )
 
     def backend_ready():
         w = next(o for o in release.live() if _key(o) == _key(backend))
         st = w.get("status", {})
-        return st.get("readyReplicas") == new and st.get("observedGeneration") == w["metadata"]["generation"], st
+        return st.get("readyReplicas") == new and st.get("observedGeneration") == w["metadata"][
+            "generation"
+        ], st
 
     _wait_for(f"{_key(backend)} to have {new} ready replicas", backend_ready)
     live_after = {_key(o): o for o in release.live() if o["kind"] in WORKLOAD_KINDS}
     for key, w in live_after.items():
         if w["kind"] == "StatefulSet":
-            assert w["status"].get("updateRevision") == live_before[key]["status"].get("updateRevision"), (
-                f"{key}: pod template changed by the upgrade (a rollout), not only the replica count"
-            )
+            assert w["status"].get("updateRevision") == live_before[key]["status"].get(
+                "updateRevision"
+            ), f"{key}: pod template changed by the upgrade (a rollout), not only the replica count"
         tmpl_before = live_before[key]["spec"]["template"]
         assert w["spec"]["template"] == tmpl_before, f"{key}: pod template changed by the upgrade"
     assert old != new
@@ -453,7 +648,7 @@ def _diff(a, b, path="") -> str:
             if a.get(k) != b.get(k):
                 return _diff(a.get(k), b.get(k), f"{path}.{k}")
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 return _diff(x, y, f"{path}[{i}]")
     return f"{path or '.'}: {str(a)[:200]!r} -> {str(b)[:200]!r}"
@@ -466,11 +661,14 @@ def test_uninstall_removes_everything(release: Release):
     release.uninstalled = proc.returncode == 0
     assert proc.returncode == 0, f"helm uninstall failed:\n{proc.stdout}\n{proc.stderr}"
     kept_by_policy = {
-        _key(d) for d in release.docs
+        _key(d)
+        for d in release.docs
         if d["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
     }
     left = [_key(o) for o in release.live(ignore_not_found=True)]
-    assert set(left) <= kept_by_policy, f"objects left after uninstall: {sorted(set(left) - kept_by_policy)}"
+    assert set(left) <= kept_by_policy, (
+        f"objects left after uninstall: {sorted(set(left) - kept_by_policy)}"
+    )
     assert not release.helm("list", "-q").stdout.strip(), "helm still lists a release"
 
     def no_pods():
@@ -482,14 +680,19 @@ def test_uninstall_removes_everything(release: Release):
     # persistentVolumeClaimRetentionPolicy says whenDeleted: Delete (Kubernetes behaviour).
     retained_ok = set()
     for s in sts:
-        policy = s["spec"].get("persistentVolumeClaimRetentionPolicy", {}).get("whenDeleted", "Retain")
+        policy = (
+            s["spec"].get("persistentVolumeClaimRetentionPolicy", {}).get("whenDeleted", "Retain")
+        )
         if policy == "Retain":
             for t in s["spec"].get("volumeClaimTemplates", []):
                 for i in range(s["spec"].get("replicas", 1) + 1):
                     retained_ok.add(f"{t['metadata']['name']}-{s['metadata']['name']}-{i}")
 
     def pvcs_settled():
-        pvcs = {p["metadata"]["name"] for p in release.cluster.kubectl_json("get", "pvc", "-n", release.namespace)["items"]}
+        pvcs = {
+            p["metadata"]["name"]
+            for p in release.cluster.kubectl_json("get", "pvc", "-n", release.namespace)["items"]
+        }
         return pvcs <= retained_ok, sorted(pvcs - retained_ok)
 
     _wait_for("PVCs other than retained StatefulSet claims to be deleted", pvcs_settled, timeout=60)

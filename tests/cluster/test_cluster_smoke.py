@@ -18,11 +18,21 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 NS = "pga-smoke"
 
 COMPLIANT = {
-    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-    "containers": [{
-        "name": "app", "image": "example.invalid/app:1",
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-    }],
+    "securityContext": {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "containers": [
+        {
+            "name": "app",
+            "image": "example.invalid/app:1",
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }
+    ],
 }
 
 
@@ -46,8 +56,18 @@ def _wait(what, check, timeout=60.0):
 
 @pytest.fixture(scope="module")
 def ns(cluster: Cluster):
-    cluster.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": NS, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}))
+    cluster.apply(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": NS,
+                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+                },
+            }
+        )
+    )
     yield NS
     cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
@@ -59,7 +79,10 @@ def test_server_is_the_pinned_kubernetes(cluster: Cluster):
 
 def test_simulated_nodes_ready_in_two_zones(cluster: Cluster):
     nodes = cluster.kubectl_json("get", "nodes")["items"]
-    zones = {n["metadata"]["name"]: n["metadata"]["labels"].get("topology.kubernetes.io/zone") for n in nodes}
+    zones = {
+        n["metadata"]["name"]: n["metadata"]["labels"].get("topology.kubernetes.io/zone")
+        for n in nodes
+    }
     assert zones == dict(NODES)
     assert len(set(zones.values())) >= 2
     for n in nodes:
@@ -69,8 +92,12 @@ def test_simulated_nodes_ready_in_two_zones(cluster: Cluster):
 
 def test_pod_security_rejects_a_non_compliant_pod(cluster: Cluster, ns: str):
     # No securityContext at all: fine under "baseline", rejected under "restricted".
-    bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain", "namespace": ns},
-           "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]}}
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain", "namespace": ns},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]},
+    }
     proc = cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(bad), check=False)
     assert proc.returncode != 0
     assert "violates PodSecurity" in proc.stderr and "restricted" in proc.stderr, proc.stderr
@@ -78,16 +105,33 @@ def test_pod_security_rejects_a_non_compliant_pod(cluster: Cluster, ns: str):
 
 def test_compliant_pod_runs_and_claim_binds_in_its_zone(cluster: Cluster, ns: str):
     docs = [
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": ns},
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": ns},
-         "spec": {**COMPLIANT, "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": ns},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "app", "namespace": ns},
+            "spec": {
+                **COMPLIANT,
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            },
+        },
     ]
     cluster.kubectl("create", "-f", "-", input=yaml.safe_dump_all(docs))
 
     def running():
         pod = cluster.kubectl_json("get", "pod", "app", "-n", ns)
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in pod["status"].get("conditions", [])
+        )
         return pod["status"].get("phase") == "Running" and ready, pod["status"]
 
     _wait("the pod to be Running and Ready", running)
