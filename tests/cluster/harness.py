@@ -165,6 +165,21 @@ def _run(cmd: list[str], cwd: Path | None = None) -> None:
         )
 
 
+def _remove_stale_workdirs() -> None:
+    """Temp dirs left by a harness that was SIGKILLed (its processes died with it)."""
+    for d in Path(tempfile.gettempdir()).glob("pga-cluster-*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -319,7 +334,9 @@ class Cluster:
 
     def start(self) -> None:
         t0 = time.monotonic()
+        _remove_stale_workdirs()
         self.workdir = Path(tempfile.mkdtemp(prefix="pga-cluster-"))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         atexit.register(self.stop)
         try:
             self._start()
@@ -909,6 +926,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started as a background job
     try:
         cluster.start()
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
