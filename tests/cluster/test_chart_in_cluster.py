@@ -78,6 +78,43 @@ class Release:
     docs: list[dict] = field(default_factory=list)
     uninstalled: bool = False
 
+    install_error: str = ""
+    install_seconds: float = 0.0
+
+    def install(self) -> None:
+        start = time.monotonic()
+        proc = self.helm(
+            "install",
+            RELEASE,
+            str(CHART),
+            *self.value_args,
+            "--wait",
+            "--wait-for-jobs",
+            "--timeout",
+            HELM_TIMEOUT,
+            check=False,
+        )
+        self.install_seconds = time.monotonic() - start
+        self.install_output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            events = [
+                f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: "
+                f"{e['reason']}: {e['message']}"
+                for e in _events(self)
+                if e.get("type") == "Warning"
+            ]
+            self.install_error = (
+                f"helm install ({self.scenario}) failed after {self.install_seconds:.0f}s:\n"
+                f"{self.install_output.strip()}\nWarning events:\n" + "\n".join(events[-30:])
+            )
+            return
+        self.refresh_manifest()
+
+    def require_installed(self) -> None:
+        if self.install_error:
+            pytest.fail(self.install_error, pytrace=False)
+        assert self.manifest, "the release is not installed"
+
     def helm(self, *args: str, check: bool = True):
         return self.cluster.helm(*args, "--namespace", self.namespace, check=check)
 
@@ -143,6 +180,9 @@ def release(request, cluster: Cluster):
         value_args = ["-f", str(dev_values), "-f", str(program_values)]
         cluster.apply(yaml.safe_dump(_credentials_secret(namespace)))
     rel = Release(cluster, scenario, namespace, value_args)
+    # Installed here, not in a test: whichever test of the scenario runs first on this pytest
+    # process (xdist may hand them out to several workers) gets an installed release.
+    rel.install()
     yield rel
     if not rel.uninstalled:
         rel.helm("uninstall", RELEASE, "--wait", "--timeout", "120s", check=False)
@@ -195,39 +235,15 @@ def _key(doc: dict) -> tuple[str, str]:
 
 
 def test_install_succeeds(release: Release):
-    start = time.monotonic()
-    proc = release.helm(
-        "install",
-        RELEASE,
-        str(CHART),
-        *release.value_args,
-        "--wait",
-        "--wait-for-jobs",
-        "--timeout",
-        HELM_TIMEOUT,
-        check=False,
-    )
-    release.install_output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        events = [
-            f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: "
-            f"{e['reason']}: {e['message']}"
-            for e in _events(release)
-            if e.get("type") == "Warning"
-        ]
-        pytest.fail(
-            f"helm install ({release.scenario}) failed after {time.monotonic() - start:.0f}s:\n"
-            f"{release.install_output.strip()}\nWarning events:\n" + "\n".join(events[-30:]),
-            pytrace=False,
-        )
-    release.refresh_manifest()
+    release.require_installed()
     status = json.loads(release.helm("status", RELEASE, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed"
     assert release.docs, "the release rendered no objects"
+    print(f"helm install ({release.scenario}) took {release.install_seconds:.1f}s")
 
 
 def test_every_release_object_exists(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     want = sorted(_key(d) for d in release.docs)
     live = sorted(_key(o) for o in release.live())
     assert live == want
@@ -239,7 +255,7 @@ def test_every_release_object_exists(release: Release):
 
 
 def test_pods_admitted_under_restricted(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     ns = release.cluster.kubectl_json("get", "namespace", release.namespace)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     warnings = [
@@ -264,7 +280,7 @@ def test_pods_admitted_under_restricted(release: Release):
 
 
 def test_workloads_ready(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     node_names = {name for name, _ in NODES}
     problems = []
     for w in release.workloads():
@@ -297,7 +313,7 @@ def test_workloads_ready(release: Release):
 
 
 def test_pvcs_bound(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     pvcs = release.cluster.kubectl_json("get", "pvc", "-n", release.namespace)["items"]
     sts_claims = [
         t
@@ -324,7 +340,7 @@ def test_pod_references_resolve(release: Release):
     """What a kubelet would refuse and KWOK does not check: every Secret, ConfigMap, key, PVC
     and ServiceAccount a pod names exists (unless marked optional), and every $(VAR) in an env
     value refers to a variable defined earlier in the same container (else it stays literal)."""
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     ns, k = release.namespace, release.cluster
     secrets_ = {
         x["metadata"]["name"]: set((x.get("data") or {}).keys())
@@ -482,7 +498,7 @@ def test_pod_references_resolve(release: Release):
 def test_selectors_match_pods(release: Release):
     """Every Service selects ready pods (EndpointSlices have ready endpoints), every PDB covers
     pods, and every Ingress backend names an existing Service port."""
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     ns, k = release.namespace, release.cluster
     live = release.live()
     services = {o["metadata"]["name"]: o for o in live if o["kind"] == "Service"}
@@ -553,7 +569,7 @@ def test_credentials_source(release: Release):
     """program: with the four existingSecret values set, pods read credentials only from the
     program's Secret and the chart renders no credentials Secret of its own.
     plain: the chart generates its Secrets, and the pods read them."""
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     refs = set()
     for pod in release.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]:
         for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
@@ -587,7 +603,7 @@ def test_credentials_source(release: Release):
 
 
 def test_upgrade_changes_only_backend_replicas(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     before_docs = copy.deepcopy(release.docs)
     backend = _backend_workload(before_docs)
     assert "replicas" in backend["spec"], f"{_key(backend)} sets no spec.replicas (autoscaling on?)"
@@ -655,7 +671,7 @@ def _diff(a, b, path="") -> str:
 
 
 def test_uninstall_removes_everything(release: Release):
-    assert release.manifest, "install did not succeed"
+    release.require_installed()
     sts = [d for d in release.docs if d["kind"] == "StatefulSet"]
     proc = release.helm("uninstall", RELEASE, "--wait", "--timeout", "120s", check=False)
     release.uninstalled = proc.returncode == 0
