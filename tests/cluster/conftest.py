@@ -47,18 +47,25 @@ def cluster():
         signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # not the main thread
         previous = None
+    error = None
     try:
         tools = build_tools()
     except ClusterError as exc:
-        pytest.fail(
-            f"cluster tier: the control-plane tools are not available.\n{exc}", pytrace=False
-        )
+        error = f"cluster tier: the control-plane tools are not available.\n{exc}"
+    if error:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        pytest.fail(error, pytrace=False)
     logs = os.environ.get("PGA_CLUSTER_LOGS")
     c = Cluster(tools, keep_logs_in=Path(logs) if logs else None)
     try:
         c.start()
     except ClusterError as exc:
-        pytest.fail(f"cluster tier: the local control plane did not start.\n{exc}", pytrace=False)
+        error = f"cluster tier: the local control plane did not start.\n{exc}"
+    if error:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        pytest.fail(error, pytrace=False)
     try:
         yield c
     finally:
