@@ -7,11 +7,11 @@
 # Usage: tools/build.sh <tool>... | all | list
 #   tools: etcd kube-apiserver kube-controller-manager kube-scheduler kwok pulumi
 #   `all` builds every tool but pulumi (the cluster tier does not need it; name it explicitly).
-#   `list` prints "<tool> <path of the binary>" for each cluster tool (building nothing);
+#   `list` prints "<tool> <path of the binary>" for each tool (building nothing);
 #   a path is printed only for a tool that is built.
 #
 # Idempotent: a tool whose binary and build stamp (module@version, package, ldflags, Go version
-# and the scratch module in tools/go/<group>/) are present is reused; a changed pin builds a new
+# and the Go source of the scratch module in tools/go/<group>/) match is reused; a changed pin builds a new
 # <tool>-<version> directory. The upstream modules (k8s.io/kubernetes, go.etcd.io/etcd/server/v3,
 # github.com/pulumi/pulumi/pkg/v3) carry `replace` directives in their go.mod, so `go install
 # module@version` refuses them: each is built from a scratch module under tools/go/<group>/ whose
