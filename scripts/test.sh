@@ -6,5 +6,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/bootstrap.sh
 export PATH="$ROOT/.tools/bin:$PATH"
-# Two workers: the machine this runs on in CI has two cores, and helm renders dominate.
-exec .venv/bin/pytest -n 2 "$@"
+# Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster
+# tier (one xdist_group) on one worker, so only one control plane starts.
+exec .venv/bin/pytest -n 2 --dist loadgroup "$@"
