@@ -1,5 +1,6 @@
 """Fixtures shared by every test tier."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -19,3 +20,14 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"'{name}' is not on PATH. Run 'make setup' (scripts/bootstrap.sh).")
     return path
+
+
+def credential_keys() -> frozenset[str]:
+    """Keys of the program's credentials Secret, read from docs/CHART_INTERFACE.md.
+
+    The contract document is the one source: the chart, unit and cluster tiers all check
+    against it, so a key renamed on one side only fails there.
+    """
+    text = (ROOT / "docs" / "CHART_INTERFACE.md").read_text()
+    table = text.split("| key | content |", 1)[1].split("\n\n", 1)[0]
+    return frozenset(re.findall(r"^\| `([a-z-]+)` \|", table, flags=re.M))

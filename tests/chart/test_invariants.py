@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from tests.conftest import credential_keys
+
 from .conftest import (
     RELEASE,
     SCENARIOS,
@@ -418,16 +420,7 @@ def test_existing_secret_keys_are_configurable(rendered):
                 if ref:
                     refs.add((ref["name"], ref["key"]))
     keys = {k for n, k in refs if n == "mine"}
-    assert keys == {
-        "postgres-password",
-        "database-password",
-        "redis-password",
-        "jwt-secret",
-        "registration-secret",
-        "encryption-key",
-        "grafana-admin-user",
-        "grafana-admin-password",
-    }, keys
+    assert keys == credential_keys(), keys
 
 
 def test_hpa_and_pdb_target_existing_workloads(case):

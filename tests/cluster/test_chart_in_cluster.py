@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import credential_keys
+
 from .harness import INGRESS_CLASS, NODES, ROOT, STORAGE_CLASS, Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
@@ -36,16 +38,7 @@ RELEASE = "pga"
 CREDENTIALS = f"{RELEASE}-credentials"
 HELM_TIMEOUT = "240s"
 # Keys of the credentials Secret the program creates (docs/CHART_INTERFACE.md).
-CREDENTIAL_KEYS = (
-    "postgres-password",
-    "database-password",
-    "redis-password",
-    "jwt-secret",
-    "registration-secret",
-    "encryption-key",
-    "grafana-admin-user",
-    "grafana-admin-password",
-)
+CREDENTIAL_KEYS = credential_keys()
 PROGRAM_VALUES = {
     "global": {"storageClass": STORAGE_CLASS},
     "backend": {

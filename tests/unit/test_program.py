@@ -14,6 +14,7 @@ import json
 import pytest
 import yaml
 
+from tests.conftest import credential_keys
 from tests.unit.harness import (
     ROOT,
     STACKS,
@@ -30,16 +31,7 @@ CLOUD_CASES = [(s, t) for s, t in CASES if t != "existing"]
 CHART = "kubernetes:helm.sh/v4:Chart"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
-SECRET_KEYS = {
-    "postgres-password",
-    "database-password",
-    "redis-password",
-    "jwt-secret",
-    "registration-secret",
-    "encryption-key",
-    "grafana-admin-user",
-    "grafana-admin-password",
-}
+SECRET_KEYS = credential_keys()
 # Node pool bounds each shipped stack asks for (Pulumi.<stack>.yaml).
 BOUNDS = {"dev": (1, 2, 1), "prod": (3, 9, 3), "enterprise": (3, 12, 3)}
 PROTECTED = {"dev": False, "prod": True, "enterprise": True}
