@@ -3,6 +3,7 @@ which cloud it runs on."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pulumi
@@ -11,6 +12,37 @@ import pulumi_kubernetes as k8s
 from components.settings import Settings
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def exec_kubeconfig(name: str, server: str, ca_data: str, exec_spec: dict) -> str:
+    """A one-cluster kubeconfig whose user authenticates through an exec credential plugin
+    (short-lived tokens from the cloud CLI, nothing long-lived in the document)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {"server": server, "certificate-authority-data": ca_data},
+                }
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            **exec_spec,
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        }
+    )
 
 
 @dataclass

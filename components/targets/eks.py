@@ -19,6 +19,7 @@ from components.targets.base import (
     ClusterTarget,
     StorageClassSpec,
     TargetArgs,
+    exec_kubeconfig,
     k8s_provider,
     merged_tags,
 )
@@ -50,41 +51,23 @@ def ami_type(instance_type: str) -> str:
 
 def eks_kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
     """A kubeconfig that authenticates with `aws eks get-token` (no long-lived token)."""
-    return json.dumps(
+    return exec_kubeconfig(
+        name,
+        endpoint,
+        ca_data,
         {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": name,
-                    "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
-                }
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                name,
+                "--region",
+                region,
+                "--output",
+                "json",
             ],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-            "current-context": name,
-            "users": [
-                {
-                    "name": name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": [
-                                "eks",
-                                "get-token",
-                                "--cluster-name",
-                                name,
-                                "--region",
-                                region,
-                                "--output",
-                                "json",
-                            ],
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
+        },
     )
 
 

@@ -7,8 +7,6 @@ Everything goes through an explicit gcp.Provider built from settings.
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -16,6 +14,7 @@ from components.targets.base import (
     ClusterTarget,
     StorageClassSpec,
     TargetArgs,
+    exec_kubeconfig,
     k8s_provider,
     merged_tags,
 )
@@ -36,37 +35,16 @@ def _label(value: str) -> str:
 
 def gke_kubeconfig(name: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig that authenticates with gke-gcloud-auth-plugin."""
-    return json.dumps(
+    return exec_kubeconfig(
+        name,
+        f"https://{endpoint}",
+        ca_data,
         {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": name,
-                    "cluster": {
-                        "server": f"https://{endpoint}",
-                        "certificate-authority-data": ca_data,
-                    },
-                }
-            ],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-            "current-context": name,
-            "users": [
-                {
-                    "name": name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
-                            "installHint": "Install gke-gcloud-auth-plugin: "
-                            "gcloud components install gke-gcloud-auth-plugin",
-                            "provideClusterInfo": True,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "Install gke-gcloud-auth-plugin: "
+            "gcloud components install gke-gcloud-auth-plugin",
+            "provideClusterInfo": True,
+        },
     )
 
 
