@@ -5,6 +5,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/bootstrap.sh
+# Tests of the chart's SQL and of backup/restore run a throwaway PostgreSQL server
+# (tests/support/postgres.py) from the machine's packages.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "==> installing the PostgreSQL server for the tests (apt-get install postgresql)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+      || { echo "error: could not install PostgreSQL with apt-get" >&2; exit 1; }
+  else
+    echo "error: the tests need a PostgreSQL server (initdb, pg_ctl). Install it (e.g. 'sudo apt-get install postgresql') and run again." >&2
+    exit 1
+  fi
+fi
 export PATH="$ROOT/.tools/bin:$PATH"
 # Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster
 # tier (one xdist_group) on one worker, so only one control plane starts.

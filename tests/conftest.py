@@ -31,3 +31,17 @@ def credential_keys() -> frozenset[str]:
     text = (ROOT / "docs" / "CHART_INTERFACE.md").read_text()
     table = text.split("| key | content |", 1)[1].split("\n\n", 1)[0]
     return frozenset(re.findall(r"^\| `([a-z-]+)` \|", table, flags=re.M))
+
+
+@pytest.fixture
+def postgres_server():
+    """A fresh throwaway PostgreSQL on 127.0.0.1 (tests/support/postgres.py); fails, never
+    skips, when the server is not installed."""
+    from tests.support.postgres import PostgresNotInstalled, PostgresServer
+
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with server as pg:
+        yield pg
