@@ -4,6 +4,7 @@ rules a security review asked for (pinned actions, no template expansion in shel
 permissions, secrets only inside environments, deploys only from main after the tests)."""
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -177,8 +178,6 @@ def test_aws_trust_policy_matches_the_subject_exactly():
 
 
 def json_block(section: str) -> dict:
-    import json
-
     m = re.search(r"```json\n(.*?)```", section, re.S)
     assert m, "no JSON block"
     return json.loads(m.group(1))
