@@ -328,7 +328,9 @@ CASES = {
         {"endpoint.publicCidrs": "203.0.113.0/24"},
         [
             "pganalytics:endpoint.publicCidrs must be a list",
-            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]' 0.0.0.0/0",
+            # The value given becomes the first item (never the world-open 0.0.0.0/0).
+            "pulumi config rm --path pganalytics:endpoint.publicCidrs && "
+            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]' 203.0.113.0/24",
         ],
     ),
     "object-given-a-scalar": (

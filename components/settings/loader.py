@@ -1,0 +1,271 @@
+"""Reads the whole `pganalytics:` configuration, validates it with the models, and turns every
+problem into one line that names the key in `--path` form and gives the command that fixes
+it. All problems are raised together as one ConfigError, before any resource exists."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+from pydantic import BaseModel, ValidationError
+
+from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
+from components.settings.models import TARGETS, Settings
+
+# Provider config the program deliberately does not read: every cloud provider is explicit.
+FOREIGN_KEYS = {
+    "aws:region": "region",
+    "gcp:project": "gcpProject",
+    "gcp:region": "region",
+    "azure-native:location": "region",
+    "kubernetes:context": "kubeContext",
+}
+# Schema problems of the chart values: (settings or None when they are invalid, values
+# file, `chart.values` overrides) -> problem lines. components/values.py provides it, so
+# settings never imports the chart's values code.
+ChartCheck = Callable[[Settings | None, str, dict], list[str]]
+
+
+class ConfigError(pulumi.RunError):
+    """Raised for invalid stack configuration; RunError makes Pulumi print only the message."""
+
+    def __init__(self, problems: list[str], stack: str):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(
+            f"invalid configuration for stack '{stack}' ({len(problems)} {noun}):\n{lines}"
+        )
+
+
+def read_config_bag() -> tuple[dict[str, Any], set[str], set[str]]:
+    """All `pganalytics:*` values, the secret ones among them, and every key of the stack.
+
+    `pulumi.Config.get` only answers for keys we ask about; rejecting unknown keys needs the
+    whole bag: the CLI passes it in PULUMI_CONFIG, the automation API and the test mocks
+    through `set_all_config`."""
+    bag: dict[str, Any] = dict(runtime_config.get_config_env())
+    bag.update(runtime_config.CONFIG.get())
+    secret = set(runtime_config.get_config_secret_keys_env()) | set(
+        runtime_config._SECRET_KEYS.get()
+    )
+    prefix = f"{NAMESPACE}:"
+    return (
+        {k[len(prefix) :]: v for k, v in bag.items() if k.startswith(prefix)},
+        {k[len(prefix) :] for k in secret if k.startswith(prefix)},
+        set(bag),
+    )
+
+
+def load_settings(chart_check: ChartCheck | None = None) -> Settings:
+    """Settings of the current stack, or ConfigError listing every problem."""
+    config, secret_keys, all_keys = read_config_bag()
+    return build_settings(pulumi.get_stack(), config, secret_keys, all_keys, chart_check)
+
+
+def build_settings(
+    stack: str,
+    config: dict[str, Any],
+    secret_keys: set[str] | None = None,
+    all_keys: set[str] | None = None,
+    chart_check: ChartCheck | None = None,
+) -> Settings:
+    secret_keys = secret_keys or set()
+    problems = [
+        f"{key} is ignored by this program (its providers are explicit); fix: "
+        f"pulumi config rm {key} && pulumi config set {NAMESPACE}:{ours} <value>"
+        for key, ours in FOREIGN_KEYS.items()
+        if key in (all_keys or ())
+    ]
+    data = _prepare(config, problems)
+    target = data.get("target") if data.get("target") in TARGETS else "existing"
+    context = {
+        "stack": stack,
+        "target": target,
+        "region": data.get("region") if isinstance(data.get("region"), str) else "",
+        "secret_keys": secret_keys,
+    }
+    settings = None
+    try:
+        settings = Settings.model_validate(data, context=context)
+    except ValidationError as error:
+        problems += [line for e in error.errors() for line in _lines(e)]
+    if chart_check:
+        chart = data.get("chart") if isinstance(data.get("chart"), dict) else {}
+        values_file = str(chart.get("valuesFile") or f"values-{stack}.yaml")
+        overrides = chart.get("values")
+        if settings is not None and not problems:
+            problems += chart_check(settings, values_file, overrides or {})
+        elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
+            problems += chart_check(None, values_file, overrides)
+    if problems:
+        raise ConfigError(_scrub(problems, config, secret_keys), stack)
+    assert settings is not None
+    return settings
+
+
+def _prepare(config: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The raw config as the models take it: objects and lists parsed from the JSON strings
+    the CLI passes, unset (null) fields dropped, fields set without --path reported."""
+    fields = {f.alias: f for f in Settings.model_fields.values()}
+    data: dict[str, Any] = {}
+    for key, value in config.items():
+        head, _, sub = key.partition(".")
+        model = getattr(fields.get(head), "annotation", None)
+        if sub and _is_model(model) and sub.split(".")[0] in _aliases(model):
+            # `pulumi config set pganalytics:nodePool.minSize 3` without --path makes a key
+            # literally named "nodePool.minSize".
+            problems.append(
+                f"{NAMESPACE}:{key} was set without --path (it is a field of an object); fix: "
+                f"pulumi config rm {NAMESPACE}:{key} && "
+                f"pulumi config set --path {NAMESPACE}:{key} {shown(value)}"
+            )
+            continue
+        structured = head not in fields or fields[head].annotation not in (str, bool)
+        if isinstance(value, str) and structured and value.strip()[:1] in ("{", "["):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        if isinstance(value, dict) and _is_model(model):
+            value = {k: v for k, v in value.items() if v is not None}
+        if value is not None:
+            data[key] = value
+    return data
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _aliases(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _walk(loc: tuple) -> tuple[str, Any, Any]:
+    """The dotted `--path` key of a pydantic error location (aliases, `[i]` for list items),
+    the model holding its last part, and that part's FieldInfo (None inside free-form maps)."""
+    model: Any = Settings
+    key, parent, info = "", None, None
+    for part in loc:
+        fields = model.model_fields if _is_model(model) else {}
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        parent = model
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            name = info.alias if info else str(part)
+            key = f"{key}.{name}" if key else name
+        model = info.annotation if info else None
+    return key, parent, info
+
+
+def _join(base: str, rel: str) -> str:
+    if not rel:
+        return base
+    return f"{base}{rel}" if rel.startswith("[") or not base else f"{base}.{rel}"
+
+
+def _rm(key: str) -> str:
+    flag = " --path" if "." in key or "[" in key else ""
+    return f"pulumi config rm{flag} {NAMESPACE}:{key}"
+
+
+def _line(key: str, message: str, fix: str) -> str:
+    return f"{NAMESPACE}:{key} {message}; fix: {fix}"
+
+
+def _lines(error: dict) -> list[str]:
+    """One line per problem of one pydantic error."""
+    key, parent, info = _walk(error["loc"])
+    if error["type"] == "config":
+        out = []
+        for p in error["ctx"]["problems"]:
+            fix_key, value = p["set"]
+            if value is NO_FIX and not fix_key and info and not str(key).endswith("]"):
+                value = info.get_default(call_default_factory=True)  # back to the default
+            if p["fix"]:
+                fix = p["fix"]
+            elif value is NO_FIX or value in ("", [], {}):
+                fix = _rm(_join(key, fix_key))
+            else:
+                fix = set_cmd(_join(key, fix_key), value)
+            out.append(_line(_join(key, p["key"]), p["message"], fix))
+        return out
+    if error["type"] == "extra_forbidden":
+        return [_unknown(key, parent, error["input"])]
+    return [_line(key, *_builtin(error, key, info))]
+
+
+def _unknown(key: str, parent: Any, value: Any) -> str:
+    head, _, name = key.rpartition(".")
+    known = _aliases(parent) if _is_model(parent) else []
+    hint = suggest(name, known)
+    if not head:
+        if not hint:
+            return _line(key, "is not a known setting (see docs/CONFIGURATION.md)", _rm(key))
+        message = f"is not a known setting (did you mean {NAMESPACE}:{hint}?)"
+        return _line(key, message, f"{_rm(key)} && {set_cmd(hint, value)}")
+    if not hint:
+        return _line(key, f"is not a known setting (known: {', '.join(known)})", _rm(key))
+    message = f"is not a known setting (did you mean {head}.{hint}?)"
+    return _line(key, message, f"{_rm(key)} && {set_cmd(f'{head}.{hint}', value)}")
+
+
+def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
+    """Message and fix for the errors pydantic raises itself (types, bounds, choices)."""
+    kind, got, ctx = error["type"], error["input"], error.get("ctx") or {}
+    default = info.get_default(call_default_factory=True) if info else None
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", ctx["expected"])
+        listed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+        fix = suggest(str(got), choices) or (default if default in choices else choices[0])
+        return f"must be {listed} (got {got!r})", set_cmd(key, fix)
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        word = "at least" if kind == "greater_than_equal" else "at most"
+        return f"must be {word} {bound} (got {got})", set_cmd(key, bound)
+    if kind.startswith("int_"):
+        return f"must be an integer (got {got!r})", set_cmd(key, default)
+    if kind == "list_type":
+        item = got if isinstance(got, str) and got else ((default or ["<item>"])[0])
+        return f"must be a list (got {got!r})", (
+            f"{_rm(key)} && pulumi config set --path '{NAMESPACE}:{key}[0]' {shown(item)}"
+        )
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        model = info.annotation if info and _is_model(info.annotation) else None
+        first = next(iter(model.model_fields.values())) if model else None
+        sample = {first.alias: first.get_default(call_default_factory=True)} if first else {}
+        return f"must be an object (got {got!r})", f"{_rm(key)} && {set_cmd(key, sample)}"
+    return f"is invalid ({error['msg']}; got {got!r})", _rm(key)
+
+
+def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:
+    """Messages quote bad values; never quote one that was set with --secret."""
+    leaves: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v)
+        elif value is not None and len(str(value)) >= 4:
+            leaves.add(str(value))
+
+    for key in secret_keys:
+        raw = config.get(key)
+        collect(raw)
+        if isinstance(raw, str):
+            with contextlib.suppress(json.JSONDecodeError):
+                collect(json.loads(raw))
+    out = []
+    for message in problems:
+        for leaf in sorted(leaves, key=len, reverse=True):
+            message = message.replace(leaf, "[secret]")
+        out.append(message)
+    return out
