@@ -118,5 +118,5 @@ def overlaps(net: ipaddress.IPv4Network, ranges) -> str:
 
 
 def free_range(candidates: tuple[str, ...], taken) -> str:
-    """The first candidate overlapping none of `taken`: a fix that is itself valid."""
-    return next(c for c in candidates if not overlaps(ipaddress.ip_network(c), taken))
+    """The first candidate overlapping none of `taken` (a fix that is itself valid), or ""."""
+    return next((c for c in candidates if not overlaps(ipaddress.ip_network(c), taken)), "")

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic import field_validator as check
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from components.settings.checks import (
     CREDENTIAL_NAME,
@@ -62,8 +62,8 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CIDR_CHOICES = {  # fixes for each network range, tried in order until one is free
     "cidr": ("10.0.0.0/16", "10.20.0.0/16", "10.40.0.0/16", "192.168.0.0/16"),
-    "podCidr": ("10.64.0.0/14", "10.128.0.0/14", "100.64.0.0/14"),
-    "serviceCidr": ("10.96.0.0/16", "10.100.0.0/16", "10.200.0.0/16"),
+    "podCidr": ("10.64.0.0/14", "10.128.0.0/14", "100.64.0.0/14", "172.24.0.0/14"),
+    "serviceCidr": ("10.96.0.0/16", "10.100.0.0/16", "172.20.0.0/16", "192.168.240.0/20"),
 }
 MY_IP = '"$(curl -fsS https://checkip.amazonaws.com)/32"'
 
@@ -269,37 +269,30 @@ class Network(Model):
 
     def _existing(self, cloud: Cloud, found: Problems) -> None:
         count, pattern, example = cloud.subnets
-        ids = self.subnet_ids
+        ids, what = self.subnet_ids, f"a valid, distinct {cloud.name} subnet"
+        if count > 1:  # an example id that is not taken yet
+            example = next(e for e in (example[:-1] + c for c in "0123456789") if e not in ids)
         if len(ids) < count or (count == 1 and len(ids) > 1):
-            need = (
-                "at least two private subnets in different zones"
-                if count > 1
-                else "exactly one subnet"
-            )
-            message = f"needs {need} when network.create is false (got {len(ids)})"
-            found.add(
-                "subnetIds", message, example, fix_key=f"subnetIds[{min(len(ids), count - 1)}]"
-            )
+            need = "at least two private subnets in different zones" if count > 1 else "one subnet"
+            why = f"needs {need} when network.create is false (got {len(ids)})"
+            found.add("subnetIds", why, example, fix_key=f"subnetIds[{min(len(ids), count - 1)}]")
         for i, sid in enumerate(ids):
             if not re.fullmatch(pattern, sid) or sid in ids[:i]:
-                found.add(
-                    f"subnetIds[{i}]",
-                    f"is not a distinct {cloud.name} subnet (got {sid!r})",
-                    example,
+                found.add(f"subnetIds[{i}]", f"is not {what} (got {sid!r})", example)
+        for field, example in (
+            ("vpcId", "my-vpc"),
+            ("podsRangeName", "pods"),
+            ("servicesRangeName", "services"),
+        ):
+            value = getattr(self, to_snake(field))
+            link = f"|{GCP_LINK}global/networks/{GCP_NAME}" if field == "vpcId" else ""
+            if cloud.name == "GCP" and not re.fullmatch(GCP_NAME + link, value):
+                why = (
+                    f"is not a GCP name (got {value!r})"
+                    if value
+                    else "is required on gcp when network.create is false"
                 )
-        if cloud.name == "GCP":
-            named = {"vpcId": self.vpc_id, "podsRangeName": self.pods_range_name,
-                     "servicesRangeName": self.services_range_name}  # fmt: skip
-            for field, value in named.items():
-                example = {"vpcId": "my-vpc", "podsRangeName": "pods"}.get(field, "services")
-                link = f"|{GCP_LINK}global/networks/{GCP_NAME}" if field == "vpcId" else ""
-                if not re.fullmatch(GCP_NAME + link, value):
-                    why = (
-                        "is required on gcp when network.create is false"
-                        if not value
-                        else f"is not a GCP name (got {value!r})"
-                    )
-                    found.add(field, why, example)
+                found.add(field, why, example)
 
 
 class Endpoint(Model):
@@ -535,8 +528,8 @@ class Chart(Model):
     @classmethod
     def _no_literal_credentials(cls, values: dict) -> dict:
         found = Problems()
-        for path, name in _literal_credentials(values, "values."):
-            key, secret = f"{NAMESPACE}:chart.{path}", f"{RELEASE_NAME}-extra-env"
+        for path, name in _literal_credentials(values, ""):
+            key, secret = f"{NAMESPACE}:chart.values.{path}", f"{RELEASE_NAME}-extra-env"
             found.add(path, f"gives {name} a literal value: a credential belongs in a Secret, not "
                       "in the pod spec (the chart's own credentials use existingSecret)",
                       fix=f"kubectl create secret generic {secret} --from-literal={name}=... && "

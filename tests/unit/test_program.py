@@ -282,7 +282,9 @@ def test_eks_cluster(stack):
     }
     assert inputs["accessConfig"]["authenticationMode"] == "API"
     assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
-    assert inputs["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
+    endpoint = stack_config(stack, "aws")["pganalytics:endpoint"]
+    assert inputs["vpcConfig"]["publicAccessCidrs"] == endpoint["publicCidrs"]
+    assert "0.0.0.0/0" not in endpoint["publicCidrs"]
     assert len(inputs["vpcConfig"]["subnetIds"]) >= 2
     assert cluster["protect"] == PROTECTED[stack]
     assert inputs.get("deletionProtection", False) == PROTECTED[stack]
