@@ -9,8 +9,8 @@ from components.credentials import Credentials, CredentialsArgs
 from components.platform import Platform, PlatformArgs
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
-from components.values import problems as chart_problems
 from components.targets import build_target
+from components.values import problems as chart_problems
 
 # Fails here, before any resource, with one message listing every bad key (the chart's
 # schema verdict on pganalytics:chart.values included).

@@ -29,6 +29,13 @@ CONFIGURATION = ROOT / "docs" / "CONFIGURATION.md"
 PULUMI_TYPES = {str: "string", int: "integer", bool: "boolean"}
 
 
+class Dumper(yaml.SafeDumper):
+    """Indents list items under their key, as yamllint expects."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def is_model(annotation) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
@@ -40,7 +47,9 @@ def doc(text: str | None) -> str:
 def defaults(model: type[BaseModel]) -> dict:
     """A model's defaults by key, as the stack configuration spells them."""
     return {
-        f.alias: defaults(f.annotation) if is_model(f.annotation) else f.get_default(call_default_factory=True)
+        f.alias: defaults(f.annotation)
+        if is_model(f.annotation)
+        else f.get_default(call_default_factory=True)
         for f in model.model_fields.values()
     }
 
@@ -72,10 +81,16 @@ def render_pulumi_config() -> str:
         ann = field.annotation
         if not is_model(ann) and typing.get_origin(ann) is not dict:
             spec["type"] = PULUMI_TYPES.get(ann, "string")
-        spec["default"] = defaults(ann) if is_model(ann) else field.get_default(call_default_factory=True)
-        body = yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        spec["default"] = (
+            defaults(ann) if is_model(ann) else field.get_default(call_default_factory=True)
+        )
+        body = yaml.dump(spec, Dumper=Dumper, sort_keys=False, allow_unicode=True)
         description = ann.__doc__ if is_model(ann) else field.description
-        folded = textwrap.fill(doc(description), 92, initial_indent="      ", subsequent_indent="      ")
+        if is_model(ann):
+            description += f" Fields: docs/CONFIGURATION.md#{anchor(key)}."
+        folded = textwrap.fill(
+            doc(description), 92, initial_indent="      ", subsequent_indent="      "
+        )
         lines.append(f"  {key}:")
         lines += ["    " + line for line in body.splitlines()]
         lines += ["    description: >-", folded]
@@ -90,7 +105,10 @@ def render_readme_table() -> str:
             default = f"[fields](docs/CONFIGURATION.md#{anchor(key)})"
             meaning = ann.__doc__
         else:
-            default, meaning = f"`{json.dumps(field.get_default(call_default_factory=True))}`", field.description
+            default, meaning = (
+                f"`{json.dumps(field.get_default(call_default_factory=True))}`",
+                field.description,
+            )
         rows.append(f"| `{NAMESPACE}:{key}` | {kind(ann)} | {default} | {cell(meaning)} |")
     return "\n".join(rows)
 
@@ -104,7 +122,9 @@ def render_tables() -> dict[str, str]:
         rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
         for sub in field.annotation.model_fields.values():
             default = json.dumps(sub.get_default(call_default_factory=True))
-            rows.append(f"| `{field.alias}.{sub.alias}` | {kind(sub.annotation)} | `{default}` | {cell(sub.description)} |")
+            rows.append(
+                f"| `{field.alias}.{sub.alias}` | {kind(sub.annotation)} | `{default}` | {cell(sub.description)} |"
+            )
         tables[field.alias] = "\n".join(rows)
     return tables
 
@@ -124,7 +144,11 @@ def updated() -> dict[Path, str]:
     configuration = CONFIGURATION.read_text()
     for name, table in render_tables().items():
         configuration = replace_block(configuration, f"config-{name}", table, CONFIGURATION)
-    return {PULUMI_YAML: head + render_pulumi_config(), README: readme, CONFIGURATION: configuration}
+    return {
+        PULUMI_YAML: head + render_pulumi_config(),
+        README: readme,
+        CONFIGURATION: configuration,
+    }
 
 
 def main() -> int:
