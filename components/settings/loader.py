@@ -201,18 +201,17 @@ def _lines(error: dict) -> list[str]:
 
 
 def _unknown(key: str, parent: Any, value: Any) -> str:
+    """An unknown key, with the closest known one and the commands that move the value."""
     head, _, name = key.rpartition(".")
     known = _aliases(parent) if _is_model(parent) else []
     hint = suggest(name, known)
-    if not head:
-        if not hint:
-            return _line(key, "is not a known setting (see docs/CONFIGURATION.md)", _rm(key))
-        message = f"is not a known setting (did you mean {NAMESPACE}:{hint}?)"
-        return _line(key, message, f"{_rm(key)} && {set_cmd(hint, value)}")
     if not hint:
-        return _line(key, f"is not a known setting (known: {', '.join(known)})", _rm(key))
-    message = f"is not a known setting (did you mean {head}.{hint}?)"
-    return _line(key, message, f"{_rm(key)} && {set_cmd(f'{head}.{hint}', value)}")
+        where = f"known: {', '.join(known)}" if head else "see docs/CONFIGURATION.md"
+        return _line(key, f"is not a known setting ({where})", _rm(key))
+    better = _join(head, hint)
+    shown_key = better if head else f"{NAMESPACE}:{hint}"
+    message = f"is not a known setting (did you mean {shown_key}?)"
+    return _line(key, message, f"{_rm(key)} && {set_cmd(better, value)}")
 
 
 def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
@@ -245,27 +244,18 @@ def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
 
 def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:
     """Messages quote bad values; never quote one that was set with --secret."""
-    leaves: set[str] = set()
 
-    def collect(value: Any) -> None:
-        if isinstance(value, dict):
-            for v in value.values():
-                collect(v)
-        elif isinstance(value, list):
-            for v in value:
-                collect(v)
-        elif value is not None and len(str(value)) >= 4:
-            leaves.add(str(value))
-
-    for key in secret_keys:
-        raw = config.get(key)
-        collect(raw)
-        if isinstance(raw, str):
+    def leaves(value: Any):
+        if isinstance(value, str) and value.strip()[:1] in ("{", "["):
             with contextlib.suppress(json.JSONDecodeError):
-                collect(json.loads(raw))
-    out = []
-    for message in problems:
-        for leaf in sorted(leaves, key=len, reverse=True):
-            message = message.replace(leaf, "[secret]")
-        out.append(message)
-    return out
+                yield from leaves(json.loads(value))
+        if isinstance(value, (dict, list)):
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from leaves(item)
+        elif value is not None and len(str(value)) >= 4:
+            yield str(value)
+
+    secrets = sorted({leaf for key in secret_keys for leaf in leaves(config.get(key))}, key=len)
+    for secret in reversed(secrets):
+        problems = [message.replace(secret, "[secret]") for message in problems]
+    return problems

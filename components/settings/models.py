@@ -65,6 +65,10 @@ CIDR_CHOICES = {  # fixes for each network range, tried in order until one is fr
     "podCidr": ("10.64.0.0/14", "10.128.0.0/14", "100.64.0.0/14", "172.24.0.0/14"),
     "serviceCidr": ("10.96.0.0/16", "10.100.0.0/16", "172.20.0.0/16", "192.168.240.0/20"),
 }
+REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*"
+MIRROR = "registry.example.com/mirror"
+TAG = r"(?!latest\Z)\w[\w.-]{0,127}"  # an exact tag, never the moving "latest"
+LOCAL_DOMAINS = (".localhost", ".local", ".internal", "nip.io", "sslip.io")
 MY_IP = '"$(curl -fsS https://checkip.amazonaws.com)/32"'
 
 
@@ -144,9 +148,14 @@ Namespace = Annotated[Text, matches(DNS_LABEL, "is not a valid namespace name", 
 Size = Annotated[int, Field(ge=1, le=1000)]
 
 
+def _ctx(info: ValidationInfo, name: str, default: Any = "") -> Any:
+    """stack, target, region or secret_keys, as the loader put them in the context."""
+    return (info.context or {}).get(name, default)
+
+
 def _cloud(info: ValidationInfo) -> Cloud | None:
     """The facts of the target's cloud, or None on existing."""
-    return CLOUDS.get((info.context or {}).get("target", ""))
+    return CLOUDS.get(_ctx(info, "target"))
 
 
 def _owned_namespace(value: str) -> str:
@@ -184,7 +193,6 @@ class NodePool(Model):
     """Node boot disk in GB."""
 
     @check("machine_type")
-    @classmethod
     def _machine_type(cls, value: str, info: ValidationInfo) -> str:
         cloud = _cloud(info)
         if cloud and value and not re.fullmatch(cloud.machine, value):
@@ -229,7 +237,6 @@ class Network(Model):
     """Existing GCP subnetwork: name of its services secondary range."""
 
     @check("cidr", "pod_cidr", "service_cidr")
-    @classmethod
     def _range(cls, value: str, info: ValidationInfo) -> str:
         cloud, net = _cloud(info), network(value)
         choices = CIDR_CHOICES[to_camel(info.field_name)]
@@ -244,12 +251,11 @@ class Network(Model):
     @model_validator(mode="after")
     def _layout(self, info: ValidationInfo) -> Network:
         found, cloud = Problems(), _cloud(info)
+        reserved = cloud.reserved if cloud else ()
         nets = {"cidr": self.cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
         for a, b in (("cidr", "podCidr"), ("cidr", "serviceCidr"), ("podCidr", "serviceCidr")):
             if overlaps(network(nets[b]), [nets[a]]):
-                taken = [v for k, v in nets.items() if k != b] + list(
-                    cloud.reserved if cloud else ()
-                )
+                taken = [v for k, v in nets.items() if k != b] + list(reserved)
                 fix = free_range(CIDR_CHOICES[b], taken)
                 found.add(b, f"overlaps network.{a} ({nets[b]} and {nets[a]})", fix)
         prefix = network(self.cidr).prefixlen
@@ -257,11 +263,8 @@ class Network(Model):
             why = f"is too small for the cluster's subnets (got {self.cidr}; use /20 or larger)"
             found.add("cidr", why, "10.0.0.0/16")
         if cloud and cloud.name == "AWS" and self.create and prefix < 16:
-            found.add(
-                "cidr",
-                f"is larger than an AWS VPC may be (/16 to /28; got {self.cidr})",
-                "10.0.0.0/16",
-            )
+            why = f"is larger than an AWS VPC may be (/16 to /28; got {self.cidr})"
+            found.add("cidr", why, "10.0.0.0/16")
         if cloud and not self.create:
             self._existing(cloud, found)
         found.raise_any()
@@ -279,20 +282,13 @@ class Network(Model):
         for i, sid in enumerate(ids):
             if not re.fullmatch(pattern, sid) or sid in ids[:i]:
                 found.add(f"subnetIds[{i}]", f"is not {what} (got {sid!r})", example)
-        for field, example in (
-            ("vpcId", "my-vpc"),
-            ("podsRangeName", "pods"),
-            ("servicesRangeName", "services"),
-        ):
+        gcp = {"vpcId": "my-vpc", "podsRangeName": "pods", "servicesRangeName": "services"}
+        for field, example in gcp.items() if cloud.name == "GCP" else ():
             value = getattr(self, to_snake(field))
             link = f"|{GCP_LINK}global/networks/{GCP_NAME}" if field == "vpcId" else ""
-            if cloud.name == "GCP" and not re.fullmatch(GCP_NAME + link, value):
-                why = (
-                    f"is not a GCP name (got {value!r})"
-                    if value
-                    else "is required on gcp when network.create is false"
-                )
-                found.add(field, why, example)
+            if not re.fullmatch(GCP_NAME + link, value):
+                why = f"is not a GCP name (got {value!r})" if value else "is required on gcp"
+                found.add(field, f"{why} when network.create is false", example)
 
 
 class Endpoint(Model):
@@ -309,7 +305,7 @@ class Endpoint(Model):
     """Allows 0.0.0.0/0 in publicCidrs, i.e. the API answering the whole internet (a
     throw-away cluster); without it such a stack fails before any resource is touched."""
     private_access: Flag = True
-    """EKS: the endpoint is also reachable from inside the VPC; required when publicAccess is false."""
+    """EKS: the endpoint is also reachable from inside the VPC (required without publicAccess)."""
 
     @model_validator(mode="after")
     def _reachable(self, info: ValidationInfo) -> Endpoint:
@@ -325,12 +321,10 @@ class Endpoint(Model):
         world = [i for i, c in enumerate(self.public_cidrs) if network(c).prefixlen == 0]
         if world and not self.acknowledge_public_internet:
             i, ack = world[0], f"{NAMESPACE}:endpoint.acknowledgePublicInternet"
-            why = f"opens the Kubernetes API to the whole internet ({self.public_cidrs[i]}); list your VPN, office and CI egress ranges instead"
-            fail(
-                why,
-                key=f"publicCidrs[{i}]",
-                fix=f"{mine % i} (or, deliberately, pulumi config set --path {ack} true)",
-            )
+            why = f"opens the Kubernetes API to the whole internet ({self.public_cidrs[i]}); list "
+            why += "your VPN, office and CI egress ranges instead"
+            fix = f"{mine % i} (or, deliberately, pulumi config set --path {ack} true)"
+            fail(why, key=f"publicCidrs[{i}]", fix=fix)
         return self
 
 
@@ -352,15 +346,12 @@ class Cluster(Model):
 
     @model_validator(mode="after")
     def _zone(self, info: ValidationInfo) -> Cluster:
-        region = (info.context or {}).get("region", "")
-        if (info.context or {}).get("target") == "gcp" and self.zonal and region:
+        region = _ctx(info, "region", "")
+        if _ctx(info, "target") == "gcp" and self.zonal and region:
             self.zone = self.zone or f"{region}-b"
             if not re.fullmatch(re.escape(region) + r"-[a-z]", self.zone):
-                fail(
-                    f"must be a zone of region {region} (got {self.zone!r})",
-                    f"{region}-b",
-                    key="zone",
-                )
+                why = f"must be a zone of region {region} (got {self.zone!r})"
+                fail(why, f"{region}-b", key="zone")
         return self
 
 
@@ -396,7 +387,6 @@ class Ingress(Model):
     """Install cert-manager when tls is true; false when the cluster has it already."""
 
     @check("domain", "api_host", "grafana_host", mode="before")
-    @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower().rstrip(".") if isinstance(value, str) else value
 
@@ -408,31 +398,23 @@ class Ingress(Model):
             found.add("className", why, "traefik")
         owned = _owned_namespace(self.controller_namespace) if self.controller == "traefik" else ""
         if owned:
-            found.add(
-                "controllerNamespace",
-                f"{owned}; the program creates and owns Traefik's",
-                TRAEFIK_NAMESPACE,
-            )
+            why = f"{owned}; the program creates and owns Traefik's"
+            found.add("controllerNamespace", why, TRAEFIK_NAMESPACE)
         self.api_host = self.api_host or (f"api.{self.domain}" if self.domain else "")
         self.grafana_host = self.grafana_host or (f"grafana.{self.domain}" if self.domain else "")
         if self.class_name and not (self.api_host and self.grafana_host):
             why = "is required while an ingress class is set (it names the API and Grafana hosts)"
             found.add("domain", why, "pganalytics.example.com")
         elif self.api_host and self.api_host == self.grafana_host:
-            found.add(
-                "grafanaHost",
-                f"must differ from the API host ({self.api_host})",
-                "grafana." + self.api_host,
-            )
+            why = f"must differ from the API host ({self.api_host})"
+            found.add("grafanaHost", why, "grafana." + self.api_host)
         if self.tls and not self.acme_email:
             why = "is required when ingress.tls is true (Let's Encrypt account)"
             found.add("acmeEmail", why, "ops@example.com")
         if self.tls and not self.class_name:
             why = "needs an ingress class (ingress.className) to solve ACME HTTP-01 challenges"
             found.add("tls", why, "traefik", fix_key="className")
-        if self.tls and self.domain.endswith(
-            (".localhost", ".local", ".internal", "nip.io", "sslip.io")
-        ):
+        if self.tls and self.domain.endswith(LOCAL_DOMAINS):
             why = f"must be a public domain you own when ingress.tls is true (got {self.domain!r})"
             found.add("domain", why, "pganalytics.example.com")
         found.raise_any()
@@ -455,9 +437,9 @@ class Ingress(Model):
 class Storage(Model):
     """The StorageClass of the database and Grafana volumes."""
 
-    class_name: Annotated[
-        Text, matches(K8S_NAME, "is not a valid StorageClass name", DEFAULT_STORAGE_CLASS)
-    ] = ""
+    class_name: Annotated[Text, matches(K8S_NAME, "is not a valid name", DEFAULT_STORAGE_CLASS)] = (
+        ""
+    )
     """Clouds: the class the program creates (empty: pganalytics-ssd); existing: empty uses
     the cluster's default class, a name selects a class that exists there."""
     type: Text = ""
@@ -469,7 +451,6 @@ class Storage(Model):
     """Annotate the class as the cluster's default."""
 
     @check("class_name")
-    @classmethod
     def _class(cls, value: str, info: ValidationInfo) -> str:
         cloud = _cloud(info)
         if cloud and value in cloud.builtin_classes:
@@ -478,15 +459,11 @@ class Storage(Model):
         return value or (DEFAULT_STORAGE_CLASS if cloud else "")
 
     @check("type")
-    @classmethod
     def _type(cls, value: str, info: ValidationInfo) -> str:
         cloud = _cloud(info)
         if cloud and (value or cloud.disks[0]) not in cloud.disks:
-            target = info.context["target"]
-            fail(
-                f"must be one of {', '.join(cloud.disks)} on {target} (got {value!r})",
-                cloud.disks[0],
-            )
+            why = f"must be one of {', '.join(cloud.disks)} on {_ctx(info, 'target')}"
+            fail(f"{why} (got {value!r})", cloud.disks[0])
         return value or (cloud.disks[0] if cloud else "")
 
 
@@ -500,32 +477,25 @@ class Chart(Model):
     an extraEnv entry must come from a Secret (valueFrom), never a literal value."""
     namespace: Namespace = "pganalytics"
     """Namespace of the release, created and owned by the program (Pod Security restricted)."""
-    image_registry: Annotated[
-        Text, matches(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*",
-                      "is not a registry host[/path]", "registry.example.com/mirror")
-    ] = ""  # fmt: skip
+    image_registry: Annotated[Text, matches(REGISTRY, "is not a registry host[/path]", MIRROR)] = ""
     """Registry mirror for every image (global.imageRegistry)."""
     image_tag: Annotated[
-        Text, matches(r"(?!latest\Z)\w[\w.-]{0,127}", "must be an exact image tag, not 'latest'", "3.3.0")
-    ] = ""  # fmt: skip
+        Text, matches(TAG, "must be an exact image tag, not 'latest'", "3.3.0")
+    ] = ""
     """Tag of the backend and collector images; never latest."""
 
     @check("values_file")
-    @classmethod
     def _values_file(cls, value: str, info: ValidationInfo) -> str:
-        value = value or f"values-{(info.context or {}).get('stack', 'dev')}.yaml"
+        value = value or f"values-{_ctx(info, 'stack', 'dev')}.yaml"
         have = sorted(p.name for p in CHART_DIR.glob("values-*.yaml"))
         if not re.fullmatch(r"[\w-][\w.-]*\.ya?ml", value):
             fail(f"must be a file name inside charts/pganalytics (got {value!r})", have[0])
         if not (CHART_DIR / value).is_file():
-            fail(
-                f"names {value}, which charts/pganalytics does not have (have: {', '.join(have)})",
-                have[0],
-            )
+            why = f"names {value}, which charts/pganalytics does not have (have: {', '.join(have)})"
+            fail(why, have[0])
         return value
 
     @check("values")
-    @classmethod
     def _no_literal_credentials(cls, values: dict) -> dict:
         found = Problems()
         for path, name in _literal_credentials(values, ""):
@@ -540,7 +510,6 @@ class Chart(Model):
         return values
 
     @check("namespace")
-    @classmethod
     def _namespace(cls, value: str) -> str:
         if _owned_namespace(value):
             why = "the program creates the release namespace, owns it and enforces Pod Security"
@@ -613,9 +582,8 @@ class Settings(Model):
     _stack: str = PrivateAttr("")
 
     @check("region", "gcp_project")
-    @classmethod
     def _required(cls, value: str, info: ValidationInfo) -> str:
-        cloud, target = _cloud(info), (info.context or {}).get("target")
+        cloud, target = _cloud(info), _ctx(info, "target")
         if info.field_name == "region" and cloud:
             pattern, example, what = cloud.region, cloud.region_example, f"a {cloud.name} region"
         elif info.field_name == "gcp_project" and target == "gcp":
@@ -633,16 +601,14 @@ class Settings(Model):
         return value
 
     @check("cluster_name")
-    @classmethod
     def _cluster_name(cls, value: str, info: ValidationInfo) -> str:
-        stack = re.sub(r"[^a-z0-9]+", "-", (info.context or {}).get("stack", "dev").lower())
+        stack = re.sub(r"[^a-z0-9]+", "-", _ctx(info, "stack", "dev").lower())
         fallback = f"pganalytics-{stack.strip('-')}"[:40].rstrip("-")
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", value or fallback):
             fail(f"must be 2-40 lowercase letters, digits or '-' (got {value!r})", fallback)
         return value or fallback
 
     @check("kubernetes_version")
-    @classmethod
     def _version(cls, value: str, info: ValidationInfo) -> str:
         found, minimum = re.fullmatch(r"1\.(\d{2})(\.\d+)?", value), _chart_min_minor()
         if value and not found:
@@ -651,15 +617,14 @@ class Settings(Model):
         if found and int(found.group(1)) < minimum:
             fix = f"pulumi config rm {NAMESPACE}:kubernetesVersion (the cloud's default)"
             fail(f"is older than the chart supports (1.{minimum} or newer; got {value})", fix=fix)
-        if found and found.group(2) and (info.context or {}).get("target") == "aws":
+        if found and found.group(2) and _ctx(info, "target") == "aws":
             fail(f"takes only major.minor on EKS (got {value!r})", value.rsplit(".", 1)[0])
         return value
 
     @check("kubeconfig")
-    @classmethod
     def _kubeconfig(cls, value: str, info: ValidationInfo) -> str:
         fix = f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"'
-        if value and "kubeconfig" not in (info.context or {}).get("secret_keys", ()):
+        if value and "kubeconfig" not in _ctx(info, "secret_keys", ()):
             fail("holds credentials and must be stored encrypted", fix=fix)
         try:
             parsed = yaml.safe_load(value) if value else {"clusters": []}
@@ -670,47 +635,32 @@ class Settings(Model):
         return value
 
     @check("tags")
-    @classmethod
     def _tags(cls, tags: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        found, limit = Problems(), 63 if (info.context or {}).get("target") == "gcp" else 256
+        found, limit = Problems(), 63 if _ctx(info, "target") == "gcp" else 256
         for key, value in tags.items():
-            if not re.fullmatch(r"[A-Za-z][\w.:/=+@-]{0,62}", key, re.A) or key.lower().startswith(
-                "aws:"
-            ):
+            if not re.fullmatch(r"(?![Aa][Ww][Ss]:)[A-Za-z][\w.:/=+@-]{0,62}", key, re.A):
                 why = "must be 1-63 letters, digits or _.:/=+@- starting with a letter, not aws:"
                 found.add(key, why, fix=f"pulumi config rm --path {NAMESPACE}:tags.{key}")
             elif len(value) > limit:
-                found.add(
-                    key,
-                    f"is longer than the {limit} characters a tag value may have",
-                    value[:limit],
-                )
+                found.add(key, f"is longer than a tag value may be ({limit})", value[:limit])
         found.raise_any()
         return tags
 
     @model_validator(mode="after")
     def _across_objects(self, info: ValidationInfo) -> Settings:
         """Rules spanning two objects; they run once both objects are valid."""
-        self._stack, found = (info.context or {}).get("stack", ""), Problems()
-        if (
-            self.target == "gcp"
-            and not self.endpoint.public_access
-            and not self.cluster.private_nodes
-        ):
-            found.add(
-                "cluster.privateNodes",
-                "must be true on GKE when endpoint.publicAccess is false",
-                True,
-            )
+        self._stack, found = _ctx(info, "stack", ""), Problems()
+        private_endpoint = not self.endpoint.public_access
+        if self.target == "gcp" and private_endpoint and not self.cluster.private_nodes:
+            why = "must be true on GKE when endpoint.publicAccess is false"
+            found.add("cluster.privateNodes", why, True)
         if self.chart.namespace == self.ingress.controller_namespace:
             fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
             found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
-        kubeconfig = yaml.safe_load(self.kubeconfig or "{}") or {}
-        contexts = [
-            str(c.get("name")) for c in kubeconfig.get("contexts") or [] if isinstance(c, dict)
-        ]
-        if self.kube_context and self.kubeconfig and self.kube_context not in contexts:
-            why = f"names no context of {NAMESPACE}:kubeconfig (it has: {', '.join(contexts) or 'none'})"
+        entries = (yaml.safe_load(self.kubeconfig or "{}") or {}).get("contexts") or []
+        contexts = ", ".join(str(c.get("name")) for c in entries if isinstance(c, dict))
+        if self.kube_context and self.kubeconfig and self.kube_context not in contexts.split(", "):
+            why = f"names no context of {NAMESPACE}:kubeconfig (it has: {contexts or 'none'})"
             found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
         found.raise_any()
         return self

@@ -464,7 +464,7 @@ CASES = {
         "enterprise",
         "gcp",
         {"tags": {"team": "x" * 64}},
-        ["pganalytics:tags.team is longer than the 63 characters"],
+        ["pganalytics:tags.team is longer than a tag value may be (63)"],
     ),
     "same-api-and-grafana-host": (
         "prod",
