@@ -122,9 +122,8 @@ def render_tables() -> dict[str, str]:
         rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
         for sub in field.annotation.model_fields.values():
             default = json.dumps(sub.get_default(call_default_factory=True))
-            rows.append(
-                f"| `{field.alias}.{sub.alias}` | {kind(sub.annotation)} | `{default}` | {cell(sub.description)} |"
-            )
+            name, meaning = f"`{field.alias}.{sub.alias}`", cell(sub.description)
+            rows.append(f"| {name} | {kind(sub.annotation)} | `{default}` | {meaning} |")
         tables[field.alias] = "\n".join(rows)
     return tables
 
