@@ -90,11 +90,8 @@ def build_settings(
         "region": data.get("region") if isinstance(data.get("region"), str) else "",
         "secret_keys": secret_keys,
     }
-    settings = None
-    try:
-        settings = Settings.model_validate(data, context=context)
-    except ValidationError as error:
-        problems += [line for e in error.errors() for line in _lines(e)]
+    settings, errors = _validate(data, context)
+    problems += [line for e in errors for line in _lines(e)]
     if chart_check:
         chart = data.get("chart") if isinstance(data.get("chart"), dict) else {}
         values_file = str(chart.get("valuesFile") or f"values-{stack}.yaml")
@@ -107,6 +104,29 @@ def build_settings(
         raise ConfigError(_scrub(problems, config, secret_keys), stack)
     assert settings is not None
     return settings
+
+
+def _validate(data: dict, context: dict) -> tuple[Settings | None, list[dict]]:
+    """The settings, or every error. Pydantic checks the rules spanning keys only when every
+    key is valid, so they run again here on the keys that are."""
+    try:
+        return Settings.model_validate(data, context=context), []
+    except ValidationError as error:
+        errors = error.errors()
+    failed = {re.split(r"[.\[]", _walk(e["loc"])[0])[0] for e in errors}
+    parts: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        if field.alias in failed:
+            continue
+        raw = data.get(field.alias, {} if _is_model(field.annotation) else None)
+        if _is_model(field.annotation):
+            parts[name] = field.annotation.model_validate(raw, context=context)
+        elif raw is not None:
+            parts[name] = raw
+    partial = Settings.model_construct(**parts).cross_problems(failed)
+    if partial:
+        errors.append({"type": "config", "loc": (), "input": None, "ctx": {"problems": partial}})
+    return None, errors
 
 
 def _prepare(config: dict[str, Any], problems: list[str]) -> dict[str, Any]:

@@ -648,22 +648,28 @@ class Settings(Model):
 
     @model_validator(mode="after")
     def _across_objects(self, info: ValidationInfo) -> Settings:
-        """Rules spanning two objects; they run once both objects are valid."""
-        self._stack, found = _ctx(info, "stack", ""), Problems()
-        private_endpoint = not self.endpoint.public_access
-        if self.target == "gcp" and private_endpoint and not self.cluster.private_nodes:
+        self._stack = _ctx(info, "stack")
+        self.cross_problems().raise_any()
+        return self
+
+    def cross_problems(self, failed: set[str] = frozenset()) -> Problems:
+        """Rules spanning keys. Pydantic runs them once every key is valid; the loader also
+        runs them on a partial Settings, skipping each rule that involves a `failed` key."""
+        found, ok = Problems(), failed.isdisjoint
+        gke = ok(("target", "endpoint", "cluster")) and self.target == "gcp"
+        if gke and not self.endpoint.public_access and not self.cluster.private_nodes:
             why = "must be true on GKE when endpoint.publicAccess is false"
             found.add("cluster.privateNodes", why, True)
-        if self.chart.namespace == self.ingress.controller_namespace:
+        if ok(("chart", "ingress")) and self.chart.namespace == self.ingress.controller_namespace:
             fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
             found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
-        entries = (yaml.safe_load(self.kubeconfig or "{}") or {}).get("contexts") or []
-        contexts = ", ".join(str(c.get("name")) for c in entries if isinstance(c, dict))
-        if self.kube_context and self.kubeconfig and self.kube_context not in contexts.split(", "):
-            why = f"names no context of {NAMESPACE}:kubeconfig (it has: {contexts or 'none'})"
-            found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
-        found.raise_any()
-        return self
+        if ok(("kubeconfig", "kubeContext")) and self.kube_context and self.kubeconfig:
+            entries = (yaml.safe_load(self.kubeconfig) or {}).get("contexts") or []
+            names = [str(c.get("name")) for c in entries if isinstance(c, dict)] or ["none"]
+            if self.kube_context not in names:
+                why = f"names no context of {NAMESPACE}:kubeconfig (it has: {', '.join(names)})"
+                found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
+        return found
 
     @property
     def stack(self) -> str:

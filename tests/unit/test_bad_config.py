@@ -364,6 +364,15 @@ CASES = {
         {"chart.namespace": "traefik"},
         ["pganalytics:chart.namespace must differ from ingress.controllerNamespace"],
     ),
+    "rule-across-keys-next-to-a-bad-field": (
+        "dev",
+        None,
+        {"chart.namespace": "traefik", "nodePool.minSize": 0},
+        [
+            "pganalytics:chart.namespace must differ from ingress.controllerNamespace",
+            "pganalytics:nodePool.minSize must be at least 1",
+        ],
+    ),
     "traefik-into-kube-system": (
         "dev",
         None,
