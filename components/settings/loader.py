@@ -91,7 +91,7 @@ def build_settings(
         "secret_keys": secret_keys,
     }
     settings, errors = _validate(data, context)
-    problems += [line for e in errors for line in _lines(e)]
+    problems += [line for e in errors for line in _lines(e, secret_keys)]
     if chart_check:
         chart = data.get("chart") if isinstance(data.get("chart"), dict) else {}
         values_file = str(chart.get("valuesFile") or f"values-{stack}.yaml")
@@ -198,7 +198,7 @@ def _line(key: str, message: str, fix: str) -> str:
     return f"{NAMESPACE}:{key} {message}; fix: {fix}"
 
 
-def _lines(error: dict) -> list[str]:
+def _lines(error: dict, secret_keys: set[str]) -> list[str]:
     """One line per problem of one pydantic error."""
     key, parent, info = _walk(error["loc"])
     if error["type"] == "config":
@@ -216,11 +216,11 @@ def _lines(error: dict) -> list[str]:
             out.append(_line(_join(key, p["key"]), p["message"], fix))
         return out
     if error["type"] == "extra_forbidden":
-        return [_unknown(key, parent, error["input"])]
+        return [_unknown(key, parent, error["input"], key in secret_keys)]
     return [_line(key, *_builtin(error, key, info))]
 
 
-def _unknown(key: str, parent: Any, value: Any) -> str:
+def _unknown(key: str, parent: Any, value: Any, secret: bool) -> str:
     """An unknown key, with the closest known one and the commands that move the value."""
     head, _, name = key.rpartition(".")
     known = _aliases(parent) if _is_model(parent) else []
@@ -231,7 +231,12 @@ def _unknown(key: str, parent: Any, value: Any) -> str:
     better = _join(head, hint)
     shown_key = better if head else f"{NAMESPACE}:{hint}"
     message = f"is not a known setting (did you mean {shown_key}?)"
-    return _line(key, message, f"{_rm(key)} && {set_cmd(better, value)}")
+    move = (
+        f"pulumi config set --secret {NAMESPACE}:{better} <value>"
+        if secret
+        else set_cmd(better, value)
+    )
+    return _line(key, message, f"{_rm(key)} && {move}")
 
 
 def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
@@ -273,7 +278,8 @@ def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -
             for item in value.values() if isinstance(value, dict) else value:
                 yield from leaves(item)
         elif value is not None and len(str(value)) >= 4:
-            yield str(value)
+            # as it is, and as a message or a fix command quotes it (repr, JSON)
+            yield from (str(value), repr(str(value))[1:-1], json.dumps(str(value))[1:-1])
 
     secrets = sorted({leaf for key in secret_keys for leaf in leaves(config.get(key))}, key=len)
     for secret in reversed(secrets):

@@ -697,3 +697,14 @@ def test_every_suggested_value_is_accepted(case):
             _apply(fixed, path, raw)
         again = [p for p in _problems(stack, fixed) if p.split(" ", 1)[0] == key]
         assert not again, f"the fix of {key} ({fix}) is refused in turn: {again}"
+
+
+def test_fix_commands_never_quote_a_secret_value():
+    """A mistyped key set with --secret: the fix moves the value without printing it."""
+    config = stack_config("dev")
+    config["pganalytics:kubeconfg"] = "apiVersion: v1\nclusters: [{name: s3cr3t-cluster}]\n"
+    result = run_program("dev", config, secret_keys=("pganalytics:kubeconfg",))
+    assert "pganalytics:kubeconfg is not a known setting" in result["error"]
+    assert "did you mean pganalytics:kubeconfig" in result["error"]
+    assert "pulumi config set --secret pganalytics:kubeconfig <value>" in result["error"]
+    assert "s3cr3t" not in result["error"]
