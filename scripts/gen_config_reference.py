@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the configuration reference from the settings models (components/settings/models.py):
+"""Writes the configuration reference from the settings models (components/settings/):
 the `config:` block of Pulumi.yaml, the table in README.md and the key tables in
 docs/CONFIGURATION.md. The models hold every key's type, default and doc, so none of these is
 kept by hand. `--check` exits 1 when a file is stale (the test suite runs it; `make docs`

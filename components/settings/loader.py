@@ -14,8 +14,9 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, ValidationError
 
+from components.settings.base import TARGETS
 from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
-from components.settings.models import TARGETS, Settings
+from components.settings.models import Settings
 
 # Provider config the program deliberately does not read: every cloud provider is explicit.
 FOREIGN_KEYS = {
