@@ -5,11 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import (
-    Field,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, model_validator
 from pydantic import field_validator as check
 from pydantic.alias_generators import to_camel, to_snake
 

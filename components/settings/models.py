@@ -15,27 +15,11 @@ import re
 from typing import Literal
 
 import yaml
-from pydantic import (
-    Field,
-    PrivateAttr,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
-from components.settings.base import (
-    CHART_DIR,
-    Flag,
-    Model,
-    Text,
-    cloud_of,
-    ctx,
-)
-from components.settings.checks import (
-    NAMESPACE,
-    Problems,
-    fail,
-)
+from components.settings.base import CHART_DIR, Flag, Model, Text, cloud_of, ctx
+from components.settings.checks import NAMESPACE, Problems, fail
 from components.settings.cluster import Cluster, Endpoint, Network, NodePool
 from components.settings.workload import Chart, Ingress, Storage
 
