@@ -43,7 +43,7 @@ lint: setup ## ruff, yamllint and actionlint
 format: setup ## apply ruff's formatting and safe fixes
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-docs: setup ## regenerate the generated docs (values reference, README config table)
+docs: setup ## regenerate the generated docs (values reference; config reference from the settings models)
 	@.venv/bin/python scripts/gen_values_reference.py && .venv/bin/python scripts/gen_config_reference.py
 
 clean: ## remove the virtualenv and the project's tools (not the shared Go tool cache)

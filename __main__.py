@@ -1,6 +1,6 @@
 """pgAnalytics on Kubernetes: settings -> cluster target -> platform -> release -> outputs.
 
-This file only composes; each step lives in components/ (see /work/shared/DESIGN.md).
+This file only composes; each step lives in components/ (see docs/ARCHITECTURE.md).
 """
 
 import pulumi
@@ -10,9 +10,11 @@ from components.platform import Platform, PlatformArgs
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.targets import build_target
+from components.values import problems as chart_problems
 
-# Fails here, before any resource, with one message listing every bad key.
-settings = load_settings()
+# Fails here, before any resource, with one message listing every bad key (the chart's
+# schema verdict on pganalytics:chart.values included).
+settings = load_settings(chart_check=chart_problems)
 
 target = build_target(settings)
 

@@ -150,6 +150,13 @@ def validate_overrides(values_file: str, overrides: dict) -> list[str]:
     return [p for p in _check(merged, overrides, values_file) if "chart.values." in p]
 
 
+def problems(settings: Settings | None, values_file: str, overrides: dict) -> list[str]:
+    """The chart schema's verdict for `load_settings`: on the fully merged values when the
+    settings are valid, else on the `chart.values` overrides alone (listed with the other
+    config problems)."""
+    return validate(settings) if settings else validate_overrides(values_file, overrides)
+
+
 def validate(settings: Settings) -> list[str]:
     """Problems the chart's values.schema.json finds in the fully merged values, each naming
     the config key (or values file) responsible and how to fix it."""

@@ -1,7 +1,7 @@
 """Structural invariants checked on every rendered scenario.
 
-The application facts (ports, health paths, environment) come from
-/work/shared/PGANALYTICS_APP.md and are restated here as the expected contract.
+The application facts (ports, health paths, environment) are those of pgAnalytics v3.3.0,
+restated here as the expected contract (see docs/ARCHITECTURE.md, "Test tiers").
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ STACKS = ("dev", "prod", "enterprise")
 TARGETS = ("aws", "gcp", "azure", "existing")
 REGIONS = {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"}
 GCP_PROJECT = "pganalytics-test"
+ENDPOINT_CIDR = "198.51.100.0/24"  # a documentation range (RFC 5737)
 
 
 def project_defaults() -> dict:
@@ -38,7 +39,8 @@ def stack_file_config(stack: str) -> dict:
 
 def stack_config(stack: str, target: str | None = None) -> dict:
     """The real stack file over the project defaults, with `target` switched and only the
-    keys that switch needs (the region of that cloud, a GCP project)."""
+    keys that switch needs (the region of that cloud, a GCP project, who may reach the API
+    endpoint: a cloud refuses an empty pganalytics:endpoint.publicCidrs)."""
     from components.settings import REGION_PATTERNS
 
     config = {**project_defaults(), **stack_file_config(stack)}
@@ -46,8 +48,11 @@ def stack_config(stack: str, target: str | None = None) -> dict:
         config["pganalytics:target"] = target
         if target in REGIONS:
             pattern, _ = REGION_PATTERNS[target]
-            if not pattern.match(str(config.get("pganalytics:region", ""))):
+            if not pattern.fullmatch(str(config.get("pganalytics:region", ""))):
                 config["pganalytics:region"] = REGIONS[target]
+            endpoint = dict(config.get("pganalytics:endpoint") or {})
+            if not endpoint.get("publicCidrs"):
+                config["pganalytics:endpoint"] = {**endpoint, "publicCidrs": [ENDPOINT_CIDR]}
         if target == "gcp" and not config.get("pganalytics:gcpProject"):
             config["pganalytics:gcpProject"] = GCP_PROJECT
     return config

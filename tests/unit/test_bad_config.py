@@ -7,7 +7,10 @@ changes a few keys and runs the program under mocks in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
+import re
 
 import pytest
 
@@ -328,7 +331,9 @@ CASES = {
         {"endpoint.publicCidrs": "203.0.113.0/24"},
         [
             "pganalytics:endpoint.publicCidrs must be a list",
-            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]' 0.0.0.0/0",
+            # The value given becomes the first item (never the world-open 0.0.0.0/0).
+            "pulumi config rm --path pganalytics:endpoint.publicCidrs && "
+            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]' 203.0.113.0/24",
         ],
     ),
     "object-given-a-scalar": (
@@ -336,6 +341,215 @@ CASES = {
         None,
         {"nodePool": "big"},
         ["pganalytics:nodePool must be an object"],
+    ),
+    # --- values a cloud API or Kubernetes would refuse later, or that would harm the cluster
+    "namespace-kube-system": (
+        "prod",
+        None,
+        {"chart.namespace": "kube-system"},
+        [
+            "pganalytics:chart.namespace is a Kubernetes system namespace",
+            "pulumi config set --path pganalytics:chart.namespace pganalytics",
+        ],
+    ),
+    "namespace-of-cert-manager": (
+        "prod",
+        None,
+        {"chart.namespace": "cert-manager"},
+        ["pganalytics:chart.namespace is cert-manager's namespace"],
+    ),
+    "namespace-shared-with-the-controller": (
+        "dev",
+        None,
+        {"chart.namespace": "traefik"},
+        ["pganalytics:chart.namespace must differ from ingress.controllerNamespace"],
+    ),
+    "rule-across-keys-next-to-a-bad-field": (
+        "dev",
+        None,
+        {"chart.namespace": "traefik", "nodePool.minSize": 0},
+        [
+            "pganalytics:chart.namespace must differ from ingress.controllerNamespace",
+            "pganalytics:nodePool.minSize must be at least 1",
+        ],
+    ),
+    "traefik-into-kube-system": (
+        "dev",
+        None,
+        {"ingress.controllerNamespace": "kube-system"},
+        [
+            "pganalytics:ingress.controllerNamespace is a Kubernetes system namespace",
+            "pulumi config set --path pganalytics:ingress.controllerNamespace traefik",
+        ],
+    ),
+    "name-with-trailing-newline": (
+        "prod",
+        None,
+        {"clusterName": "analytics\n", "chart.namespace": "analytics\n"},
+        [
+            "pganalytics:clusterName must be 2-40 lowercase letters",
+            "pganalytics:chart.namespace is not a valid namespace name",
+        ],
+    ),
+    "vpc-cidr-larger-than-aws-allows": (
+        "prod",
+        "aws",
+        {"network.cidr": "10.0.0.0/8"},
+        [
+            "pganalytics:network.cidr is larger than an AWS VPC may be",
+            "pulumi config set --path pganalytics:network.cidr 10.0.0.0/16",
+        ],
+    ),
+    "public-vpc-cidr": (
+        "prod",
+        None,
+        {"network.cidr": "8.8.0.0/16"},
+        ["pganalytics:network.cidr must be a private range"],
+    ),
+    "range-reserved-by-aks": (
+        "prod",
+        "azure",
+        {"network.serviceCidr": "172.30.0.0/16"},
+        [
+            "pganalytics:network.serviceCidr overlaps 172.30.0.0/16, which Azure clusters reserve",
+            "pulumi config set --path pganalytics:network.serviceCidr 10.96.0.0/16",
+        ],
+    ),
+    "range-of-the-gke-control-plane": (
+        "enterprise",
+        "gcp",
+        {"network.podCidr": "172.16.0.0/24"},
+        ["pganalytics:network.podCidr overlaps 172.16.0.32/28, which GCP clusters reserve"],
+    ),
+    "overlap-fix-is-free": (
+        "prod",
+        "gcp",
+        {"network.cidr": "10.64.0.0/16"},
+        [
+            "pganalytics:network.podCidr overlaps network.cidr",
+            "pulumi config set --path pganalytics:network.podCidr 10.128.0.0/14",
+        ],
+    ),
+    "ipv6-endpoint-cidr": (
+        "prod",
+        None,
+        {"endpoint.publicCidrs": ["2001:db8::/32"]},
+        ["pganalytics:endpoint.publicCidrs[0] must be an IPv4 CIDR"],
+    ),
+    "storage-class-the-cloud-owns": (
+        "prod",
+        "aws",
+        {"storage.className": "gp2"},
+        [
+            "pganalytics:storage.className is a class AWS clusters have already",
+            "pulumi config set --path pganalytics:storage.className pganalytics-ssd",
+        ],
+    ),
+    "kubernetes-older-than-the-chart": (
+        "prod",
+        None,
+        {"kubernetesVersion": "1.20"},
+        [
+            "pganalytics:kubernetesVersion is older than the chart supports",
+            "pulumi config rm pganalytics:kubernetesVersion",
+        ],
+    ),
+    "eks-patch-version": (
+        "prod",
+        "aws",
+        {"kubernetesVersion": "1.34.2"},
+        [
+            "pganalytics:kubernetesVersion takes only major.minor on EKS",
+            "pulumi config set pganalytics:kubernetesVersion 1.34",
+        ],
+    ),
+    "aws-reserved-tag-prefix": (
+        "prod",
+        "aws",
+        {"tags": {"aws:owner": "team"}},
+        ["pganalytics:tags.aws:owner must be 1-63 letters", "pulumi config rm --path"],
+    ),
+    "gcp-label-value-too-long": (
+        "enterprise",
+        "gcp",
+        {"tags": {"team": "x" * 64}},
+        ["pganalytics:tags.team is longer than a tag value may be (63)"],
+    ),
+    "same-api-and-grafana-host": (
+        "prod",
+        None,
+        {"ingress.apiHost": "pga.example.com", "ingress.grafanaHost": "pga.example.com"},
+        ["pganalytics:ingress.grafanaHost must differ from the API host"],
+    ),
+    "domain-is-an-ip-address": (
+        "dev",
+        None,
+        {"ingress.domain": "10.0.0.1"},
+        ["pganalytics:ingress.domain is not a valid DNS name"],
+    ),
+    "gke-zone-of-another-region": (
+        "dev",
+        "gcp",
+        {"cluster.zone": "europe-west1-zz"},
+        [
+            "pganalytics:cluster.zone must be a zone of region europe-west1",
+            "pulumi config set --path pganalytics:cluster.zone europe-west1-b",
+        ],
+    ),
+    "duplicate-aws-subnets": (
+        "prod",
+        "aws",
+        {
+            "network.create": False,
+            "network.subnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef0"],
+        },
+        ["pganalytics:network.subnetIds[1] is not a valid, distinct AWS subnet"],
+    ),
+    "azure-subnet-not-a-resource-id": (
+        "prod",
+        "azure",
+        {"network.create": False, "network.subnetIds": ["nodes"]},
+        ["pganalytics:network.subnetIds[0] is not a valid, distinct Azure subnet"],
+    ),
+    "literal-password-in-extra-env": (
+        "prod",
+        None,
+        {"chart.values": {"grafana": {"extraEnv": [{"name": "GF_SMTP_PASSWORD", "value": "x"}]}}},
+        [
+            "pganalytics:chart.values.grafana.extraEnv[0] gives GF_SMTP_PASSWORD a literal value",
+            "valueFrom.secretKeyRef.name",
+        ],
+    ),
+    "password-inside-a-url-in-extra-env": (
+        "dev",
+        None,
+        {"chart.values": {"backend": {"extraEnv": [{"name": "CACHE", "value": "redis://u:pw@h"}]}}},
+        ["pganalytics:chart.values.backend.extraEnv[0] gives CACHE a literal value"],
+    ),
+    # --- the Kubernetes API endpoint on a cloud (issue 12)
+    "endpoint-open-to-the-internet": (
+        "prod",
+        None,
+        {"endpoint.publicCidrs": ["203.0.113.0/24", "0.0.0.0/0"]},
+        [
+            "pganalytics:endpoint.publicCidrs[1] opens the Kubernetes API to the whole internet",
+            "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
+        ],
+    ),
+    "endpoint-open-to-the-ipv6-internet": (
+        "enterprise",
+        "gcp",
+        {"endpoint.publicCidrs": ["::/0"], "endpoint.acknowledgePublicInternet": True},
+        ["pganalytics:endpoint.publicCidrs[0] must be an IPv4 CIDR"],
+    ),
+    "endpoint-without-cidrs": (
+        "prod",
+        "azure",
+        {"endpoint.publicCidrs": []},
+        [
+            "pganalytics:endpoint.publicCidrs must list who may reach the public API endpoint",
+            "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]'",
+        ],
     ),
 }
 
@@ -410,3 +624,87 @@ def test_messages_never_quote_a_secret_value():
     assert "pganalytics:chart.values.backend.replicaCount" in result["error"]
     assert "s3cr3t-value" not in result["error"]
     assert result["resources"] == []
+
+
+def test_acknowledged_public_endpoint_is_accepted():
+    config = stack_config("prod", "aws")
+    _set(config, "endpoint.publicCidrs", ["0.0.0.0/0"])
+    _set(config, "endpoint.acknowledgePublicInternet", True)
+    result = run_program("prod", config)
+    assert result["error"] is None, result["error"]
+    cluster = next(r for r in result["resources"] if r["type"] == "aws:eks/cluster:Cluster")
+    assert cluster["inputs"]["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
+
+
+def test_kube_context_must_be_in_the_kubeconfig():
+    config = stack_config("dev")
+    config["pganalytics:kubeconfig"] = "clusters: []\ncontexts: [{name: kind-a}]\n"
+    config["pganalytics:kubeContext"] = "kind-b"
+    result = run_program("dev", config, secret_keys=("pganalytics:kubeconfig",))
+    assert result["error_type"] == "ConfigError"
+    assert "pganalytics:kubeContext names no context of pganalytics:kubeconfig" in result["error"]
+    assert "pulumi config rm pganalytics:kubeContext" in result["error"]
+    assert result["resources"] == []
+
+
+# --- every fix is itself valid: applying the suggested `pulumi config set` clears the key ---
+
+SET = re.compile(r"pulumi config set(?: --path)? '?pganalytics:([^\s']+)'? (\"[^\"]*\"|\S+)")
+
+
+def _problems(stack: str, config: dict) -> list[str]:
+    """The settings' verdict in this process (no Pulumi engine): [] or the problem lines."""
+    from components import values
+    from components.settings import ConfigError, build_settings
+
+    bare = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("pganalytics:")}
+    try:
+        build_settings(stack, bare, set(), set(config), chart_check=values.problems)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+def _apply(config: dict, key: str, raw: str) -> None:
+    """`pulumi config set --path pganalytics:<key> <raw>`: typed like the CLI's --path."""
+    value = raw[1:-1] if raw.startswith('"') else raw
+    with contextlib.suppress(ValueError):
+        value = json.loads(raw) if not raw.startswith('"') else value
+    head, _, rest = key.partition(".")
+    parts = [head, *re.findall(r"[^.\[\]]+|\[\d+\]", rest)] if rest else [head]
+    node, name = config, f"pganalytics:{parts[0]}"
+    for part in parts[1:]:
+        node[name] = copy.deepcopy(node.get(name)) or ([] if part.startswith("[") else {})
+        node, name = node[name], int(part[1:-1]) if part.startswith("[") else part
+    if isinstance(name, int):
+        node.extend([None] * (name + 1 - len(node)))
+    node[name] = value
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_suggested_value_is_accepted(case):
+    stack, target, changes, _ = CASES[case]
+    config = stack_config(stack, target)
+    for key, value in changes.items():
+        _set(config, key, value)
+    for line in _problems(stack, config):
+        key, fix = re.match(r"(\S+) .*?; fix: (.*)", line).groups()
+        sets = [m for m in SET.findall(fix) if "<" not in m[1] and "$(" not in m[1]]
+        if not sets or " rm " in fix or not key.startswith("pganalytics:"):
+            continue  # a placeholder, a removal (back to a default) or a foreign key
+        fixed = copy.deepcopy(config)
+        for path, raw in sets:
+            _apply(fixed, path, raw)
+        again = [p for p in _problems(stack, fixed) if p.split(" ", 1)[0] == key]
+        assert not again, f"the fix of {key} ({fix}) is refused in turn: {again}"
+
+
+def test_fix_commands_never_quote_a_secret_value():
+    """A mistyped key set with --secret: the fix moves the value without printing it."""
+    config = stack_config("dev")
+    config["pganalytics:kubeconfg"] = "apiVersion: v1\nclusters: [{name: s3cr3t-cluster}]\n"
+    result = run_program("dev", config, secret_keys=("pganalytics:kubeconfg",))
+    assert "pganalytics:kubeconfg is not a known setting" in result["error"]
+    assert "did you mean pganalytics:kubeconfig" in result["error"]
+    assert "pulumi config set --secret pganalytics:kubeconfig <value>" in result["error"]
+    assert "s3cr3t" not in result["error"]

@@ -284,6 +284,7 @@ def test_eks_cluster(stack):
     assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
     endpoint = stack_config(stack, "aws")["pganalytics:endpoint"]
     assert inputs["vpcConfig"]["publicAccessCidrs"] == endpoint["publicCidrs"]
+    assert "0.0.0.0/0" not in endpoint["publicCidrs"]
     assert len(inputs["vpcConfig"]["subnetIds"]) >= 2
     assert cluster["protect"] == PROTECTED[stack]
     assert inputs.get("deletionProtection", False) == PROTECTED[stack]

@@ -1,0 +1,150 @@
+"""What every settings model shares: the field types (`Text`, `Flag`, `Cidr`, ...) that coerce
+the CLI's strings and say what is wrong, the base `Model`, the program's fixed names, and the
+facts about each cloud that validation needs (`CLOUDS`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic.alias_generators import to_camel
+
+from components.settings.checks import (
+    DNS_LABEL,
+    GCP_LINK,
+    GCP_NAME,
+    HOSTNAME,
+    fail,
+    matches,
+    network,
+    shown,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = PROJECT_ROOT / "charts" / "pganalytics"
+TARGETS = ("aws", "gcp", "azure", "existing")
+# Fixed names: the program, the chart tests and the docs all refer to them.
+RELEASE_NAME = "pganalytics"
+CREDENTIALS_SECRET = f"{RELEASE_NAME}-credentials"
+TRAEFIK_NAMESPACE = "traefik"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+DEFAULT_STORAGE_CLASS = "pganalytics-ssd"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CIDR_CHOICES = {  # fixes for each network range, tried in order until one is free
+    "cidr": ("10.0.0.0/16", "10.20.0.0/16", "10.40.0.0/16", "192.168.0.0/16"),
+    "podCidr": ("10.64.0.0/14", "10.128.0.0/14", "100.64.0.0/14", "172.24.0.0/14"),
+    "serviceCidr": ("10.96.0.0/16", "10.100.0.0/16", "172.20.0.0/16", "192.168.240.0/20"),
+}
+REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*"
+MIRROR = "registry.example.com/mirror"
+TAG = r"(?!latest\Z)\w[\w.-]{0,127}"  # an exact tag, never the moving "latest"
+LOCAL_DOMAINS = (".localhost", ".local", ".internal", "nip.io", "sslip.io")
+MY_IP = '"$(curl -fsS https://checkip.amazonaws.com)/32"'
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What validation must know of one cloud."""
+
+    name: str
+    region: str  # pattern, then an example
+    region_example: str
+    machine: str  # pattern, then the default machine type
+    machine_default: str
+    disks: tuple[str, ...]  # disk types, the default first
+    builtin_classes: tuple[str, ...]  # StorageClasses the cloud creates itself
+    reserved: tuple[str, ...]  # ranges the cluster network must avoid
+    subnets: tuple[int, str, str]  # existing network: how many subnets, id pattern, example
+
+
+# fmt: off
+CLOUDS = {
+    "aws": Cloud(
+        "AWS", r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1",
+        r"[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|\d*x?large|metal(-\d+xl)?)",
+        "m6i.large", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
+        ("172.17.0.0/16",),  # the Docker bridge on nodes
+        (2, r"subnet-[0-9a-f]{8,17}", "subnet-0123456789abcdef0"),
+    ),
+    "gcp": Cloud(
+        "GCP", r"[a-z]+-[a-z]+\d+", "europe-west1",
+        r"[a-z][a-z0-9]*(-[a-z0-9]+){1,3}", "e2-standard-4",
+        ("pd-balanced", "pd-ssd", "pd-standard"),
+        ("standard", "standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"),
+        ("172.17.0.0/16", "172.16.0.32/28"),  # Docker bridge; control plane (targets/gke.py)
+        (1, f"{GCP_NAME}|{GCP_LINK}regions/[a-z0-9-]+/subnetworks/{GCP_NAME}", "my-subnet"),
+    ),
+    "azure": Cloud(
+        "Azure", r"[a-z][a-z0-9]*", "westeurope", r"Standard_[A-Za-z0-9_]+", "Standard_D4s_v5",
+        ("Premium_LRS", "PremiumV2_LRS", "StandardSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS"),
+        ("default", "managed", "managed-csi", "managed-csi-premium", "managed-premium",
+         "azurefile", "azurefile-csi", "azurefile-csi-premium", "azurefile-premium"),
+        ("172.17.0.0/16", "172.30.0.0/16", "172.31.0.0/16"),  # Docker bridge; AKS reserved
+        (1, r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}/providers/Microsoft"
+            r"\.Network/virtualNetworks/[-\w.]{2,64}/subnets/[-\w.]{1,80}",
+         "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/"
+         "virtualNetworks/<vnet>/subnets/<subnet>"),
+    ),
+}
+# fmt: on
+REGION_PATTERNS = {k: (re.compile(c.region), c.region_example) for k, c in CLOUDS.items()}
+
+
+def _text(value: Any) -> Any:
+    """Strings as the CLI gives them; numbers and booleans set with --path become strings."""
+    if isinstance(value, (dict, list)):
+        fail(f"must be a string (got {value!r})")
+    return shown(value) if isinstance(value, (bool, int, float)) else value
+
+
+def _flag(value: Any) -> bool:
+    """true or false only: "yes" or "1" is more likely a mistake than a boolean."""
+    word = str(value).strip().lower()
+    if not isinstance(value, bool) and word not in ("true", "false"):
+        fail(f"must be true or false (got {value!r})", word in ("yes", "y", "on", "1", "enabled"))
+    return value if isinstance(value, bool) else word == "true"
+
+
+def _cidr(value: str) -> str:
+    network(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Cidr = Annotated[Text, AfterValidator(_cidr)]
+Host = Annotated[Text, matches(HOSTNAME, "is not a valid DNS name", "pganalytics.example.com")]
+Namespace = Annotated[Text, matches(DNS_LABEL, "is not a valid namespace name", "pganalytics")]
+Size = Annotated[int, Field(ge=1, le=1000)]
+
+
+def ctx(info: ValidationInfo, name: str, default: Any = "") -> Any:
+    """stack, target, region or secret_keys, as the loader put them in the context."""
+    return (info.context or {}).get(name, default)
+
+
+def cloud_of(info: ValidationInfo) -> Cloud | None:
+    """The facts of the target's cloud, or None on existing."""
+    return CLOUDS.get(ctx(info, "target"))
+
+
+def owned_namespace(value: str) -> str:
+    """Why the program must not create and own this namespace, or ""."""
+    if value in SYSTEM_NAMESPACES or value.startswith("kube-"):
+        return "is a Kubernetes system namespace"
+    return "is cert-manager's namespace" if value == CERT_MANAGER_NAMESPACE else ""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        use_attribute_docstrings=True,
+    )

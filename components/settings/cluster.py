@@ -1,0 +1,216 @@
+"""The cluster's config objects: node pool, network, API endpoint, per-cloud options."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, model_validator
+from pydantic import field_validator as check
+from pydantic.alias_generators import to_camel, to_snake
+
+from components.settings.base import (
+    CIDR_CHOICES,
+    EKS_LOG_TYPES,
+    MY_IP,
+    Cidr,
+    Cloud,
+    Flag,
+    Model,
+    Size,
+    Text,
+    cloud_of,
+    ctx,
+)
+from components.settings.checks import (
+    GCP_LINK,
+    GCP_NAME,
+    NAMESPACE,
+    PRIVATE_RANGES,
+    Problems,
+    fail,
+    free_range,
+    network,
+    overlaps,
+)
+
+
+class NodePool(Model):
+    """The workload node pool: an EKS managed node group, a GKE node pool, an AKS user pool."""
+
+    machine_type: Text = ""
+    """Instance type in the cloud's naming; empty: m6i.large (aws), e2-standard-4 (gcp),
+    Standard_D4s_v5 (azure). Graviton types (m7g.large) get the ARM image on EKS."""
+    min_size: Size = 1
+    """Lower autoscaling bound of the whole pool (≤ maxSize)."""
+    max_size: Size = 3
+    """Upper autoscaling bound of the whole pool (GKE: the total, not per zone)."""
+    desired_size: Size = 2
+    """Initial size within the bounds; the autoscaler owns the live size afterwards."""
+    spot: Flag = False
+    """Spot (EKS, AKS) or spot / preemptible (GKE) capacity."""
+    disk_size_gb: int = Field(50, ge=20, le=2048)
+    """Node boot disk in GB."""
+
+    @check("machine_type")
+    def _machine_type(cls, value: str, info: ValidationInfo) -> str:
+        cloud = cloud_of(info)
+        if cloud and value and not re.fullmatch(cloud.machine, value):
+            example = cloud.machine_default
+            fail(f"is not a {cloud.name} machine type (got {value!r}, e.g. {example})", example)
+        return value or (cloud.machine_default if cloud else "")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NodePool:
+        lo, hi, want = self.min_size, self.max_size, self.desired_size
+        if lo > hi:
+            fail(f"must be ≤ maxSize (got {lo} > {hi})", hi, key="minSize")
+        if not lo <= want <= hi:
+            message = f"must be between minSize and maxSize (got {want}, bounds {lo}..{hi})"
+            fail(message, max(lo, min(want, hi)), key="desiredSize")
+        return self
+
+
+class Network(Model):
+    """The VPC / VNet: created by the program (create: true) or an existing one."""
+
+    create: Flag = True
+    """Create the network; false uses the existing one named by the fields below."""
+    cidr: Cidr = "10.0.0.0/16"
+    """VPC / VNet range: private, /20 or larger (AWS /16 to /20); EKS carves its subnets from it."""
+    pod_cidr: Cidr = "10.64.0.0/14"
+    """GKE pods secondary range, AKS overlay pod range; overlaps none of the other ranges."""
+    service_cidr: Cidr = "10.96.0.0/16"
+    """GKE services secondary range, AKS service range."""
+    zone_count: int = Field(3, ge=2, le=6)
+    """EKS: availability zones spanned by the subnets."""
+    nat_gateway: Literal["single", "perZone"] = "single"
+    """EKS: one NAT gateway, or one per zone (egress survives a zone outage)."""
+    vpc_id: Text = ""
+    """Existing GCP network: VPC name or self-link."""
+    subnet_ids: list[Text] = Field(default_factory=list)
+    """Existing network: AWS ≥ 2 private subnet ids in different zones, GCP one subnetwork
+    (name or self-link), Azure one subnet resource id."""
+    pods_range_name: Text = ""
+    """Existing GCP subnetwork: name of its pods secondary range."""
+    services_range_name: Text = ""
+    """Existing GCP subnetwork: name of its services secondary range."""
+
+    @check("cidr", "pod_cidr", "service_cidr")
+    def _range(cls, value: str, info: ValidationInfo) -> str:
+        cloud, net = cloud_of(info), network(value)
+        choices = CIDR_CHOICES[to_camel(info.field_name)]
+        if cloud and not any(net.subnet_of(p) for p in PRIVATE_RANGES):
+            fail(f"must be a private range (RFC 1918 or 100.64.0.0/10; got {value})", choices[0])
+        hit = overlaps(net, cloud.reserved if cloud else ())
+        if hit:
+            message = f"overlaps {hit}, which {cloud.name} clusters reserve (got {value})"
+            fail(message, free_range(choices, cloud.reserved))
+        return value
+
+    @model_validator(mode="after")
+    def _layout(self, info: ValidationInfo) -> Network:
+        found, cloud = Problems(), cloud_of(info)
+        reserved = cloud.reserved if cloud else ()
+        nets = {"cidr": self.cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
+        for a, b in (("cidr", "podCidr"), ("cidr", "serviceCidr"), ("podCidr", "serviceCidr")):
+            if overlaps(network(nets[b]), [nets[a]]):
+                taken = [v for k, v in nets.items() if k != b] + list(reserved)
+                fix = free_range(CIDR_CHOICES[b], taken)
+                found.add(b, f"overlaps network.{a} ({nets[b]} and {nets[a]})", fix)
+        prefix = network(self.cidr).prefixlen
+        if cloud and self.create and prefix > 20:
+            why = f"is too small for the cluster's subnets (got {self.cidr}; use /20 or larger)"
+            found.add("cidr", why, "10.0.0.0/16")
+        if cloud and cloud.name == "AWS" and self.create and prefix < 16:
+            why = f"is larger than an AWS VPC may be (/16 to /28; got {self.cidr})"
+            found.add("cidr", why, "10.0.0.0/16")
+        if cloud and not self.create:
+            self._existing(cloud, found)
+        found.raise_any()
+        return self
+
+    def _existing(self, cloud: Cloud, found: Problems) -> None:
+        count, pattern, example = cloud.subnets
+        ids, what = self.subnet_ids, f"a valid, distinct {cloud.name} subnet"
+        if count > 1:  # an example id that is not taken yet
+            example = next(e for e in (example[:-1] + c for c in "0123456789") if e not in ids)
+        if len(ids) < count or (count == 1 and len(ids) > 1):
+            need = "at least two private subnets in different zones" if count > 1 else "one subnet"
+            why = f"needs {need} when network.create is false (got {len(ids)})"
+            found.add("subnetIds", why, example, fix_key=f"subnetIds[{min(len(ids), count - 1)}]")
+        for i, sid in enumerate(ids):
+            if not re.fullmatch(pattern, sid) or sid in ids[:i]:
+                found.add(f"subnetIds[{i}]", f"is not {what} (got {sid!r})", example)
+        gcp = {"vpcId": "my-vpc", "podsRangeName": "pods", "servicesRangeName": "services"}
+        for field, example in gcp.items() if cloud.name == "GCP" else ():
+            value = getattr(self, to_snake(field))
+            link = f"|{GCP_LINK}global/networks/{GCP_NAME}" if field == "vpcId" else ""
+            if not re.fullmatch(GCP_NAME + link, value):
+                why = f"is not a GCP name (got {value!r})" if value else "is required on gcp"
+                found.add(field, f"{why} when network.create is false", example)
+
+
+class Endpoint(Model):
+    """Who reaches the Kubernetes API endpoint of a cloud cluster."""
+
+    public_access: Flag = True
+    """A public API endpoint; false makes it private (EKS private-only, GKE private endpoint,
+    AKS private cluster): then run `pulumi up` from inside the network."""
+    public_cidrs: list[Cidr] = Field(default_factory=list)
+    """IPv4 ranges allowed to reach the public endpoint (EKS public access CIDRs, GKE master
+    authorized networks, AKS authorized IP ranges): your VPN, office and CI egress. Required
+    while publicAccess is true on a cloud: empty would open the API to the internet."""
+    acknowledge_public_internet: Flag = False
+    """Allows 0.0.0.0/0 in publicCidrs, i.e. the API answering the whole internet (a
+    throw-away cluster); without it such a stack fails before any resource is touched."""
+    private_access: Flag = True
+    """EKS: the endpoint is also reachable from inside the VPC (required without publicAccess)."""
+
+    @model_validator(mode="after")
+    def _reachable(self, info: ValidationInfo) -> Endpoint:
+        if not self.public_access and not self.private_access:
+            why = "must be true when endpoint.publicAccess is false (the API would be unreachable)"
+            fail(why, True, key="privateAccess")
+        if not cloud_of(info) or not self.public_access:
+            return self
+        mine = f"pulumi config set --path '{NAMESPACE}:endpoint.publicCidrs[%d]' {MY_IP}"
+        if not self.public_cidrs:
+            why = "must list who may reach the public API endpoint (empty means the whole internet)"
+            fail(why, key="publicCidrs", fix=mine % 0)
+        world = [i for i, c in enumerate(self.public_cidrs) if network(c).prefixlen == 0]
+        if world and not self.acknowledge_public_internet:
+            i, ack = world[0], f"{NAMESPACE}:endpoint.acknowledgePublicInternet"
+            why = f"opens the Kubernetes API to the whole internet ({self.public_cidrs[i]}); list "
+            why += "your VPN, office and CI egress ranges instead"
+            fix = f"{mine % i} (or, deliberately, pulumi config set --path {ack} true)"
+            fail(why, key=f"publicCidrs[{i}]", fix=fix)
+        return self
+
+
+class Cluster(Model):
+    """Per-cloud cluster options."""
+
+    private_nodes: Flag = True
+    """GKE: nodes without public IPs, egress through Cloud NAT."""
+    zonal: Flag = False
+    """GKE: a zonal cluster (cheaper, dev) instead of a regional one."""
+    zone: Text = ""
+    """GKE: the zone of a zonal cluster; empty: <region>-b."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    """GKE release channel."""
+    control_plane_logs: list[Literal[EKS_LOG_TYPES]] = Field(
+        default_factory=lambda: [*EKS_LOG_TYPES]
+    )
+    """EKS control-plane log types sent to CloudWatch (kept 90 days)."""
+    tier: Literal["free", "standard"] = "standard"
+    """AKS: free, or standard (uptime SLA)."""
+
+    @check("zone")
+    def _zone(cls, value: str, info: ValidationInfo) -> str:
+        region, zonal = ctx(info, "region"), info.data.get("zonal")
+        if ctx(info, "target") != "gcp" or not zonal or not region:
+            return value
+        if not re.fullmatch(re.escape(region) + r"-[a-z]", value or f"{region}-b"):
+            fail(f"must be a zone of region {region} (got {value!r})", f"{region}-b")
+        return value or f"{region}-b"

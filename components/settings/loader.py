@@ -1,0 +1,288 @@
+"""Reads the whole `pganalytics:` configuration, validates it with the models, and turns every
+problem into one line that names the key in `--path` form and gives the command that fixes
+it. All problems are raised together as one ConfigError, before any resource exists."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+from pydantic import BaseModel, ValidationError
+
+from components.settings.base import TARGETS
+from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
+from components.settings.models import Settings
+
+# Provider config the program deliberately does not read: every cloud provider is explicit.
+FOREIGN_KEYS = {
+    "aws:region": "region",
+    "gcp:project": "gcpProject",
+    "gcp:region": "region",
+    "azure-native:location": "region",
+    "kubernetes:context": "kubeContext",
+}
+# Schema problems of the chart values: (settings or None when they are invalid, values
+# file, `chart.values` overrides) -> problem lines. components/values.py provides it, so
+# settings never imports the chart's values code.
+ChartCheck = Callable[[Settings | None, str, dict], list[str]]
+
+
+class ConfigError(pulumi.RunError):
+    """Raised for invalid stack configuration; RunError makes Pulumi print only the message."""
+
+    def __init__(self, problems: list[str], stack: str):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(
+            f"invalid configuration for stack '{stack}' ({len(problems)} {noun}):\n{lines}"
+        )
+
+
+def read_config_bag() -> tuple[dict[str, Any], set[str], set[str]]:
+    """All `pganalytics:*` values, the secret ones among them, and every key of the stack.
+
+    `pulumi.Config.get` only answers for keys we ask about; rejecting unknown keys needs the
+    whole bag: the CLI passes it in PULUMI_CONFIG, the automation API and the test mocks
+    through `set_all_config`."""
+    bag: dict[str, Any] = dict(runtime_config.get_config_env())
+    bag.update(runtime_config.CONFIG.get())
+    secret = set(runtime_config.get_config_secret_keys_env()) | set(
+        runtime_config._SECRET_KEYS.get()
+    )
+    prefix = f"{NAMESPACE}:"
+    return (
+        {k[len(prefix) :]: v for k, v in bag.items() if k.startswith(prefix)},
+        {k[len(prefix) :] for k in secret if k.startswith(prefix)},
+        set(bag),
+    )
+
+
+def load_settings(chart_check: ChartCheck | None = None) -> Settings:
+    """Settings of the current stack, or ConfigError listing every problem."""
+    config, secret_keys, all_keys = read_config_bag()
+    return build_settings(pulumi.get_stack(), config, secret_keys, all_keys, chart_check)
+
+
+def build_settings(
+    stack: str,
+    config: dict[str, Any],
+    secret_keys: set[str] | None = None,
+    all_keys: set[str] | None = None,
+    chart_check: ChartCheck | None = None,
+) -> Settings:
+    secret_keys = secret_keys or set()
+    problems = [
+        f"{key} is ignored by this program (its providers are explicit); fix: "
+        f"pulumi config rm {key} && pulumi config set {NAMESPACE}:{ours} <value>"
+        for key, ours in FOREIGN_KEYS.items()
+        if key in (all_keys or ())
+    ]
+    data = _prepare(config, problems)
+    target = data.get("target") if data.get("target") in TARGETS else "existing"
+    context = {
+        "stack": stack,
+        "target": target,
+        "region": data.get("region") if isinstance(data.get("region"), str) else "",
+        "secret_keys": secret_keys,
+    }
+    settings, errors = _validate(data, context)
+    problems += [line for e in errors for line in _lines(e, secret_keys)]
+    if chart_check:
+        chart = data.get("chart") if isinstance(data.get("chart"), dict) else {}
+        values_file = str(chart.get("valuesFile") or f"values-{stack}.yaml")
+        overrides = chart.get("values")
+        if settings is not None and not problems:
+            problems += chart_check(settings, values_file, overrides or {})
+        elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
+            problems += chart_check(None, values_file, overrides)
+    if problems:
+        raise ConfigError(_scrub(problems, config, secret_keys), stack)
+    assert settings is not None
+    return settings
+
+
+def _validate(data: dict, context: dict) -> tuple[Settings | None, list[dict]]:
+    """The settings, or every error. Pydantic checks the rules spanning keys only when every
+    key is valid, so they run again here on the keys that are."""
+    try:
+        return Settings.model_validate(data, context=context), []
+    except ValidationError as error:
+        errors = error.errors()
+    failed = {re.split(r"[.\[]", _walk(e["loc"])[0])[0] for e in errors}
+    parts: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        if field.alias in failed:
+            continue
+        raw = data.get(field.alias, {} if _is_model(field.annotation) else None)
+        if _is_model(field.annotation):
+            parts[name] = field.annotation.model_validate(raw, context=context)
+        elif raw is not None:
+            parts[name] = raw
+    partial = Settings.model_construct(**parts).cross_problems(failed)
+    if partial:
+        errors.append({"type": "config", "loc": (), "input": None, "ctx": {"problems": partial}})
+    return None, errors
+
+
+def _prepare(config: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The raw config as the models take it: objects and lists parsed from the JSON strings
+    the CLI passes, unset (null) fields dropped, fields set without --path reported."""
+    fields = {f.alias: f for f in Settings.model_fields.values()}
+    data: dict[str, Any] = {}
+    for key, value in config.items():
+        head, _, sub = key.partition(".")
+        model = getattr(fields.get(head), "annotation", None)
+        if sub and _is_model(model) and sub.split(".")[0] in _aliases(model):
+            # `pulumi config set pganalytics:nodePool.minSize 3` without --path makes a key
+            # literally named "nodePool.minSize".
+            problems.append(
+                f"{NAMESPACE}:{key} was set without --path (it is a field of an object); fix: "
+                f"pulumi config rm {NAMESPACE}:{key} && "
+                f"pulumi config set --path {NAMESPACE}:{key} {shown(value)}"
+            )
+            continue
+        structured = head not in fields or fields[head].annotation not in (str, bool)
+        if isinstance(value, str) and structured and value.strip()[:1] in ("{", "["):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        if isinstance(value, dict) and _is_model(model):
+            value = {k: v for k, v in value.items() if v is not None}
+        if value is not None:
+            data[key] = value
+    return data
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _aliases(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _walk(loc: tuple) -> tuple[str, Any, Any]:
+    """The dotted `--path` key of a pydantic error location (aliases, `[i]` for list items),
+    the model holding its last part, and that part's FieldInfo (None inside free-form maps)."""
+    model: Any = Settings
+    key, parent, info = "", None, None
+    for part in loc:
+        fields = model.model_fields if _is_model(model) else {}
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        parent = model
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            name = info.alias if info else str(part)
+            key = f"{key}.{name}" if key else name
+        model = info.annotation if info else None
+    return key, parent, info
+
+
+def _join(base: str, rel: str) -> str:
+    if not rel:
+        return base
+    return f"{base}{rel}" if rel.startswith("[") or not base else f"{base}.{rel}"
+
+
+def _rm(key: str) -> str:
+    flag = " --path" if "." in key or "[" in key else ""
+    return f"pulumi config rm{flag} {NAMESPACE}:{key}"
+
+
+def _line(key: str, message: str, fix: str) -> str:
+    return f"{NAMESPACE}:{key} {message}; fix: {fix}"
+
+
+def _lines(error: dict, secret_keys: set[str]) -> list[str]:
+    """One line per problem of one pydantic error."""
+    key, parent, info = _walk(error["loc"])
+    if error["type"] == "config":
+        out = []
+        for p in error["ctx"]["problems"]:
+            fix_key, value = p["set"]
+            if value is NO_FIX and not fix_key and info and not str(key).endswith("]"):
+                value = info.get_default(call_default_factory=True)  # back to the default
+            if p["fix"]:
+                fix = p["fix"]
+            elif value is NO_FIX or value in ("", [], {}):
+                fix = _rm(_join(key, fix_key))
+            else:
+                fix = set_cmd(_join(key, fix_key), value)
+            out.append(_line(_join(key, p["key"]), p["message"], fix))
+        return out
+    if error["type"] == "extra_forbidden":
+        return [_unknown(key, parent, error["input"], key in secret_keys)]
+    return [_line(key, *_builtin(error, key, info))]
+
+
+def _unknown(key: str, parent: Any, value: Any, secret: bool) -> str:
+    """An unknown key, with the closest known one and the commands that move the value."""
+    head, _, name = key.rpartition(".")
+    known = _aliases(parent) if _is_model(parent) else []
+    hint = suggest(name, known)
+    if not hint:
+        where = f"known: {', '.join(known)}" if head else "see docs/CONFIGURATION.md"
+        return _line(key, f"is not a known setting ({where})", _rm(key))
+    better = _join(head, hint)
+    shown_key = better if head else f"{NAMESPACE}:{hint}"
+    message = f"is not a known setting (did you mean {shown_key}?)"
+    move = (
+        f"pulumi config set --secret {NAMESPACE}:{better} <value>"
+        if secret
+        else set_cmd(better, value)
+    )
+    return _line(key, message, f"{_rm(key)} && {move}")
+
+
+def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
+    """Message and fix for the errors pydantic raises itself (types, bounds, choices)."""
+    kind, got, ctx = error["type"], error["input"], error.get("ctx") or {}
+    default = info.get_default(call_default_factory=True) if info else None
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", ctx["expected"])
+        listed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+        fix = suggest(str(got), choices) or (default if default in choices else choices[0])
+        return f"must be {listed} (got {got!r})", set_cmd(key, fix)
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        word = "at least" if kind == "greater_than_equal" else "at most"
+        return f"must be {word} {bound} (got {got})", set_cmd(key, bound)
+    if kind.startswith("int_"):
+        return f"must be an integer (got {got!r})", set_cmd(key, default)
+    if kind == "list_type":
+        item = got if isinstance(got, str) and got else ((default or ["<item>"])[0])
+        return f"must be a list (got {got!r})", (
+            f"{_rm(key)} && pulumi config set --path '{NAMESPACE}:{key}[0]' {shown(item)}"
+        )
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        model = info.annotation if info and _is_model(info.annotation) else None
+        first = next(iter(model.model_fields.values())) if model else None
+        sample = {first.alias: first.get_default(call_default_factory=True)} if first else {}
+        return f"must be an object (got {got!r})", f"{_rm(key)} && {set_cmd(key, sample)}"
+    return f"is invalid ({error['msg']}; got {got!r})", _rm(key)
+
+
+def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:
+    """Messages quote bad values; never quote one that was set with --secret."""
+
+    def leaves(value: Any):
+        if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+            with contextlib.suppress(json.JSONDecodeError):
+                yield from leaves(json.loads(value))
+        if isinstance(value, (dict, list)):
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from leaves(item)
+        elif value is not None and len(str(value)) >= 4:
+            # as it is, and as a message or a fix command quotes it (repr, JSON)
+            yield from (str(value), repr(str(value))[1:-1], json.dumps(str(value))[1:-1])
+
+    secrets = sorted({leaf for key in secret_keys for leaf in leaves(config.get(key))}, key=len)
+    for secret in reversed(secrets):
+        problems = [message.replace(secret, "[secret]") for message in problems]
+    return problems

@@ -1,0 +1,178 @@
+"""`Settings`: the whole `pganalytics:` stack configuration, built from one model per config
+object (cluster.py, workload.py) plus the top-level keys below. Each field carries its
+default and its doc (the docstring under it); each rule sits next to the fields it concerns.
+Pulumi.yaml's `config:` block, the README table and docs/CONFIGURATION.md are generated from
+these models (`make docs`).
+
+Validators see the stack, target, region and secret keys through the validation context, so
+a per-cloud rule sits in the model of the field it checks. Adding a key = one field with its
+docstring in one model (plus a validator when its type does not say it all), then `make docs`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import yaml
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import field_validator as check
+
+from components.settings.base import CHART_DIR, Flag, Model, Text, cloud_of, ctx
+from components.settings.checks import NAMESPACE, Problems, fail
+from components.settings.cluster import Cluster, Endpoint, Network, NodePool
+from components.settings.workload import Chart, Ingress, Storage
+
+
+def _chart_min_minor() -> int:
+    """The oldest Kubernetes minor the chart supports (Chart.yaml kubeVersion: >=1.N)."""
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text()) or {}
+    found = re.match(r"\s*>=\s*1\.(\d+)", str(chart.get("kubeVersion", "")))
+    return int(found.group(1)) if found else 0
+
+
+class Settings(Model):
+    """Everything the program reads from the `pganalytics:` stack configuration."""
+
+    target: Literal["aws", "gcp", "azure", "existing"] = "existing"
+    """Where the cluster comes from: aws (EKS), gcp (GKE), azure (AKS) or existing (the current
+    kubeconfig context, or pganalytics:kubeconfig)."""
+    region: Text = ""
+    """AWS region (eu-west-1), GCP region (europe-west1) or Azure location (westeurope);
+    required on the clouds, unused on existing."""
+    gcp_project: Text = ""
+    """GCP project id; required when the target is gcp."""
+    cluster_name: Text = ""
+    """Name of the cluster and prefix of its cloud resources (2-40 lowercase letters, digits,
+    -); empty: pganalytics-<stack>."""
+    kubernetes_version: Text = ""
+    """Kubernetes minor such as 1.34: EKS and AKS version, GKE minimum master version (the
+    release channel upgrades it); not older than the chart's kubeVersion; empty: the cloud's
+    default."""
+    protect: Flag = False
+    """Protect the stateful resources (cluster, KMS key, namespace, StorageClass, credentials,
+    database) from deletion and replacement; true on prod and enterprise."""
+    kubeconfig: Text = Field("", repr=False)
+    """Target existing: a kubeconfig document, set with --secret; empty: the ambient
+    kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    kube_context: Text = ""
+    """Target existing: the kubeconfig context to use; empty: its current context."""
+    tags: dict[str, Text] = Field(default_factory=dict)
+    """Extra tags (AWS tags, GCP labels, Azure tags) on every cloud resource, merged with app,
+    stack and managed-by."""
+    node_pool: NodePool = Field(default_factory=dict)
+    network: Network = Field(default_factory=dict)
+    endpoint: Endpoint = Field(default_factory=dict)
+    cluster: Cluster = Field(default_factory=dict)
+    ingress: Ingress = Field(default_factory=dict)
+    storage: Storage = Field(default_factory=dict)
+    chart: Chart = Field(default_factory=dict)
+
+    _stack: str = PrivateAttr("")
+
+    @check("region", "gcp_project")
+    def _required(cls, value: str, info: ValidationInfo) -> str:
+        cloud, target = cloud_of(info), ctx(info, "target")
+        if info.field_name == "region" and cloud:
+            pattern, example, what = cloud.region, cloud.region_example, f"a {cloud.name} region"
+        elif info.field_name == "gcp_project" and target == "gcp":
+            pattern, example, what = (
+                r"[a-z][a-z0-9-]{4,28}[a-z0-9]",
+                "my-gcp-project",
+                "a GCP project id",
+            )
+        else:
+            return value
+        if not value:
+            fail(f"is required for target {target}", example)
+        if not re.fullmatch(pattern, value):
+            fail(f"is not {what} (got {value!r})", example)
+        return value
+
+    @check("cluster_name")
+    def _cluster_name(cls, value: str, info: ValidationInfo) -> str:
+        stack = re.sub(r"[^a-z0-9]+", "-", ctx(info, "stack", "dev").lower())
+        fallback = f"pganalytics-{stack.strip('-')}"[:40].rstrip("-")
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", value or fallback):
+            fail(f"must be 2-40 lowercase letters, digits or '-' (got {value!r})", fallback)
+        return value or fallback
+
+    @check("kubernetes_version")
+    def _version(cls, value: str, info: ValidationInfo) -> str:
+        found, minimum = re.fullmatch(r"1\.(\d{2})(\.\d+)?", value), _chart_min_minor()
+        if value and not found:
+            near = re.search(r"1\.\d{2}", value)
+            fail(f"must look like 1.34 (got {value!r})", near.group(0) if near else "1.34")
+        if found and int(found.group(1)) < minimum:
+            fix = f"pulumi config rm {NAMESPACE}:kubernetesVersion (the cloud's default)"
+            fail(f"is older than the chart supports (1.{minimum} or newer; got {value})", fix=fix)
+        if found and found.group(2) and ctx(info, "target") == "aws":
+            fail(f"takes only major.minor on EKS (got {value!r})", value.rsplit(".", 1)[0])
+        return value
+
+    @check("kubeconfig")
+    def _kubeconfig(cls, value: str, info: ValidationInfo) -> str:
+        fix = f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"'
+        if value and "kubeconfig" not in ctx(info, "secret_keys", ()):
+            fail("holds credentials and must be stored encrypted", fix=fix)
+        try:
+            parsed = yaml.safe_load(value) if value else {"clusters": []}
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, dict) or "clusters" not in parsed:
+            fail("is not a kubeconfig document (no 'clusters')", fix=fix)
+        return value
+
+    @check("tags")
+    def _tags(cls, tags: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        found, limit = Problems(), 63 if ctx(info, "target") == "gcp" else 256
+        for key, value in tags.items():
+            if not re.fullmatch(r"(?![Aa][Ww][Ss]:)[A-Za-z][\w.:/=+@-]{0,62}", key, re.A):
+                why = "must be 1-63 letters, digits or _.:/=+@- starting with a letter, not aws:"
+                found.add(key, why, fix=f"pulumi config rm --path {NAMESPACE}:tags.{key}")
+            elif len(value) > limit:
+                found.add(key, f"is longer than a tag value may be ({limit})", value[:limit])
+        found.raise_any()
+        return tags
+
+    @model_validator(mode="after")
+    def _across_objects(self, info: ValidationInfo) -> Settings:
+        self._stack = ctx(info, "stack")
+        self.cross_problems().raise_any()
+        return self
+
+    def cross_problems(self, failed: set[str] = frozenset()) -> Problems:
+        """Rules spanning keys. Pydantic runs them once every key is valid; the loader also
+        runs them on a partial Settings, skipping each rule that involves a `failed` key."""
+        found, ok = Problems(), failed.isdisjoint
+        gke = ok(("target", "endpoint", "cluster")) and self.target == "gcp"
+        if gke and not self.endpoint.public_access and not self.cluster.private_nodes:
+            why = "must be true on GKE when endpoint.publicAccess is false"
+            found.add("cluster.privateNodes", why, True)
+        if ok(("chart", "ingress")) and self.chart.namespace == self.ingress.controller_namespace:
+            fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
+            found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
+        if ok(("kubeconfig", "kubeContext")) and self.kube_context and self.kubeconfig:
+            entries = (yaml.safe_load(self.kubeconfig) or {}).get("contexts") or []
+            names = [str(c.get("name")) for c in entries if isinstance(c, dict)] or ["none"]
+            if self.kube_context not in names:
+                why = f"names no context of {NAMESPACE}:kubeconfig (it has: {', '.join(names)})"
+                found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
+        return found
+
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.target != "existing"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.ingress.scheme}://{self.ingress.api_host}" if self.ingress.api_host else ""
+
+    @property
+    def grafana_url(self) -> str:
+        host = self.ingress.grafana_host
+        return f"{self.ingress.scheme}://{host}" if host else ""
