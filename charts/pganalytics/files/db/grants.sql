@@ -4,6 +4,9 @@
 -- The app role must not own (and so be able to drop or alter) its databases.
 ALTER DATABASE :"app_db" OWNER TO CURRENT_USER;
 ALTER DATABASE :"metrics_db" OWNER TO CURRENT_USER;
+-- Only the roles named below may connect.
+REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
+REVOKE ALL ON DATABASE :"metrics_db" FROM PUBLIC;
 \endif
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"app_db" TO :"app_user";
