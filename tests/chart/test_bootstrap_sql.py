@@ -31,13 +31,14 @@ PASSWORDS = {"super": "SuperPw1", "app": "AppPw1x", "reader": "ReaderPw1", "admi
 
 def _contract_migration() -> str:
     """A migration building the contract's tables, as the app's migrations would (superuser)."""
+    user, password = contract.SEEDED_ADMIN
     lines = [
         'CREATE EXTENSION IF NOT EXISTS "pgcrypto";',
         "CREATE SCHEMA IF NOT EXISTS pganalytics;",
         "CREATE TABLE pganalytics.users (id serial PRIMARY KEY, username text UNIQUE,"
         " password_hash text);",
-        "INSERT INTO pganalytics.users (username, password_hash)"
-        f" VALUES ('{contract.SEEDED_ADMIN[0]}', crypt('{contract.SEEDED_ADMIN[1]}', gen_salt('bf')));",
+        "INSERT INTO pganalytics.users (username, password_hash) VALUES"
+        f" ('{user}', crypt('{password}', gen_salt('bf')));",
     ]
     for schema, tables in contract.DASHBOARD_TABLES.items():
         for table, columns in tables.items():
