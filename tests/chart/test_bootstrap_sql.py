@@ -345,3 +345,18 @@ def test_dashboard_queries_run_as_the_reader(pg, scripts, migrations):
                 assert r.returncode == 0, (path.name, panel["title"], r.stderr)
                 queries += 1
     assert queries >= 10
+
+
+def test_external_server_with_a_non_superuser_admin(pg, scripts, migrations):
+    """externalDatabase.admin may be a CREATEROLE/CREATEDB role (managed PostgreSQL)."""
+    pg.psql("CREATE ROLE dbadmin LOGIN CREATEROLE CREATEDB PASSWORD 'AdminPw1'")
+    run = _bootstrap(
+        pg, scripts, migrations, PGUSER="dbadmin", PGPASSWORD="AdminPw1", OWNS_SERVER="false"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _applied(run.stdout) == ["001_contract.sql", "002_more.sql", "003_notes.sql"]
+    assert _as(pg, APP_USER, "INSERT INTO collector_notes (note) VALUES ('x')").returncode == 0
+    assert _as(pg, READER, "SELECT count(*) FROM metrics_pg_stats_query").returncode == 0
+    assert _admin_login(pg, PASSWORDS["admin"])
+    member = f"SELECT pg_has_role('{APP_USER}', 'pg_monitor', 'member')"
+    assert pg.psql(member).stdout.strip() == "f", "pg_monitor only where the chart owns the server"

@@ -4,11 +4,11 @@
 -- The app role must not own (and so be able to drop or alter) its databases.
 ALTER DATABASE :"app_db" OWNER TO CURRENT_USER;
 ALTER DATABASE :"metrics_db" OWNER TO CURRENT_USER;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 -- Only the roles named below may connect.
 REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
 REVOKE ALL ON DATABASE :"metrics_db" FROM PUBLIC;
 \endif
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"app_db" TO :"app_user";
 GRANT CONNECT ON DATABASE :"metrics_db" TO :"app_user";
 GRANT CONNECT ON DATABASE :"app_db" TO :"reader_user";

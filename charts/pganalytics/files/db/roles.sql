@@ -7,10 +7,13 @@ SELECT format('CREATE ROLE %I LOGIN', :'app_user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') \gexec
 SELECT format('CREATE ROLE %I LOGIN', :'reader_user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'reader_user') \gexec
-ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-    NOBYPASSRLS PASSWORD :'app_password';
-ALTER ROLE :"reader_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-    NOBYPASSRLS;
+ALTER ROLE :"app_user" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'app_password';
+ALTER ROLE :"reader_user" WITH LOGIN NOCREATEDB NOCREATEROLE;
+\if :owns_server
+-- Only a superuser may set these; an external server's admin role (e.g. on RDS) may not be one.
+ALTER ROLE :"app_user" WITH NOSUPERUSER NOREPLICATION NOBYPASSRLS;
+ALTER ROLE :"reader_user" WITH NOSUPERUSER NOREPLICATION NOBYPASSRLS;
+\endif
 \if :reader_has_password
 ALTER ROLE :"reader_user" PASSWORD :'reader_password';
 \else
