@@ -298,6 +298,20 @@ def exercise(api, pg, objs, cred) -> None:
         db=db,
     ).stdout.strip()
     print(f"rows seen by the Grafana datasource ({ds['user']}@{db}):", rows)
+    denied = (
+        pg.psql(
+            "DELETE FROM metrics_pg_stats_query", user=ds["user"], password=gpw, db=db, check=False
+        )
+        .stderr.strip()
+        .splitlines()
+    )
+    print(f"DELETE as {ds['user']}:", denied[0] if denied else "ALLOWED")
+    flags = pg.psql(
+        "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole,"
+        " pg_has_role(rolname, 'pg_monitor', 'member') FROM pg_roles"
+        f" WHERE rolname IN ('pganalytics', '{ds['user']}') ORDER BY 1"
+    ).stdout.strip()
+    print("roles (name|super|createdb|createrole|pg_monitor):", flags.replace("\n", "; "))
     ok = total = 0
     for path in sorted((CHART / "dashboards").glob("*.json")):
         for panel in json.loads(path.read_text())["panels"]:
