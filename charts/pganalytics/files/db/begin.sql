@@ -9,7 +9,7 @@
 \getenv admin_password ADMIN_PASSWORD
 \getenv owns_server OWNS_SERVER
 SELECT :'reader_password' <> '' AS reader_has_password \gset
-SELECT pg_advisory_lock(hashtext('pganalytics-bootstrap'));
+SELECT pg_advisory_lock(hashtext('pganalytics-bootstrap')) AS locked \gset
 CREATE SCHEMA IF NOT EXISTS pganalytics_bootstrap;
 CREATE TABLE IF NOT EXISTS pganalytics_bootstrap.schema_migrations (
     version    text PRIMARY KEY,

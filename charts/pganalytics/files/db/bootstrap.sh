@@ -44,7 +44,10 @@ psql_base -d postgres -f "$SCRIPTS_DIR/databases.sql"
 # On the chart's own server the collector reads pg_stat_statements in every database it monitors.
 if [ "$OWNS_SERVER" = "true" ]; then
   for db in "$APP_DB" "$METRICS_DB"; do
-    psql_base -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+    # (serialised like everything else: parallel CREATE EXTENSION IF NOT EXISTS can collide)
+    psql_base -d "$db" \
+      -c "SELECT pg_advisory_lock(hashtext('pganalytics-bootstrap-extensions'))" \
+      -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
   done
 fi
 
