@@ -92,15 +92,31 @@ def test_an_explicit_max_connections_below_the_budget_fails_the_render():
     assert "connection budget" in err.value.stderr
 
 
+def test_scaling_within_the_headroom_keeps_the_database_untouched():
+    """Scaling the API (here 1 -> 2 pods) must not change the database's arguments: a new
+    max_connections would restart PostgreSQL as a side effect of scaling."""
+    db = [o for o in render() if o["kind"] == "StatefulSet" and component(o) == "timescaledb"]
+    scaled = render(values={"backend": {"replicaCount": 2}})
+    db2 = [o for o in scaled if o["kind"] == "StatefulSet" and component(o) == "timescaledb"]
+    assert db == db2
+
+
+def test_scaling_past_the_headroom_fails_with_the_key():
+    with pytest.raises(HelmError) as err:
+        render(values={"backend": {"replicaCount": 3}})
+    assert "timescaledb.parameters.max_connections" in err.value.stderr
+
+
 def test_an_explicit_value_that_fits_is_kept():
     objs = render(values={"timescaledb": {"parameters": {"max_connections": "400"}}})
     assert _max_connections(objs) == 400
 
 
 def test_scaling_out_raises_the_automatic_size():
-    small = _max_connections(render())
+    auto = {"timescaledb": {"parameters": {"max_connections": None}}}
+    small = _max_connections(render(values=auto))
     big = _max_connections(
-        render(values={"backend": {"autoscaling": {"enabled": True, "maxReplicas": 4}}})
+        render(values={**auto, "backend": {"autoscaling": {"enabled": True, "maxReplicas": 4}}})
     )
     assert big - small == 3 * contract.BACKEND_CONNECTIONS_PER_POD
 
