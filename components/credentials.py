@@ -23,6 +23,7 @@ PASSWORDS = {
     "jwt-secret": 64,
     "registration-secret": 48,
     "grafana-admin-password": 24,
+    "admin-password": 24,
 }
 GRAFANA_ADMIN_USER = "admin"
 SECRET_KEYS = (*PASSWORDS, "encryption-key", "grafana-admin-user")

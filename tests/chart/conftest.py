@@ -163,14 +163,23 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         (),
         {
             "timescaledb": {"enabled": False},
-            "externalDatabase": {"host": "pg.example.internal", "password": SENTINEL_EXT_PASSWORD},
+            "externalDatabase": {
+                "host": "pg.example.internal",
+                "password": SENTINEL_EXT_PASSWORD,
+                "admin": {"username": "dbadmin", "existingSecret": "ext-db-admin"},
+            },
         },
     ),
     "external-database-secret": (
         ("values-prod.yaml",),
         {
             "timescaledb": {"enabled": False},
-            "externalDatabase": {"host": "pg.example.internal", "existingSecret": "ext-db"},
+            "externalDatabase": {
+                "host": "pg.example.internal",
+                "existingSecret": "ext-db",
+                "admin": {"username": "dbadmin", "existingSecret": "ext-db-admin"},
+                "maxConnections": 1000,
+            },
         },
     ),
     "tls-on": (
@@ -183,7 +192,33 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             }
         },
     ),
-    "collector-deployment": ((), {"collector": {"mode": "deployment", "replicaCount": 2}}),
+    "collector-targets": (
+        (),
+        {
+            "collector": {
+                "targets": [
+                    {"name": "bundled"},
+                    {
+                        "name": "orders",
+                        "host": "orders-db.example.internal",
+                        "port": 6432,
+                        "databases": ["orders", "postgres"],
+                        "username": "monitor",
+                        "existingSecret": "orders-monitor",
+                        "passwordKey": "password",
+                    },
+                    {
+                        "name": "node-pg",
+                        "nodeLocal": True,
+                        "databases": ["postgres"],
+                        "username": "monitor",
+                        "existingSecret": "node-monitor",
+                    },
+                ]
+            }
+        },
+    ),
+    "bootstrap-off": ((), {"databaseBootstrap": {"enabled": False}}),
     "collector-off": ((), {"collector": {"enabled": False}}),
     "networkpolicy-off": ((), {"networkPolicy": {"enabled": False}}),
     "existing-secrets": (

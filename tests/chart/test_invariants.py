@@ -1,7 +1,8 @@
 """Structural invariants checked on every rendered scenario.
 
-The application facts (ports, health paths, environment) are those of pgAnalytics v3.3.0,
-restated here as the expected contract (see docs/ARCHITECTURE.md, "Test tiers").
+The application facts (ports, health paths, environment) are the contract of
+docs/APP_CONTRACT.md, as data in tests/chart/app_contract.py (test tiers:
+docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import credential_keys
 
+from . import app_contract as contract
 from .conftest import (
     RELEASE,
     SCENARIOS,
@@ -43,78 +45,17 @@ REQUIRED_LABELS = {
 
 # component -> (container name, container port, HTTP health path or None for exec / none)
 APP = {
-    "backend": ("backend", 8080, "/api/v1/health"),
+    "backend": ("backend", 8080, contract.BACKEND_READINESS_PATH),
     "grafana": ("grafana", 3000, "/api/health"),
     "ml-service": ("ml-service", 8081, "/health"),
-    "frontend": ("frontend", 80, "/"),
+    "frontend": ("frontend", 3000, "/"),
     "timescaledb": ("timescaledb", 5432, None),
     "redis": ("redis", 6379, None),
 }
 
-# Variables the backend reads (PGANALYTICS_APP.md "Backend environment") plus the chart's
-# own password variable used for $(VAR) expansion.
-BACKEND_ENV = {
-    "PORT",
-    "DATABASE_URL",
-    "TIMESCALE_URL",
-    "JWT_SECRET",
-    "REGISTRATION_SECRET",
-    "API_BASE_URL",
-    "FRONTEND_URL",
-    "ENVIRONMENT",
-    "LOG_LEVEL",
-    "ENCRYPTION_KEY",
-    "ALLOWED_ORIGINS",
-    "ML_SERVICE_URL",
-    "ML_SERVICE_ENABLED",
-    "MAX_DATABASE_CONNS",
-    "JWT_EXPIRATION",
-    "TLS_ENABLED",
-    "TLS_CERT",
-    "TLS_KEY",
-    "LDAP_ENABLED",
-    "LDAP_SERVER_URL",
-    "LDAP_BIND_DN",
-    "LDAP_BIND_PASSWORD",
-    "LDAP_USER_SEARCH_BASE",
-    "LDAP_GROUP_SEARCH_BASE",
-    "LDAP_GROUP_TO_ROLE_MAPPING",
-    "SAML_ENABLED",
-    "SAML_CERT_PATH",
-    "SAML_KEY_PATH",
-    "SAML_IDP_METADATA_URL",
-    "SAML_ENTITY_ID",
-    "OAUTH_ENABLED",
-    "OAUTH_PROVIDERS",
-    "ENCRYPTION_ENABLED",
-    "ENCRYPTION_KEY_BACKEND",
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-    "VAULT_PATH",
-    "AWS_SECRETS_MANAGER_ARN",
-    "GCP_KMS_KEY_NAME",
-    "DATABASE_PASSWORD",
-}
-COLLECTOR_ENV = {
-    "BACKEND_URL",
-    "REGISTRATION_SECRET",
-    "AUTO_REGISTER",
-    "COLLECTOR_ID",
-    "COLLECTOR_NAME",
-    "COLLECTION_INTERVAL",
-    "PUSH_INTERVAL",
-    "CONFIG_PULL_INTERVAL",
-    "BACKEND_TLS_VERIFY",
-    "TLS_CERT_FILE",
-    "TLS_KEY_FILE",
-    "POSTGRES_HOST",
-    "POSTGRES_PORT",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "POSTGRES_DB",
-    "POSTGRES_DATABASES",
-    "INSTANCE_NAME",
-}
+# Env names each component reads: tests/chart/app_contract.py (docs/APP_CONTRACT.md).
+BACKEND_ENV = contract.BACKEND_ENV | contract.BACKEND_OPT_IN_ENV | contract.EXPANSION_ENV
+COLLECTOR_ENV = contract.COLLECTOR_ENV | contract.COLLECTOR_EXPANSION_ENV
 RESTRICTED_VOLUME_TYPES = {
     "configMap",
     "csi",
@@ -167,9 +108,10 @@ def test_labels_and_selectors(case):
         tmpl = pod_template(w)
         if w["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
             sel = w["spec"]["selector"]["matchLabels"]
-            assert set(sel) == STABLE_SELECTOR_KEYS, (
-                f"{name}: {w['metadata']['name']} selects on {set(sel)}"
+            expected = STABLE_SELECTOR_KEYS | (
+                {"pganalytics.io/collector-target"} if component(w) == "collector" else set()
             )
+            assert set(sel) == expected, f"{name}: {w['metadata']['name']} selects on {set(sel)}"
             pod_labels = tmpl["metadata"]["labels"]
             assert all(pod_labels.get(k) == v for k, v in sel.items()), (
                 f"{name}: selector {sel} does not match pod labels {pod_labels}"
@@ -224,13 +166,17 @@ def test_app_ports_and_probes(case):
                 assert "exec" in c[probe], f"{name}: {comp} {probe} should exec the client"
                 continue
             http = c[probe]["httpGet"]
+            if comp == "backend" and probe == "livenessProbe":
+                # liveness must not depend on the databases (a DB outage must not restart the API)
+                assert http["path"] == contract.BACKEND_LIVENESS_PATH, (name, http)
+                continue
             assert http["path"] == path, (
                 f"{name}: {comp} {probe} hits {http['path']}, app serves {path}"
             )
             assert ports.get(http["port"], http["port"]) == port
         if comp == "backend":
             assert "startupProbe" in c, (
-                "the API runs migrations at start-up: it needs a startup probe"
+                "the API connects to two databases: it needs a startup probe"
             )
         if comp == "redis":
             cmd = " ".join(c["readinessProbe"]["exec"]["command"])
@@ -309,8 +255,26 @@ def test_collector_wiring(case):
         )
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert "/var/lib/pganalytics" in mounts and "/etc/pganalytics" in mounts
-        expected_kind = "DaemonSet" if values["collector"]["mode"] == "daemonset" else "Deployment"
-        assert w["kind"] == expected_kind
+        target = w["spec"]["template"]["metadata"]["labels"]["pganalytics.io/collector-target"]
+        declared = next(t for t in values["collector"]["targets"] if t["name"] == target)
+        if declared.get("nodeLocal"):
+            assert w["kind"] == "DaemonSet"
+            host = next(e for e in c["env"] if e["name"] == "POSTGRES_HOST")
+            assert host["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+        else:
+            # exactly one collector per target: one pod, never two during a rollout
+            assert w["kind"] == "Deployment"
+            assert w["spec"]["replicas"] == 1 and w["spec"]["strategy"]["type"] == "Recreate"
+        assert isinstance(env["POSTGRES_DATABASES"], str) and env["POSTGRES_DATABASES"], (
+            "an empty POSTGRES_DATABASES makes the 3.3.0 entrypoint collect only `postgres`"
+        )
+    if values["collector"]["enabled"]:
+        names = [
+            w["spec"]["template"]["metadata"]["labels"]["pganalytics.io/collector-target"]
+            for w in workloads(objs)
+            if component(w) == "collector"
+        ]
+        assert sorted(names) == sorted(t["name"] for t in values["collector"]["targets"])
 
 
 def test_production_stacks_have_real_urls(rendered):
@@ -338,7 +302,9 @@ def test_referenced_secrets_and_configmaps_exist(case):
             values["redis"]["auth"]["existingSecret"],
             values["grafana"]["admin"]["existingSecret"],
             values["externalDatabase"]["existingSecret"],
-            values["collector"]["target"]["existingSecret"],
+            values["externalDatabase"]["admin"]["existingSecret"],
+            values["grafana"]["datasource"]["existingSecret"],
+            *(t.get("existingSecret") for t in values["collector"]["targets"]),
             values["backend"]["ldap"]["existingSecret"],
             values["backend"]["saml"]["existingSecret"],
             values["backend"]["oauth"]["existingSecret"],
@@ -376,10 +342,7 @@ def test_referenced_secrets_and_configmaps_exist(case):
                 rendered_pvcs = {
                     p["metadata"]["name"] for p in by_kind(objs, "PersistentVolumeClaim")
                 }
-                existing = {
-                    values["collector"]["state"]["existingClaim"],
-                    values["backup"]["persistence"]["existingClaim"],
-                }
+                existing = {values["backup"]["persistence"]["existingClaim"]}
                 assert claim in rendered_pvcs | existing, (
                     f"{name}: {wname} mounts unknown PVC {claim}"
                 )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from . import app_contract as contract
 from .conftest import RELEASE, by_kind, component, find, pod_template, render
 
 P = f"{RELEASE}-pganalytics"
@@ -62,7 +64,16 @@ def test_external_database(rendered):
     init = pod_template(_workload(objs, "backend"))["spec"]["initContainers"][0]
     assert {e["name"]: e["value"] for e in init["env"]}["WAIT_HOST"] == "pg.example.internal"
     ds = find(objs, "ConfigMap", f"{P}-grafana-provisioning")["data"]["datasources.yaml"]
-    assert "url: pg.example.internal:5432" in ds and "$GF_PGANALYTICS_DB_PASSWORD" in ds
+    source = yaml.safe_load(ds)["datasources"][0]
+    assert source["url"] == "pg.example.internal:5432"
+    assert source["secureJsonData"]["password"] == "$GF_PGANALYTICS_DB_PASSWORD"
+    job = by_kind(objs, "Job")[0]
+    jenv = _env(pod_template(job)["spec"]["containers"][0])
+    assert jenv["PGUSER"] == "dbadmin" and jenv["OWNS_SERVER"] == "false"
+    assert jenv["PGPASSWORD"]["secretKeyRef"] == {
+        "name": "ext-db-admin",
+        "key": "postgres-password",
+    }
 
 
 def test_external_database_existing_secret(rendered):
@@ -97,18 +108,47 @@ def test_tls_on(rendered):
     assert gf["GF_SERVER_ROOT_URL"] == "https://grafana.pganalytics.local/"
 
 
-def test_collector_deployment_mode(rendered):
-    objs = rendered["collector-deployment"]
-    assert not by_kind(objs, "DaemonSet")
-    dep = find(objs, "Deployment", f"{P}-collector")
-    assert dep["spec"]["replicas"] == 2
-    env = _env(pod_template(dep)["spec"]["containers"][0])
-    assert env["INSTANCE_NAME"]["fieldRef"]["fieldPath"] == "metadata.name"
-    ds = find(rendered["default"], "DaemonSet", f"{P}-collector")
+def test_collector_targets(rendered):
+    """One collector per declared target; the chart's own database by default, with its two
+    databases listed (an empty POSTGRES_DATABASES collects only `postgres`)."""
+    default = rendered["default"]
+    assert not by_kind(default, "DaemonSet")
+    bundled = find(default, "Deployment", f"{P}-collector-bundled")
+    env = _env(pod_template(bundled)["spec"]["containers"][0])
+    assert env["POSTGRES_HOST"] == f"{P}-timescaledb" and env["POSTGRES_PORT"] == "5432"
+    assert env["POSTGRES_DATABASES"] == "pganalytics,metrics"
+    assert env["POSTGRES_USER"] == "pganalytics"
+    assert env["POSTGRES_PASSWORD"]["secretKeyRef"] == {
+        "name": f"{P}-timescaledb",
+        "key": "database-password",
+    }
+    objs = rendered["collector-targets"]
+    orders = find(objs, "Deployment", f"{P}-collector-orders")
+    oenv = _env(pod_template(orders)["spec"]["containers"][0])
+    assert (oenv["POSTGRES_HOST"], oenv["POSTGRES_PORT"]) == ("orders-db.example.internal", "6432")
+    assert oenv["POSTGRES_DATABASES"] == "orders,postgres" and oenv["COLLECTOR_NAME"] == "orders"
+    assert oenv["POSTGRES_PASSWORD"]["secretKeyRef"] == {
+        "name": "orders-monitor",
+        "key": "password",
+    }
+    node = find(objs, "DaemonSet", f"{P}-collector-node-pg")
+    nenv = _env(pod_template(node)["spec"]["containers"][0])
+    assert nenv["POSTGRES_HOST"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    assert nenv["COLLECTOR_NAME"] == "node-pg-$(NODE_NAME)"
     assert (
-        _env(pod_template(ds)["spec"]["containers"][0])["INSTANCE_NAME"]["fieldRef"]["fieldPath"]
-        == "spec.nodeName"
+        len(
+            [
+                o
+                for o in objs
+                if o["kind"] in ("Deployment", "DaemonSet") and component(o) == "collector"
+            ]
+        )
+        == 3
     )
+    pols = by_kind(objs, "NetworkPolicy")
+    labels = pod_template(orders)["metadata"]["labels"]
+    assert _allowed(pols, labels, "Egress", {"ip": True}, 6432)
+    assert not _allowed(pols, labels, "Egress", {"ip": True}, 6379)
 
 
 def test_collector_off(rendered):
@@ -150,11 +190,12 @@ def test_frontend_on(rendered):
     objs = rendered["frontend"]
     env = _env(_container(objs, "frontend"))
     assert env == {
-        "PORT": "80",
-        "API_HOST": f"{P}-backend",
-        "API_PORT": "8080",
-        "API_PROTOCOL": "http",
+        "PORT": "3000",
+        "VITE_API_BACKEND_HOST": f"{P}-backend",
+        "VITE_API_BACKEND_PORT": "8080",
+        "VITE_API_BACKEND_PROTOCOL": "http",
     }
+    assert set(env) <= contract.FRONTEND_ENV
     api = find(objs, "Ingress", f"{P}-api")
     assert [r["host"] for r in api["spec"]["rules"]] == ["api.pganalytics.local", "app.example.org"]
     assert (
@@ -227,15 +268,23 @@ def test_stack_profiles(rendered):
         "2Gi",
     )
     cm = find(ent, "ConfigMap", f"{P}-backend")["data"]
-    for key in ("LDAP_SERVER_URL", "SAML_IDP_METADATA_URL", "VAULT_ADDR"):
-        assert cm[key]
-    assert cm["LDAP_ENABLED"] == cm["SAML_ENABLED"] == cm["OAUTH_ENABLED"] == "true"
-    assert cm["ENCRYPTION_KEY_BACKEND"] == "vault"
+    # 3.3.0 reads no LDAP/SAML/OAuth/Vault settings: enterprise needs no Secret nobody creates.
+    assert cm["LDAP_ENABLED"] == cm["SAML_ENABLED"] == cm["OAUTH_ENABLED"] == "false"
+    assert cm["ENCRYPTION_KEY_BACKEND"] == "local"
     env = _env(c)
-    assert env["LDAP_BIND_PASSWORD"]["secretKeyRef"]["name"] == "pganalytics-ldap"
-    assert env["OAUTH_PROVIDERS"]["secretKeyRef"]["name"] == "pganalytics-oauth"
-    assert env["VAULT_TOKEN"]["secretKeyRef"]["name"] == "pganalytics-vault"
-    assert cm["SAML_CERT_PATH"] == "/etc/pganalytics/saml/tls.crt"
+    assert not {"LDAP_BIND_PASSWORD", "OAUTH_PROVIDERS", "VAULT_TOKEN"} & set(env)
+    for o in ent:
+        tmpl = pod_template(o)
+        for ctr in (
+            (tmpl["spec"].get("containers", []) + tmpl["spec"].get("initContainers", []))
+            if tmpl
+            else []
+        ):
+            for e in ctr.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                assert not ref or ref["name"].startswith(f"{P}-"), (o["metadata"]["name"], ref)
+    ml = _env(_container(ent, "ml-service"))
+    assert ml["FLASK_ENV"] == contract.ML_REQUIRED_ENV["FLASK_ENV"]
     find(ent, "CronJob", f"{P}-backup")
 
 
@@ -311,6 +360,7 @@ def test_network_flows(rendered, name):
         ("collector", "backend", 8080),
         ("collector", "timescaledb", 5432),
         ("grafana", "timescaledb", 5432),
+        ("bootstrap", "timescaledb", 5432),
     ]
     denied = [
         (OTHER_NS, "backend", 8080),
@@ -319,6 +369,8 @@ def test_network_flows(rendered, name):
         ("grafana", "backend", 8080),
         ("backend", "grafana", 3000),
         ("collector", "backend", 5432),
+        ("bootstrap", "backend", 8080),
+        (OTHER_NS, "timescaledb", 5432),
     ]
     if name == "program-enterprise":
         allowed += [
@@ -336,14 +388,21 @@ def test_network_flows(rendered, name):
     for src, dst, port in denied:
         assert not _flow(objs, src, dst, port), f"{name}: {src} -> {dst}:{port} should be denied"
     pols = by_kind(objs, "NetworkPolicy")
-    for comp in ("backend", "collector", "grafana", "timescaledb"):
-        assert _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 53, "UDP"), (
-            f"{comp} -> DNS"
-        )
-        if not (name == "program-enterprise" and comp == "backend"):  # LDAP/IdP/Vault egress there
-            assert not _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 443), (
-                f"{comp} -> internet:443"
+    kube_dns = {"ns": "kube-system", "labels": {"k8s-app": "kube-dns"}}
+    for comp in ("backend", "collector", "grafana", "timescaledb", "bootstrap"):
+        for proto in ("UDP", "TCP"):
+            assert _allowed(pols, _labels(objs, comp), "Egress", kube_dns, 53, proto), (
+                f"{comp} -> kube-dns"
             )
+        assert not _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 53, "UDP"), (
+            f"{comp} -> any IP:53 (DNS must go to kube-dns only)"
+        )
+        assert not _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 443), (
+            f"{comp} -> internet:443"
+        )
+        assert not _allowed(pols, _labels(objs, comp), "Egress", {"ip": True}, 587), (
+            f"{comp} -> SMTP without networkPolicy.smtp"
+        )
     deny = find(objs, "NetworkPolicy", f"{P}-default-deny")
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny["spec"]
 
@@ -361,7 +420,7 @@ def test_common_labels_and_annotations_stay_out_of_selectors():
         assert o["metadata"]["labels"]["team"] == "dba", o["metadata"]["name"]
         assert o["metadata"]["annotations"]["owner"] == "dba@x", o["metadata"]["name"]
         tmpl = pod_template(o)
-        if tmpl and o["kind"] != "CronJob":
+        if tmpl and o["kind"] not in ("CronJob", "Job"):  # Jobs get a generated selector
             assert "team" not in o["spec"]["selector"]["matchLabels"]
 
 

@@ -126,7 +126,17 @@ BAD_VALUES = [
     ({"grafana": {"admin": {"existingSecrets": "x"}}}, "existingSecrets"),
     ({"backend": {"replicaCount": "three"}}, "/backend/replicaCount"),
     ({"ingress": {"tls": {"enabled": "yes"}}}, "/ingress/tls/enabled"),
-    ({"collector": {"mode": "sidecar"}}, "/collector/mode"),
+    ({"collector": {"mode": "daemonset"}}, "mode"),
+    ({"collector": {"targets": [{"name": "Bad Name"}]}}, "/collector/targets/0/name"),
+    ({"collector": {"targets": [{"host": "db"}]}}, "/collector/targets/0"),
+    ({"backend": {"image": {"tag": "3.3.0\ncommand: [sh]"}}}, "/backend/image/tag"),
+    ({"backend": {"priorityClassName": "high\n  command: [sh]"}}, "/backend/priorityClassName"),
+    ({"backend": {"podAnnotations": {"bad key": "x"}}}, "bad key"),
+    ({"grafana": {"podAnnotations": {"a\nb": "x"}}}, "invalid propertyName"),
+    ({"timescaledb": {"parameters": {"max_connections; DROP": "1"}}}, "max_connections; DROP"),
+    ({"timescaledb": {"parameters": {"work_mem": "4MB\n-c x=y"}}}, "/timescaledb/parameters"),
+    ({"networkPolicy": {"backendExtraEgress": [{"ports": [{"port": 443}]}]}}, "to"),
+    ({"backend": {"auth": {"adminPasswordKey": "admin password"}}}, "adminPasswordKey"),
     ({"timescaledb": {"persistence": {"size": 20}}}, "/timescaledb/persistence/size"),
     ({"backend": {"image": {"tag": "latest"}}}, "/backend/image/tag"),
     ({"redis": {"image": {"digest": "sha256:nothex"}}}, "/redis/image/digest"),
@@ -176,7 +186,43 @@ COMBINATION_ERRORS = [
     ({"httpRoute": {"enabled": True}}, "httpRoute.parentRefs"),
     ({"backend": {"ldap": {"enabled": True}}}, "backend.ldap.existingSecret"),
     ({"backend": {"encryption": {"keyBackend": "vault"}}}, "backend.encryption.vault"),
-    ({"collector": {"target": {"host": "pg.example"}}}, "collector.target.existingSecret"),
+    (
+        {"collector": {"targets": [{"name": "a", "host": "pg.example", "databases": ["x"]}]}},
+        "collector.targets[0].existingSecret",
+    ),
+    (
+        {
+            "collector": {
+                "targets": [
+                    {"name": "a", "host": "pg", "existingSecret": "s", "username": "u"},
+                ]
+            }
+        },
+        "collector.targets[0].databases",
+    ),
+    ({"collector": {"targets": [{"name": "a"}, {"name": "a"}]}}, "collector.targets[1].name"),
+    (
+        {"collector": {"targets": [{"name": "node", "nodeLocal": True, "host": "pg"}]}},
+        "collector.targets[0]",
+    ),
+    (
+        {
+            "timescaledb": {"enabled": False},
+            "externalDatabase": {"host": "db", "existingSecret": "db"},
+        },
+        "externalDatabase.admin.username",
+    ),
+    (
+        {
+            "backend": {"autoscaling": {"enabled": True, "maxReplicas": 10}},
+            "timescaledb": {"parameters": {"max_connections": "300"}},
+        },
+        "timescaledb.parameters.max_connections",
+    ),
+    (
+        {"networkPolicy": {"smtp": {"enabled": True}}},
+        "networkPolicy.smtp.cidrs",
+    ),
 ]
 
 

@@ -1,21 +1,25 @@
-{{/* Pod template shared by the collector DaemonSet and Deployment. */}}
+{{/* Pod template of one target's collector. (dict "ctx" $ "target" t) with t from
+pganalytics.collector.targets. */}}
 {{- define "pganalytics.collector.podTemplate" -}}
-{{- $c := .Values.collector -}}
-{{- $fullname := include "pganalytics.collector.fullname" . -}}
+{{- $ctx := .ctx -}}
+{{- $t := .target -}}
+{{- $c := $ctx.Values.collector -}}
+{{- $prefix := ternary (printf "%s-" $c.config.namePrefix) "" (not (empty $c.config.namePrefix)) -}}
 metadata:
   labels:
-    {{- include "pganalytics.podLabels" (dict "ctx" $ "component" "collector" "podLabels" $c.podLabels) | nindent 4 }}
+    {{- include "pganalytics.podLabels" (dict "ctx" $ctx "component" "collector" "podLabels" $c.podLabels) | nindent 4 }}
+    pganalytics.io/collector-target: {{ $t.name | quote }}
   annotations:
-    checksum/config: {{ include (print $.Template.BasePath "/collector-configmap.yaml") . | sha256sum }}
+    checksum/config: {{ include (print $ctx.Template.BasePath "/collector-configmap.yaml") $ctx | sha256sum }}
     {{- with $c.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
-  {{- include "pganalytics.podCommon" . | nindent 2 }}
+  {{- include "pganalytics.podCommon" $ctx | nindent 2 }}
   securityContext:
     {{- toYaml $c.podSecurityContext | nindent 4 }}
   {{- with $c.priorityClassName }}
-  priorityClassName: {{ . }}
+  priorityClassName: {{ . | quote }}
   {{- end }}
   {{- with $c.nodeSelector }}
   nodeSelector:
@@ -30,36 +34,50 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   initContainers:
-    {{- include "pganalytics.waitContainer" (dict "ctx" $ "name" "wait-for-backend" "host" (include "pganalytics.backend.fullname" .) "port" .Values.backend.service.port "securityContext" $c.containerSecurityContext) | nindent 4 }}
+    {{- include "pganalytics.waitContainer" (dict "ctx" $ctx "name" "wait-for-backend" "host" (include "pganalytics.backend.fullname" $ctx) "port" $ctx.Values.backend.service.port "securityContext" $c.containerSecurityContext) | nindent 4 }}
   containers:
     - name: collector
-      image: {{ include "pganalytics.image" (dict "image" $c.image "global" .Values.global) }}
-      imagePullPolicy: {{ $c.image.pullPolicy }}
+      image: {{ include "pganalytics.image" (dict "image" $c.image "global" $ctx.Values.global) | quote }}
+      imagePullPolicy: {{ $c.image.pullPolicy | quote }}
       envFrom:
         - configMapRef:
-            name: {{ $fullname }}
+            name: {{ include "pganalytics.collector.fullname" $ctx | quote }}
       env:
-        - name: INSTANCE_NAME
+        {{- if $t.nodeLocal }}
+        - name: NODE_NAME
           valueFrom:
             fieldRef:
-              fieldPath: {{ ternary "spec.nodeName" "metadata.name" (eq $c.mode "daemonset") }}
-        - name: COLLECTOR_NAME
-          value: {{ printf "%s$(INSTANCE_NAME)" (ternary (printf "%s-" $c.config.namePrefix) "" (not (empty $c.config.namePrefix))) | quote }}
-        - name: REGISTRATION_SECRET
+              fieldPath: spec.nodeName
+        - name: POSTGRES_HOST
           valueFrom:
-            secretKeyRef:
-              name: {{ include "pganalytics.backend.secretName" . }}
-              key: {{ .Values.backend.auth.registrationSecretKey }}
+            fieldRef:
+              fieldPath: status.hostIP
+        - name: COLLECTOR_NAME
+          value: {{ printf "%s%s-$(NODE_NAME)" $prefix $t.name | quote }}
+        {{- else }}
+        - name: POSTGRES_HOST
+          value: {{ $t.host | quote }}
+        - name: COLLECTOR_NAME
+          value: {{ printf "%s%s" $prefix $t.name | quote }}
+        {{- end }}
+        - name: POSTGRES_PORT
+          value: {{ $t.port | quote }}
+        - name: POSTGRES_USER
+          value: {{ $t.username | quote }}
+        - name: POSTGRES_DB
+          value: {{ $t.database | quote }}
+        - name: POSTGRES_DATABASES
+          value: {{ join "," $t.databases | quote }}
         - name: POSTGRES_PASSWORD
           valueFrom:
             secretKeyRef:
-              {{- if $c.target.existingSecret }}
-              name: {{ $c.target.existingSecret }}
-              key: {{ $c.target.passwordKey }}
-              {{- else }}
-              name: {{ include "pganalytics.database.secretName" . }}
-              key: {{ include "pganalytics.database.passwordKey" . }}
-              {{- end }}
+              name: {{ $t.existingSecret | quote }}
+              key: {{ $t.passwordKey | quote }}
+        - name: REGISTRATION_SECRET
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "pganalytics.backend.secretName" $ctx | quote }}
+              key: {{ $ctx.Values.backend.auth.registrationSecretKey | quote }}
         {{- with $c.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -76,13 +94,8 @@ spec:
           mountPath: /tmp
   volumes:
     - name: state
-      {{- if $c.state.existingClaim }}
-      persistentVolumeClaim:
-        claimName: {{ $c.state.existingClaim }}
-      {{- else }}
       emptyDir:
-        sizeLimit: {{ $c.state.sizeLimit }}
-      {{- end }}
+        sizeLimit: {{ $c.state.sizeLimit | quote }}
     - name: config
       emptyDir:
         sizeLimit: 16Mi

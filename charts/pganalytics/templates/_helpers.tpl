@@ -25,7 +25,7 @@
 
 {{/* Stable selector labels. Call with (dict "ctx" $ "component" "backend"). */}}
 {{- define "pganalytics.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "pganalytics.name" .ctx }}
+app.kubernetes.io/name: {{ include "pganalytics.name" .ctx | quote }}
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 {{- if .component }}
 app.kubernetes.io/component: {{ .component }}
@@ -46,8 +46,8 @@ helm.sh/chart: {{ include "pganalytics.chart" .ctx }}
 
 {{/* metadata block: name, namespace, labels, annotations. (dict "ctx" $ "component" "x" "name" "obj-name" "annotations" map) */}}
 {{- define "pganalytics.metadata" -}}
-name: {{ .name }}
-namespace: {{ .ctx.Release.Namespace }}
+name: {{ .name | quote }}
+namespace: {{ .ctx.Release.Namespace | quote }}
 labels:
   {{- include "pganalytics.labels" . | nindent 2 }}
 {{- $ann := merge (dict) (.annotations | default dict) (.ctx.Values.commonAnnotations | default dict) }}
@@ -85,9 +85,9 @@ annotations:
 imagePullSecrets:
 {{- range . }}
 {{- if kindIs "map" . }}
-  - name: {{ .name }}
+  - name: {{ .name | quote }}
 {{- else }}
-  - name: {{ . }}
+  - name: {{ . | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -104,7 +104,7 @@ imagePullSecrets:
 
 {{/* Common pod-spec preamble: service account, token, pull secrets. */}}
 {{- define "pganalytics.podCommon" -}}
-serviceAccountName: {{ include "pganalytics.serviceAccountName" . }}
+serviceAccountName: {{ include "pganalytics.serviceAccountName" . | quote }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
 enableServiceLinks: false
 {{- include "pganalytics.imagePullSecrets" . }}
@@ -120,9 +120,9 @@ storageClassName: {{ $sc | quote }}
 
 {{/* Init container that waits until host:port accepts TCP connections. (dict "ctx" $ "name" "wait-for-x" "host" h "port" p "securityContext" sc) */}}
 {{- define "pganalytics.waitContainer" -}}
-- name: {{ .name }}
-  image: {{ include "pganalytics.image" (dict "image" .ctx.Values.waitImage "global" .ctx.Values.global) }}
-  imagePullPolicy: {{ .ctx.Values.waitImage.pullPolicy }}
+- name: {{ .name | quote }}
+  image: {{ include "pganalytics.image" (dict "image" .ctx.Values.waitImage "global" .ctx.Values.global) | quote }}
+  imagePullPolicy: {{ .ctx.Values.waitImage.pullPolicy | quote }}
   command:
     - sh
     - -c
@@ -212,8 +212,8 @@ storageClassName: {{ $sc | quote }}
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "pganalytics.database.secretName" . }}
-      key: {{ include "pganalytics.database.passwordKey" . }}
+      name: {{ include "pganalytics.database.secretName" . | quote }}
+      key: {{ include "pganalytics.database.passwordKey" . | quote }}
 {{- end -}}
 
 {{/* URL scheme of the public endpoints. */}}
@@ -303,10 +303,189 @@ release's Secret (lookup, plain helm only), else a fresh random alphanumeric str
 {{- if and .Values.backend.autoscaling.enabled (gt (int .Values.backend.autoscaling.minReplicas) (int .Values.backend.autoscaling.maxReplicas)) -}}
 {{- fail "backend.autoscaling.minReplicas must not exceed backend.autoscaling.maxReplicas" -}}
 {{- end -}}
-{{- if and .Values.collector.state.existingClaim (or (ne .Values.collector.mode "deployment") (gt (int .Values.collector.replicaCount) 1)) -}}
-{{- fail "collector.state.existingClaim needs collector.mode=deployment and collector.replicaCount=1" -}}
+{{- $names := dict -}}
+{{- range $i, $t := .Values.collector.targets -}}
+{{- if hasKey $names $t.name -}}
+{{- fail (printf "collector.targets[%d].name: %q is used twice; each target is collected once, give each a unique name" $i $t.name) -}}
 {{- end -}}
-{{- if and .Values.collector.target.host (not .Values.collector.target.existingSecret) -}}
-{{- fail "collector.target.existingSecret is required when collector.target.host names another server" -}}
+{{- $_ := set $names $t.name true -}}
+{{- if and $t.nodeLocal $t.host -}}
+{{- fail (printf "collector.targets[%d]: a nodeLocal target monitors the PostgreSQL on each node's own IP; remove host (or nodeLocal)" $i) -}}
 {{- end -}}
+{{- if and (or $t.host $t.nodeLocal) (not $t.existingSecret) -}}
+{{- fail (printf "collector.targets[%d].existingSecret is required for a target with a host or nodeLocal (a Secret holding its password)" $i) -}}
+{{- end -}}
+{{- if and (or $t.host $t.nodeLocal) (not $t.databases) -}}
+{{- fail (printf "collector.targets[%d].databases is required for a target with a host or nodeLocal: list the databases to monitor, e.g. [\"postgres\", \"app\"]" $i) -}}
+{{- end -}}
+{{- if and (or $t.host $t.nodeLocal) (not $t.username) -}}
+{{- fail (printf "collector.targets[%d].username is required for a target with a host or nodeLocal" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.databaseBootstrap.enabled (not .Values.timescaledb.enabled) (or (not .Values.externalDatabase.admin.username) (not .Values.externalDatabase.admin.existingSecret)) -}}
+{{- fail "externalDatabase.admin.username and externalDatabase.admin.existingSecret are required when databaseBootstrap.enabled is true and timescaledb.enabled is false (the bootstrap creates roles and applies the migrations as that role), or set databaseBootstrap.enabled=false and bootstrap the database yourself" -}}
+{{- end -}}
+{{- $budget := include "pganalytics.connectionBudget" . | fromJson -}}
+{{- $max := 0 -}}
+{{- $maxKey := "" -}}
+{{- if .Values.timescaledb.enabled -}}
+{{- if hasKey .Values.timescaledb.parameters "max_connections" -}}
+{{- $max = get .Values.timescaledb.parameters "max_connections" | int -}}
+{{- $maxKey = "timescaledb.parameters.max_connections" -}}
+{{- end -}}
+{{- else if .Values.externalDatabase.maxConnections -}}
+{{- $max = .Values.externalDatabase.maxConnections | int -}}
+{{- $maxKey = "externalDatabase.maxConnections" -}}
+{{- end -}}
+{{- if and $maxKey (lt $max (int $budget.total)) -}}
+{{- fail (printf "%s: %d is below the connection budget %d (API %d = %s pods x %v, Grafana %v, ML service %v, collectors %v, reserve %v, superuser reserved %v); raise it to at least %d, remove it to let the chart size the bundled server, or lower backend.autoscaling.maxReplicas" $maxKey $max (int $budget.total) (int $budget.backend) (include "pganalytics.backend.maxPods" .) .Values.connectionBudget.backendPerPod $budget.grafana $budget.mlService $budget.collectors $budget.reserve $budget.superuserReserved (int $budget.total)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Database bootstrap: Job name carries a hash of everything the run depends on, so a change
+(new image = new migrations, new scripts, other roles or Secrets, databaseBootstrap.runToken)
+creates a new Job that Pulumi and Helm both wait for; an unchanged release keeps its Job. */}}
+{{- define "pganalytics.bootstrap.fullname" -}}{{ include "pganalytics.fullname" . }}-bootstrap{{- end -}}
+{{- define "pganalytics.bootstrap.jobName" -}}
+{{- $inputs := dict
+  "image" (include "pganalytics.image" (dict "image" .Values.backend.image "global" .Values.global))
+  "scripts" (.Files.Glob "files/db/*").AsConfig
+  "env" (include "pganalytics.bootstrap.env" .)
+  "runToken" .Values.databaseBootstrap.runToken -}}
+{{- printf "%s-%s" (include "pganalytics.bootstrap.fullname" .) (toJson $inputs | sha256sum | trunc 8) -}}
+{{- end -}}
+
+{{/* The superuser (bundled server) or administrative role (external server) of the bootstrap. */}}
+{{- define "pganalytics.bootstrap.adminUser" -}}
+{{- if .Values.timescaledb.enabled -}}postgres{{- else -}}{{ .Values.externalDatabase.admin.username }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.bootstrap.adminSecretName" -}}
+{{- if .Values.timescaledb.enabled -}}
+{{- include "pganalytics.database.secretName" . -}}
+{{- else -}}
+{{- .Values.externalDatabase.admin.existingSecret -}}
+{{- end -}}
+{{- end -}}
+{{- define "pganalytics.bootstrap.adminPasswordKey" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.adminPasswordKey }}{{- else -}}{{ .Values.externalDatabase.admin.passwordKey }}{{- end -}}
+{{- end -}}
+
+{{/* Grafana's read-only database role and where its password lives. */}}
+{{- define "pganalytics.reader.secretName" -}}
+{{- .Values.grafana.datasource.existingSecret | default (include "pganalytics.grafana.secretName" .) -}}
+{{- end -}}
+{{- define "pganalytics.reader.passwordKey" -}}
+{{- .Values.grafana.datasource.passwordKey | default .Values.grafana.admin.passwordKey -}}
+{{- end -}}
+
+{{/* env of the bootstrap container (names and Secret references only, never a value of a Secret). */}}
+{{- define "pganalytics.bootstrap.env" -}}
+- name: PGHOST
+  value: {{ include "pganalytics.database.host" . | quote }}
+- name: PGPORT
+  value: {{ include "pganalytics.database.port" . | quote }}
+- name: PGSSLMODE
+  value: {{ include "pganalytics.database.sslMode" . | quote }}
+- name: PGUSER
+  value: {{ include "pganalytics.bootstrap.adminUser" . | quote }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.bootstrap.adminSecretName" . | quote }}
+      key: {{ include "pganalytics.bootstrap.adminPasswordKey" . | quote }}
+- name: APP_DB
+  value: {{ include "pganalytics.database.name" . | quote }}
+- name: METRICS_DB
+  value: {{ include "pganalytics.database.metricsName" . | quote }}
+- name: APP_USER
+  value: {{ include "pganalytics.database.user" . | quote }}
+- name: APP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.database.secretName" . | quote }}
+      key: {{ include "pganalytics.database.passwordKey" . | quote }}
+- name: READER_USER
+  value: {{ .Values.grafana.datasource.username | quote }}
+- name: READER_PASSWORD
+  {{- if .Values.grafana.enabled }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.reader.secretName" . | quote }}
+      key: {{ include "pganalytics.reader.passwordKey" . | quote }}
+  {{- else }}
+  {{- /* No Grafana: the role exists but cannot log in with any known password. */}}
+  value: ""
+  {{- end }}
+- name: ADMIN_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.backend.secretName" . | quote }}
+      key: {{ .Values.backend.auth.adminPasswordKey | quote }}
+- name: OWNS_SERVER
+  value: {{ .Values.timescaledb.enabled | quote }}
+- name: MIGRATIONS_DIR
+  value: {{ .Values.databaseBootstrap.migrationsDir | quote }}
+- name: SCRIPTS_DIR
+  value: /opt/pganalytics-bootstrap
+- name: WAIT_SECONDS
+  value: {{ .Values.databaseBootstrap.waitSeconds | quote }}
+- name: HOME
+  value: /tmp
+{{- end -}}
+
+{{/* Collector targets with defaults filled in, as JSON ({"targets": [...]}): a target without
+host is the chart's database. */}}
+{{- define "pganalytics.collector.targets" -}}
+{{- $out := list -}}
+{{- range .Values.collector.targets -}}
+{{- $t := deepCopy . -}}
+{{- $chartDb := and (not $t.host) (not $t.nodeLocal) -}}
+{{- $_ := set $t "chartDatabase" $chartDb -}}
+{{- if $chartDb -}}
+{{- $_ := set $t "host" (include "pganalytics.database.host" $) -}}
+{{- $_ := set $t "port" (include "pganalytics.database.port" $ | int) -}}
+{{- $_ := set $t "username" ($t.username | default (include "pganalytics.database.user" $)) -}}
+{{- $_ := set $t "database" ($t.database | default (include "pganalytics.database.name" $)) -}}
+{{- if not $t.databases -}}
+{{- $_ := set $t "databases" (list (include "pganalytics.database.name" $) (include "pganalytics.database.metricsName" $)) -}}
+{{- end -}}
+{{- if not $t.existingSecret -}}
+{{- $_ := set $t "existingSecret" (include "pganalytics.database.secretName" $) -}}
+{{- $_ := set $t "passwordKey" (include "pganalytics.database.passwordKey" $) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $t "port" (($t.port | default 5432) | int) -}}
+{{- $_ := set $t "database" ($t.database | default "postgres") -}}
+{{- $_ := set $t "passwordKey" ($t.passwordKey | default "postgres-password") -}}
+{{- $out = append $out $t -}}
+{{- end -}}
+{{- dict "targets" $out | toJson -}}
+{{- end -}}
+
+{{/* Largest number of API pods: HPA max when autoscaling, else replicaCount. */}}
+{{- define "pganalytics.backend.maxPods" -}}
+{{- if .Values.backend.autoscaling.enabled -}}{{ .Values.backend.autoscaling.maxReplicas | int }}{{- else -}}{{ .Values.backend.replicaCount | int }}{{- end -}}
+{{- end -}}
+
+{{/* Connection budget (max_connections the chart's database needs), as JSON with its terms:
+API pods x per-pod pools + Grafana + ML service + collectors on the chart's database
++ reserve + superuser_reserved_connections. docs/APP_CONTRACT.md explains each term. */}}
+{{- define "pganalytics.connectionBudget" -}}
+{{- $cb := .Values.connectionBudget -}}
+{{- $backend := mul (include "pganalytics.backend.maxPods" . | int) ($cb.backendPerPod | int) -}}
+{{- $grafana := 0 -}}
+{{- if .Values.grafana.enabled -}}{{- $grafana = .Values.grafana.datasource.maxOpenConns | int -}}{{- end -}}
+{{- $ml := 0 -}}
+{{- if .Values.mlService.enabled -}}
+{{- $ml = mul (.Values.mlService.replicaCount | int) (.Values.mlService.workers | int) (.Values.mlService.dbPoolSize | int) -}}
+{{- end -}}
+{{- $collectors := 0 -}}
+{{- if .Values.collector.enabled -}}
+{{- range (include "pganalytics.collector.targets" . | fromJson).targets -}}
+{{- if .chartDatabase -}}{{- $collectors = add $collectors (min (len .databases) ($cb.perCollector | int)) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $superuser := (get .Values.timescaledb.parameters "superuser_reserved_connections" | default 3) | int -}}
+{{- $total := add $backend $grafana $ml $collectors ($cb.reserve | int) $superuser -}}
+{{- dict "backend" $backend "grafana" $grafana "mlService" $ml "collectors" $collectors "reserve" ($cb.reserve | int) "superuserReserved" $superuser "total" $total | toJson -}}
 {{- end -}}

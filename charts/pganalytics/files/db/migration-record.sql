@@ -1,0 +1,2 @@
+INSERT INTO pganalytics_bootstrap.schema_migrations (version, checksum)
+VALUES (:'migration', :'checksum');
