@@ -119,6 +119,17 @@ SCHEMA: dict[str, Any] = {
         "reclaimPolicy": ("str", "Delete"),
         "makeDefault": ("bool", True),
     },
+    # --- backup (issue 11: off-cluster backups; see components/backup/) ----------------
+    "backup": {
+        "retentionDays": ("int", 30),
+        "versionRetentionDays": ("int", 7),
+        "bucketName": ("str", ""),
+        "storageAccountName": ("str", ""),
+        "endpoint": ("str", ""),
+        "region": ("str", ""),
+        "credentialsSecret": ("str", ""),
+        "forcePathStyle": ("bool", True),
+    },
     "chart": {
         "valuesFile": ("str", ""),
         "values": ("dict", {}),
@@ -256,6 +267,20 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """Where the chart's backup job uploads (components/backup/). Empty names are generated."""
+
+    retention_days: int
+    version_retention_days: int
+    bucket_name: str
+    storage_account_name: str
+    endpoint: str
+    region: str
+    credentials_secret: str
+    force_path_style: bool
+
+
+@dataclass(frozen=True)
 class Chart:
     values_file: str
     values: dict
@@ -287,6 +312,7 @@ class Settings:
     ingress: Ingress
     storage: Storage
     chart: Chart
+    backup: Backup
 
     @property
     def is_cloud(self) -> bool:
@@ -963,6 +989,9 @@ def build_settings(
             _set_cmd("chart.imageTag", "3.3.0"),
         )
 
+    # --- backup (issue 11) --------------------------------------------------------------
+    _validate_backup(values["backup"], target, problems)
+
     # --- misc -----------------------------------------------------------------------------
     tags = values["tags"]
     for k, v in tags.items():
@@ -1053,6 +1082,16 @@ def build_settings(
         chart=Chart(
             values_file, ch["values"], ch["namespace"], ch["imageRegistry"], ch["imageTag"]
         ),
+        backup=Backup(
+            retention_days=values["backup"]["retentionDays"],
+            version_retention_days=values["backup"]["versionRetentionDays"],
+            bucket_name=values["backup"]["bucketName"],
+            storage_account_name=values["backup"]["storageAccountName"],
+            endpoint=values["backup"]["endpoint"].rstrip("/"),
+            region=values["backup"]["region"],
+            credentials_secret=values["backup"]["credentialsSecret"],
+            force_path_style=values["backup"]["forcePathStyle"],
+        ),
     )
 
     # The chart values are known now (nothing in them waits for a cloud resource), so a
@@ -1063,6 +1102,124 @@ def build_settings(
     if schema_problems:
         raise ConfigError(_scrub(schema_problems, config, secret_keys), stack)
     return settings
+
+
+# ---------------------------------------------------------------------------------------
+# backup.* (issue 11): bucket names per cloud, retention, the S3-compatible endpoint of `existing`
+# ---------------------------------------------------------------------------------------
+
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]")
+AZURE_CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
+AZURE_STORAGE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+HTTP_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?")
+EXISTING_ONLY_BACKUP_KEYS = ("endpoint", "region", "credentialsSecret")
+
+
+def _bucket_name_problem(target: str, name: str) -> str:
+    """Why `name` cannot be the backup bucket (container on azure) of `target`, or ""."""
+    if target == "azure":
+        if not AZURE_CONTAINER.fullmatch(name):
+            return "must be 3-63 lowercase letters, digits or single '-' (an Azure container)"
+        return ""
+    pattern = GCS_BUCKET if target == "gcp" else S3_BUCKET
+    if not pattern.fullmatch(name) or ".." in name:
+        return (
+            "must be 3-63 lowercase letters, digits, '-' or '.' (gcp also '_'), "
+            "starting and ending with a letter or digit"
+        )
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(name)
+        return "must not look like an IP address"
+    if target == "gcp" and (name.startswith("goog") or "google" in name):
+        return "must not start with 'goog' or contain 'google' (GCS reserves them)"
+    if target in ("aws", "existing") and (
+        name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3"))
+    ):
+        return "uses a prefix or suffix S3 reserves (xn--, sthree-, -s3alias, --ol-s3)"
+    return ""
+
+
+def _validate_backup(bk: dict[str, Any], target: str, problems: _Problems) -> None:
+    if not 1 <= bk["retentionDays"] <= 3650:
+        problems.add(
+            "backup.retentionDays",
+            f"must be between 1 and 3650 days (got {bk['retentionDays']})",
+            _set_cmd("backup.retentionDays", 30),
+        )
+    if not 1 <= bk["versionRetentionDays"] <= 365:
+        problems.add(
+            "backup.versionRetentionDays",
+            f"must be between 1 and 365 days (got {bk['versionRetentionDays']})",
+            _set_cmd("backup.versionRetentionDays", 7),
+        )
+    name = bk["bucketName"]
+    if name:
+        why = _bucket_name_problem(target, name)
+        if why:
+            problems.add(
+                "backup.bucketName",
+                f"{why} (got {name!r})",
+                _set_cmd("backup.bucketName", "pganalytics-backups-example"),
+            )
+    account = bk["storageAccountName"]
+    if account and target != "azure":
+        problems.add(
+            "backup.storageAccountName",
+            f"is only used on target azure (target is {target})",
+            f"pulumi config rm --path {NAMESPACE}:backup.storageAccountName",
+        )
+    elif account and not AZURE_STORAGE_ACCOUNT.fullmatch(account):
+        problems.add(
+            "backup.storageAccountName",
+            f"must be 3-24 lowercase letters or digits (got {account!r})",
+            _set_cmd("backup.storageAccountName", "pgabackups0example"),
+        )
+    if target != "existing":
+        for sub in EXISTING_ONLY_BACKUP_KEYS:
+            if bk[sub]:
+                problems.add(
+                    f"backup.{sub}",
+                    f"is only used on target existing; on {target} the program creates the bucket",
+                    f"pulumi config rm --path {NAMESPACE}:backup.{sub}",
+                )
+        return
+    endpoint = bk["endpoint"]
+    if endpoint and not HTTP_ENDPOINT.fullmatch(endpoint):
+        problems.add(
+            "backup.endpoint",
+            f"must be the http(s) URL of an S3-compatible store (got {endpoint!r})",
+            _set_cmd("backup.endpoint", "https://s3.example.com"),
+        )
+    if endpoint:
+        if not name:
+            problems.add(
+                "backup.bucketName",
+                "is required on target existing when backup.endpoint is set (the bucket exists)",
+                _set_cmd("backup.bucketName", "pganalytics-backups"),
+            )
+        secret = bk["credentialsSecret"]
+        if not secret:
+            problems.add(
+                "backup.credentialsSecret",
+                "is required on target existing when backup.endpoint is set: the name of a "
+                "Secret with keys access-key-id and secret-access-key in the chart's namespace",
+                _set_cmd("backup.credentialsSecret", "pganalytics-backup-s3"),
+            )
+        elif not DNS_LABEL.fullmatch(secret) and not HOSTNAME.fullmatch(secret):
+            problems.add(
+                "backup.credentialsSecret",
+                f"is not a valid Secret name (got {secret!r})",
+                _set_cmd("backup.credentialsSecret", "pganalytics-backup-s3"),
+            )
+    else:
+        for sub in ("bucketName", "region", "credentialsSecret"):
+            if bk[sub]:
+                problems.add(
+                    f"backup.{sub}",
+                    "needs backup.endpoint on target existing (the S3-compatible store)",
+                    _set_cmd("backup.endpoint", "https://s3.example.com"),
+                )
 
 
 def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:

@@ -43,7 +43,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"emulator exited with {proc.returncode} before serving {url}")
         try:
-            urllib.request.urlopen(url, timeout=2)  # noqa: S310 (loopback only)
+            urllib.request.urlopen(url, timeout=2)
             return
         except urllib.error.HTTPError:
             return  # it answers: good enough
@@ -85,7 +85,8 @@ class Store:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
-        env.update({f"RCLONE_CONFIG_BACKUP_{k.upper()}": v for k, v in self.remote_config().items()})
+        remote = self.remote_config()
+        env.update({f"RCLONE_CONFIG_BACKUP_{k.upper()}": v for k, v in remote.items()})
         # No config file: the remote lives in the environment, as in the chart.
         env["RCLONE_CONFIG"] = str(self.tmp / "rclone.conf")
         env["BACKUP_REMOTE"] = self.remote
@@ -93,10 +94,10 @@ class Store:
         return env
 
     def __enter__(self) -> Store:
-        log = open(self.tmp / "emulator.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp
-        )
+        with open(self.tmp / "emulator.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp
+            )
         try:
             wait_http(self.ready_url(), self.proc)
         except Exception:

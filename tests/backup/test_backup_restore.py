@@ -22,9 +22,7 @@ def _backup(scripts, store, work):
 
 
 def _restore(scripts, store, work, **extra):
-    env = store.env(
-        **scripts.pg.env(), RESTORE_DIR=str(work), RESTORE_OWNER=APP_ROLE, **extra
-    )
+    env = store.env(**scripts.pg.env(), RESTORE_DIR=str(work), RESTORE_OWNER=APP_ROLE, **extra)
     scripts.run("backup-fetch.sh", env)
     return scripts.run("backup-restore.sh", env)
 

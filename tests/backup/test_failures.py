@@ -7,9 +7,7 @@ from tests.backup.data import APP_ROLE, DATABASES, seed
 
 
 def _dump(scripts, store, work):
-    env = store.env(
-        **scripts.pg.env(), BACKUP_DIR=str(work), BACKUP_DATABASES=" ".join(DATABASES)
-    )
+    env = store.env(**scripts.pg.env(), BACKUP_DIR=str(work), BACKUP_DATABASES=" ".join(DATABASES))
     scripts.run("backup-dump.sh", env)
     return env, (work / ".current").read_text().strip()
 
@@ -42,7 +40,7 @@ def test_a_missing_bucket_fails_the_upload(scripts, s3_store, tmp_path):
 
 def test_verify_download_reads_every_object_back(scripts, s3_store, tmp_path):
     seed(scripts.pg, metrics=2_000)
-    env, stamp = _dump(scripts, s3_store, tmp_path)
+    env, _ = _dump(scripts, s3_store, tmp_path)
     result = scripts.run("backup-upload.sh", {**env, "BACKUP_VERIFY": "download"})
     assert result.stdout.count("verified") == len(DATABASES) + 2
     bad = scripts.run("backup-upload.sh", {**env, "BACKUP_VERIFY": "sometimes"}, check=False)
@@ -59,9 +57,7 @@ def test_an_object_changed_in_the_store_fails_the_restore(scripts, s3_store, tmp
     damaged.write_bytes((tmp_path / "dumps" / stamp / "metrics.dump").read_bytes())
     _flip_byte(damaged)
     scripts.rclone_cmd(s3_store, "copyto", str(damaged), f"{s3_store.remote}/{stamp}/metrics.dump")
-    renv = s3_store.env(
-        **scripts.pg.env(), RESTORE_DIR=str(tmp_path / "r"), RESTORE_OWNER=APP_ROLE
-    )
+    renv = s3_store.env(**scripts.pg.env(), RESTORE_DIR=str(tmp_path / "r"), RESTORE_OWNER=APP_ROLE)
     result = scripts.run("backup-fetch.sh", renv, check=False)
     assert result.returncode != 0
     assert "does not match its SHA256SUMS" in result.stderr

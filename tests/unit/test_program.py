@@ -67,6 +67,7 @@ def test_program_runs_and_exports_outputs(stack, target):
         "apiUrl",
         "grafanaUrl",
         "ingressAddress",
+        "backupBucket",
     }
     assert outputs["target"]["value"] == target
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
