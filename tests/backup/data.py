@@ -25,7 +25,7 @@ SCHEMA = {
         CREATE INDEX ON query_stats (server_id, time DESC);
         INSERT INTO query_stats
             SELECT timestamptz '2026-01-01' + g * interval '10 seconds', g % 50,
-                   (g * 7919) % 100003, g % 1000, (g % 997) * 1.5
+                   (g::bigint * 7919) % 100003, g % 1000, (g % 997) * 1.5
             FROM generate_series(1, {metrics}) g;
     """,
 }
