@@ -75,7 +75,7 @@ def main() -> None:
         with factory() as store:
             store.create_bucket(tools["rclone"])
             r = run_once(store, tools, args.metrics_rows)
-        size = ", ".join(f"{db} {n / 2**20:.1f} MiB" for db, n in r["sizes"].items())
+        size = ", ".join(f"{db} {n / 2**10:.0f} KiB" for db, n in r["sizes"].items())
         print(
             f"{kind}: {r['rows']} rows; dumps {size}; dump {r['dump']:.1f}s, "
             f"upload+verify {r['upload']:.1f}s, fetch+verify {r['fetch']:.1f}s, "

@@ -3,7 +3,10 @@ fails and its status shows it) and nothing incomplete passes for a backup."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.backup.data import APP_ROLE, DATABASES, seed
+from tests.backup.proxy import CorruptingProxy
 
 
 def _dump(scripts, store, work):
@@ -63,3 +66,27 @@ def test_an_object_changed_in_the_store_fails_the_restore(scripts, s3_store, tmp
     assert "does not match its SHA256SUMS" in result.stderr
     # Nothing is handed to the restore step.
     assert not (tmp_path / "r" / ".current").exists()
+
+
+@pytest.mark.parametrize(
+    ("rclone_env", "message"),
+    [
+        # rclone compares the store's MD5 with its own after the transfer ...
+        ({}, "corrupted on transfer"),
+        # ... and the script compares again, independently of rclone's check.
+        ({"RCLONE_IGNORE_CHECKSUM": "true"}, "backup-upload: checksum mismatch"),
+    ],
+)
+def test_an_upload_damaged_in_transit_fails(scripts, s3_store, tmp_path, rclone_env, message):
+    seed(scripts.pg, metrics=2_000)
+    env, stamp = _dump(scripts, s3_store, tmp_path)
+    with CorruptingProxy(s3_store.port) as proxy:
+        env["RCLONE_CONFIG_BACKUP_ENDPOINT"] = f"http://127.0.0.1:{proxy.port}"
+        result = scripts.run("backup-upload.sh", {**env, **rclone_env}, check=False)
+    assert proxy.damaged >= 1, "the proxy damaged nothing: the test would prove nothing"
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "complete" not in result.stdout
+    # No backup.info: the backup is incomplete and never taken as `latest`.
+    listed = scripts.rclone_cmd(s3_store, "lsf", f"{s3_store.remote}/{stamp}/", check=False)
+    assert "backup.info" not in listed.stdout
