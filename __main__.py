@@ -42,6 +42,9 @@ if target.storage_class is not None:
     release_deps.append(target.storage_class)
 if platform.issuer is not None:
     release_deps.append(platform.issuer)
+if backup is not None:
+    # The bucket and the identity binding exist before a backup job can run.
+    release_deps.append(backup)
 
 release = PgAnalyticsRelease(
     "pganalytics",
