@@ -11,7 +11,6 @@ import pulumi_aws as aws
 
 from components.backup.base import (
     BACKUP_PREFIX,
-    BACKUP_SERVICE_ACCOUNT,
     BackupArgs,
     BackupDestination,
 )
@@ -170,7 +169,7 @@ class S3Backup(BackupDestination):
             ),
         )
 
-        # --- identity: only <namespace>/<release>-backup may use it --------------------------
+        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
         self.role = aws.iam.Role(
             "backup-role",
             name=f"{s.cluster_name}-backup",
@@ -188,7 +187,7 @@ class S3Backup(BackupDestination):
             "backup-pod-identity",
             cluster_name=args.target.cluster_name,
             namespace=args.namespace,
-            service_account=BACKUP_SERVICE_ACCOUNT,
+            service_account=self.service_account_name,
             role_arn=self.role.arn,
             tags=tags,
             opts=child,

@@ -11,7 +11,6 @@ from pulumi_azure_native import authorization, managedidentity, resources, stora
 
 from components.backup.base import (
     BACKUP_PREFIX,
-    BACKUP_SERVICE_ACCOUNT,
     BackupArgs,
     BackupDestination,
 )
@@ -134,7 +133,7 @@ class AzureBlobBackup(BackupDestination):
                 ),
             )
 
-        # --- identity: only <namespace>/<release>-backup may use it --------------------------
+        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
         self.identity = managedidentity.UserAssignedIdentity(
             "backup-identity",
             resource_group_name=group.name,
@@ -146,8 +145,9 @@ class AzureBlobBackup(BackupDestination):
         issuer = args.target.cluster.oidc_issuer_profile.apply(
             lambda p: p.issuer_url if p else None
         )
+        ksa = self.service_account_name
         subject = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"system:serviceaccount:{ns}:{BACKUP_SERVICE_ACCOUNT}"
+            lambda ns: f"system:serviceaccount:{ns}:{ksa}"
         )
         managedidentity.FederatedIdentityCredential(
             "backup-federated-credential",

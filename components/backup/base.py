@@ -10,15 +10,28 @@ import pulumi_random as random
 from components.settings import RELEASE_NAME, Settings
 from components.targets.base import ClusterTarget
 
-# The chart names the backup ServiceAccount `<fullname>-backup`; with the program's fixed release
-# name the fullname is the release name (charts/pganalytics/templates/_helpers.tpl).
-BACKUP_SERVICE_ACCOUNT = f"{RELEASE_NAME}-backup"
 # Path of the backups inside the bucket.
 BACKUP_PREFIX = RELEASE_NAME
+CHART_NAME = "pganalytics"
 
 
-def backup_service_account() -> str:
-    return BACKUP_SERVICE_ACCOUNT
+def chart_fullname(values: dict) -> str:
+    """`pganalytics.fullname` of charts/pganalytics/templates/_helpers.tpl for the program's
+    release name: the prefix of every object name."""
+    override = values.get("fullnameOverride") or ""
+    if override:
+        return override[:40].rstrip("-")
+    name = values.get("nameOverride") or CHART_NAME
+    full = RELEASE_NAME if name in RELEASE_NAME else f"{RELEASE_NAME}-{name}"
+    return full[:40].rstrip("-")
+
+
+def backup_service_account(settings: Settings) -> str:
+    """The backup ServiceAccount the chart renders (`<fullname>-backup`): the only subject the
+    workload identity trusts, so it must follow name overrides."""
+    from components import values as chart_values
+
+    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-backup"
 
 
 @dataclass
@@ -40,6 +53,7 @@ class BackupDestination(pulumi.ComponentResource):
         self.settings = args.settings
         self.target = args.target
         self.namespace = args.namespace
+        self.service_account_name = backup_service_account(args.settings)
 
     def _suffix(self, length: int) -> pulumi.Output[str]:
         """A random, lowercase suffix for globally unique names; kept for the life of the stack

@@ -10,7 +10,6 @@ import pulumi_gcp as gcp
 
 from components.backup.base import (
     BACKUP_PREFIX,
-    BACKUP_SERVICE_ACCOUNT,
     BackupArgs,
     BackupDestination,
 )
@@ -83,7 +82,7 @@ class GcsBackup(BackupDestination):
             opts=keep,
         )
 
-        # --- identity: only <namespace>/<release>-backup may impersonate it ------------------
+        # --- identity: only <namespace>/<fullname>-backup may impersonate it ------------------
         self.service_account = gcp.serviceaccount.Account(
             "backup-service-account",
             account_id=service_account_id(s.cluster_name),
@@ -102,14 +101,15 @@ class GcsBackup(BackupDestination):
                 member=member,
                 opts=child,
             )
-        ksa = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{BACKUP_SERVICE_ACCOUNT}]"
+        ksa = self.service_account_name
+        wi_member = pulumi.Output.from_input(args.namespace).apply(
+            lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{ksa}]"
         )
         gcp.serviceaccount.IAMMember(
             "backup-workload-identity",
             service_account_id=self.service_account.name,
             role="roles/iam.workloadIdentityUser",
-            member=ksa,
+            member=wi_member,
             opts=child,
         )
 

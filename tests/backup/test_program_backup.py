@@ -234,3 +234,12 @@ def test_bad_backup_config_is_refused_before_any_resource(config, message):
     assert message in result["error"]
     assert "fix: pulumi config" in result["error"]
     assert not [r for r in result["resources"] if r["custom"]]
+
+
+def test_the_identity_follows_a_renamed_release():
+    config = stack_config("prod", "gcp")
+    config["pganalytics:chart"] = {"values": {"fullnameOverride": "analytics"}}
+    result = run_program("prod", config)
+    assert result["error"] is None, result["error"]
+    wi = one(result, "gcp:serviceaccount/iAMMember:IAMMember", "backup-workload-identity")
+    assert wi["inputs"]["member"].endswith(f"[{NAMESPACE}/analytics-backup]")
