@@ -88,7 +88,7 @@ class Store:
         remote = self.remote_config()
         env.update({f"RCLONE_CONFIG_BACKUP_{k.upper()}": v for k, v in remote.items()})
         # No config file: the remote lives in the environment, as in the chart.
-        env["RCLONE_CONFIG"] = str(self.tmp / "rclone.conf")
+        env["RCLONE_CONFIG"] = ""
         env["BACKUP_REMOTE"] = self.remote
         env.update(extra)
         return env

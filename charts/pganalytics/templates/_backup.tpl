@@ -34,8 +34,9 @@
 {{- $d := .Values.backup.destination -}}
 - name: HOME
   value: /tmp
+{{- /* Empty: no config file, the remote lives in the environment below. */}}
 - name: RCLONE_CONFIG
-  value: /tmp/rclone.conf
+  value: ""
 - name: BACKUP_REMOTE
   value: {{ include "pganalytics.backup.remote" . | quote }}
 {{- if eq $d.type "s3" }}
