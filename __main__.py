@@ -5,6 +5,7 @@ This file only composes; each step lives in components/ (see docs/ARCHITECTURE.m
 
 import pulumi
 
+from components.backup import build_backup
 from components.credentials import Credentials, CredentialsArgs
 from components.platform import Platform, PlatformArgs
 from components.release import PgAnalyticsRelease, ReleaseArgs
@@ -35,11 +36,17 @@ credentials = Credentials(
     ),
 )
 
+# Off-cluster backups: the bucket and the identity of the backup job (None when backups are off).
+backup = build_backup(settings, target, platform.namespace)
+
 release_deps = [platform.app_namespace, credentials.secret, *target.workload_dependencies]
 if target.storage_class is not None:
     release_deps.append(target.storage_class)
 if platform.issuer is not None:
     release_deps.append(platform.issuer)
+if backup is not None:
+    # The bucket and the identity binding exist before a backup job can run.
+    release_deps.append(backup)
 
 release = PgAnalyticsRelease(
     "pganalytics",
@@ -48,6 +55,7 @@ release = PgAnalyticsRelease(
         provider=target.provider,
         namespace=platform.namespace,
         depends_on=release_deps,
+        backup_values=backup.chart_values if backup else None,
     ),
 )
 
@@ -58,3 +66,4 @@ pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
+pulumi.export("backupBucket", backup.bucket_name if backup else None)

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import values as chart_values
+from components.backup.base import merge_backup_values
 from components.settings import RELEASE_NAME, Settings
 
 STATEFUL_KINDS = (
@@ -41,6 +42,8 @@ class ReleaseArgs:
     namespace: pulumi.Input[str]
     # Real prerequisites only (namespace, Secret, StorageClass, nodes, issuer).
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # `backup` values derived from the backup destination (components/backup/); may hold Outputs.
+    backup_values: dict | None = None
 
 
 class PgAnalyticsRelease(pulumi.ComponentResource):
@@ -49,7 +52,7 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
-        self.values = chart_values.merged_values(s)
+        self.values = merge_backup_values(chart_values.merged_values(s), args.backup_values)
         self.chart = k8s.helm.v4.Chart(
             "pganalytics",
             # Resolved from this file, not the working directory.

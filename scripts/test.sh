@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests", and .ci/run). Installs what it needs,
-# then runs pytest over every tier: lint/docs checks, chart, unit (Pulumi mocks), cluster.
+# then runs pytest over every tier: lint/docs checks, chart, unit (Pulumi mocks), backup, cluster.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/bootstrap.sh
+# The backup tier (tests/backup) runs rclone and the Azurite emulator as processes.
+scripts/backup-test-tools.sh
 # Tests of the chart's SQL and of backup/restore run a throwaway PostgreSQL server
 # (tests/support/postgres.py) from the machine's packages.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

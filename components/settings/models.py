@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
+from components.settings.backup import Backup
 from components.settings.base import CHART_DIR, Flag, Model, Text, cloud_of, ctx
 from components.settings.checks import NAMESPACE, Problems, fail
 from components.settings.cluster import Cluster, Endpoint, Network, NodePool
@@ -66,6 +67,7 @@ class Settings(Model):
     cluster: Cluster = Field(default_factory=dict)
     ingress: Ingress = Field(default_factory=dict)
     storage: Storage = Field(default_factory=dict)
+    backup: Backup = Field(default_factory=dict)
     chart: Chart = Field(default_factory=dict)
 
     _stack: str = PrivateAttr("")

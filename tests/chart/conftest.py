@@ -262,6 +262,37 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "namespace-on": ((), {"namespace": {"create": True}}),
     "backup": ((), {"backup": {"enabled": True}}),
+    # Upload to object storage (issue 11a): GCS with a restore Job, and Azure Blob on an emptyDir.
+    "backup-gcs-restore": (
+        (),
+        {
+            "backup": {
+                "enabled": True,
+                "destination": {"type": "gcs", "bucket": "pga-backups"},
+                "serviceAccount": {
+                    "annotations": {
+                        "iam.gke.io/gcp-service-account": "bk@p.iam.gserviceaccount.com"
+                    }
+                },
+                "restore": {"enabled": True, "stamp": "20260101T021500Z"},
+            }
+        },
+    ),
+    "backup-azure": (
+        (),
+        {
+            "backup": {
+                "enabled": True,
+                "destination": {
+                    "type": "azureblob",
+                    "bucket": "backups",
+                    "azureblob": {"account": "pgabk0example"},
+                },
+                "podLabels": {"azure.workload.identity/use": "true"},
+                "persistence": {"enabled": False},
+            }
+        },
+    ),
     "single-replica-pdb": ((), {"backend": {"replicaCount": 1, "pdb": {"enabled": True}}}),
 }
 

@@ -226,7 +226,8 @@ def test_backup_on(rendered):
     spec = pod_template(cj)["spec"]
     env = _env(spec["containers"][0])
     assert env["PGPASSWORD"]["secretKeyRef"]["name"] == f"{P}-timescaledb"
-    assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == f"{P}-backup"
+    dumps = next(v for v in spec["volumes"] if v["name"] == "dumps")
+    assert dumps["persistentVolumeClaim"]["claimName"] == f"{P}-backup"
     find(objs, "PersistentVolumeClaim", f"{P}-backup")
 
 

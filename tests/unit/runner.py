@@ -67,7 +67,19 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
         return {
             "name": inputs.get("resourceName"),
             "identity": {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in ids}},
+            "oidcIssuerProfile": {
+                **(inputs.get("oidcIssuerProfile") or {}),
+                "issuerURL": "https://westeurope.oic.prod-aks.azure.com/tenant/mock/",
+            },
         }
+    if typ == "random:index/randomString:RandomString":
+        return {"result": "mock" + "0" * (int(inputs.get("length", 8)) - 4)}
+    if typ == "azure-native:storage:BlobContainer":
+        return {"name": inputs.get("containerName")}
+    if typ == "azure-native:storage:StorageAccount":
+        return {"name": inputs.get("accountName")}
+    if typ == "gcp:storage/bucket:Bucket":
+        return {"url": f"gs://{inputs.get('name')}"}
     if typ.startswith("azure-native:"):
         return {"name": inputs.get("resourceName") or inputs.get("resourceGroupName") or name}
     if typ == "kubernetes:helm.sh/v3:Release":

@@ -526,6 +526,142 @@ CASES = {
         {"chart.values": {"backend": {"extraEnv": [{"name": "CACHE", "value": "redis://u:pw@h"}]}}},
         ["pganalytics:chart.values.backend.extraEnv[0] gives CACHE a literal value"],
     ),
+    # --- off-cluster backups (issue 11a): names the store accepts, keys of the right target
+    "backup-retention-zero": (
+        "prod",
+        "gcp",
+        {"backup.retentionDays": 0},
+        [
+            "pganalytics:backup.retentionDays must be at least 1 (got 0)",
+            "pulumi config set --path pganalytics:backup.retentionDays 1",
+        ],
+    ),
+    "backup-version-retention-too-long": (
+        "prod",
+        "aws",
+        {"backup.versionRetentionDays": 400},
+        [
+            "pganalytics:backup.versionRetentionDays must be at most 365 (got 400)",
+            "pulumi config set --path pganalytics:backup.versionRetentionDays 365",
+        ],
+    ),
+    "backup-bucket-name-not-lowercase": (
+        "prod",
+        "gcp",
+        {"backup.bucketName": "Bad_Name"},
+        [
+            "pganalytics:backup.bucketName must be 3-63",
+            "pulumi config set --path pganalytics:backup.bucketName pganalytics-backups-example",
+        ],
+    ),
+    "backup-bucket-name-reserved-by-gcs": (
+        "prod",
+        "gcp",
+        {"backup.bucketName": "goog-backups"},
+        ["pganalytics:backup.bucketName must not start with 'goog'"],
+    ),
+    "backup-bucket-name-reserved-by-s3": (
+        "prod",
+        "aws",
+        {"backup.bucketName": "pga-backups--ol-s3"},
+        ["pganalytics:backup.bucketName uses a prefix or suffix S3 reserves"],
+    ),
+    "backup-bucket-name-is-an-ip": (
+        "enterprise",
+        "aws",
+        {"backup.bucketName": "192.168.5.4"},
+        ["pganalytics:backup.bucketName must not look like an IP address"],
+    ),
+    "backup-azure-container-double-hyphen": (
+        "prod",
+        "azure",
+        {"backup.bucketName": "pga--backups"},
+        ["pganalytics:backup.bucketName must be 3-63 lowercase letters, digits or single '-'"],
+    ),
+    "backup-azure-storage-account-name": (
+        "prod",
+        "azure",
+        {"backup.storageAccountName": "PGA-Backups"},
+        [
+            "pganalytics:backup.storageAccountName must be 3-24 lowercase letters or digits",
+            "pulumi config set --path pganalytics:backup.storageAccountName pgabackups0example",
+        ],
+    ),
+    "backup-storage-account-off-azure": (
+        "prod",
+        "gcp",
+        {"backup.storageAccountName": "abc"},
+        [
+            "pganalytics:backup.storageAccountName is only used on target azure",
+            "pulumi config rm --path pganalytics:backup.storageAccountName",
+        ],
+    ),
+    "backup-endpoint-on-a-cloud": (
+        "prod",
+        "gcp",
+        {"backup.endpoint": "https://s3.example.com"},
+        [
+            "pganalytics:backup.endpoint is only used on target existing",
+            "pulumi config rm --path pganalytics:backup.endpoint",
+        ],
+    ),
+    "backup-endpoint-with-trailing-newline": (
+        "prod",
+        "existing",
+        {
+            "backup.endpoint": "https://minio.example.com\n",
+            "backup.bucketName": "pga-backups",
+            "backup.credentialsSecret": "pga-s3",
+        },
+        [
+            "pganalytics:backup.endpoint must be the http(s) URL of an S3-compatible store",
+            "pulumi config set --path pganalytics:backup.endpoint https://s3.example.com",
+        ],
+    ),
+    "backup-endpoint-port-out-of-range": (
+        "prod",
+        "existing",
+        {
+            "backup.endpoint": "https://minio.example.com:99999",
+            "backup.bucketName": "pga-backups",
+            "backup.credentialsSecret": "pga-s3",
+        },
+        ["pganalytics:backup.endpoint must be the http(s) URL of an S3-compatible store"],
+    ),
+    "backup-endpoint-without-bucket-and-secret": (
+        "prod",
+        "existing",
+        {"backup.endpoint": "https://minio.example.com:9000"},
+        [
+            "pganalytics:backup.bucketName is required on target existing when backup.endpoint",
+            "pulumi config set --path pganalytics:backup.bucketName pganalytics-backups",
+            "pganalytics:backup.credentialsSecret is required on target existing",
+            "pulumi config set --path pganalytics:backup.credentialsSecret pganalytics-backup-s3",
+        ],
+    ),
+    "backup-bucket-without-endpoint": (
+        "prod",
+        "existing",
+        {"backup.bucketName": "pga-backups", "backup.region": "eu-central-1"},
+        [
+            "pganalytics:backup.bucketName needs backup.endpoint on target existing",
+            "pganalytics:backup.region needs backup.endpoint on target existing",
+            "pulumi config set --path pganalytics:backup.endpoint https://s3.example.com",
+        ],
+    ),
+    "backup-credentials-secret-not-a-name": (
+        "prod",
+        "existing",
+        {
+            "backup.endpoint": "https://minio.example.com:9000",
+            "backup.bucketName": "pga-backups",
+            "backup.credentialsSecret": "My_S3_Keys",
+        },
+        [
+            "pganalytics:backup.credentialsSecret is not a valid Secret name",
+            "pulumi config set --path pganalytics:backup.credentialsSecret pganalytics-backup-s3",
+        ],
+    ),
     # --- the Kubernetes API endpoint on a cloud (issue 12)
     "endpoint-open-to-the-internet": (
         "prod",

@@ -1,0 +1,207 @@
+"""Backups on AWS: an S3 bucket (SSE-S3 encrypted, versioned, lifecycle retention, every public
+access blocked, ACLs off, TLS only) and an IAM role that only the backup ServiceAccount of the
+release's namespace can assume, through EKS Pod Identity (the cluster runs its agent add-on)."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components.backup.base import (
+    BACKUP_PREFIX,
+    BackupArgs,
+    BackupDestination,
+)
+from components.targets.base import merged_tags
+
+# The EKS Pod Identity agent serves credentials on the node at this link-local address.
+POD_IDENTITY_AGENT_EGRESS = {
+    "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+    "ports": [{"protocol": "TCP", "port": 80}],
+}
+
+
+def bucket_policy(bucket_arn: str) -> str:
+    """Refuses every request that does not use TLS."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def writer_policy(bucket_arn: str) -> str:
+    """Upload, read back (verify, restore) and list; no delete: the lifecycle rule expires
+    backups, so a compromised job cannot erase them (versioning keeps overwritten ones)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": bucket_arn,
+                    "Condition": {
+                        "StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}/*", BACKUP_PREFIX]}
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:PutObject",
+                        "s3:GetObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                },
+            ],
+        }
+    )
+
+
+POD_IDENTITY_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+)
+
+
+class S3Backup(BackupDestination):
+    """Outputs: `bucket_name`, `role_arn`, `chart_values`."""
+
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pganalytics:backup:S3Backup", name, args, opts)
+        s = args.settings
+        provider = args.target.aws_provider
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        keep = pulumi.ResourceOptions.merge(
+            self._stateful(), pulumi.ResourceOptions(provider=provider)
+        )
+        tags = {**merged_tags(s), "purpose": "backups"}
+
+        self.bucket = aws.s3.Bucket(
+            "backup-bucket",
+            bucket=s.backup.bucket_name or self._generated_name(),
+            force_destroy=False,  # a bucket holding backups is never emptied by a delete
+            tags=tags,
+            opts=keep,
+        )
+        bucket_id = self.bucket.id
+        ownership = aws.s3.BucketOwnershipControls(
+            "backup-ownership",
+            bucket=bucket_id,
+            rule={"object_ownership": "BucketOwnerEnforced"},  # ACLs off
+            opts=child,
+        )
+        public_block = aws.s3.BucketPublicAccessBlock(
+            "backup-public-access-block",
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            "backup-encryption",
+            bucket=bucket_id,
+            # SSE-S3: the ETag stays the MD5 of a single-part upload, which the job verifies.
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            "backup-versioning",
+            bucket=bucket_id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            "backup-lifecycle",
+            bucket=bucket_id,
+            rules=[
+                {
+                    "id": "backup-retention",
+                    "status": "Enabled",
+                    "filter": {"prefix": f"{BACKUP_PREFIX}/"},
+                    "expiration": {"days": s.backup.retention_days},
+                    "noncurrent_version_expiration": {
+                        "noncurrent_days": s.backup.version_retention_days
+                    },
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                },
+                {
+                    "id": "expired-delete-markers",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"expired_object_delete_marker": True},
+                },
+            ],
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[versioning])
+            ),
+        )
+        aws.s3.BucketPolicy(
+            "backup-tls-only",
+            bucket=bucket_id,
+            policy=self.bucket.arn.apply(bucket_policy),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[public_block, ownership])
+            ),
+        )
+
+        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
+        self.role = aws.iam.Role(
+            "backup-role",
+            name=f"{s.cluster_name}-backup",
+            assume_role_policy=POD_IDENTITY_TRUST,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            "backup-bucket-access",
+            role=self.role.id,
+            policy=self.bucket.arn.apply(writer_policy),
+            opts=child,
+        )
+        self.association = aws.eks.PodIdentityAssociation(
+            "backup-pod-identity",
+            cluster_name=args.target.cluster_name,
+            namespace=args.namespace,
+            service_account=self.service_account_name,
+            role_arn=self.role.arn,
+            tags=tags,
+            opts=child,
+        )
+
+        self.bucket_name = self.bucket.bucket
+        self.role_arn = self.role.arn
+        self.chart_values = {
+            "destination": {
+                "type": "s3",
+                "bucket": self.bucket_name,
+                "prefix": BACKUP_PREFIX,
+                "s3": {"region": s.region, "provider": "AWS", "endpoint": "", "existingSecret": ""},
+            },
+            "networkPolicy": {"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
+        }
+        self._outputs()

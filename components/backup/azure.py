@@ -1,0 +1,199 @@
+"""Backups on Azure: a storage account in its own resource group (Microsoft-managed encryption
+with infrastructure encryption, HTTPS and TLS 1.2 only, no public blob access, no shared keys:
+Entra ID only), blob versioning and soft delete, a lifecycle policy for retention, one private
+container, a delete lock on prod; and a user-assigned identity whose federated credential
+trusts only the backup ServiceAccount, through the AKS OIDC issuer (Azure workload identity)."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import authorization, managedidentity, resources, storage
+
+from components.backup.base import (
+    BACKUP_PREFIX,
+    BackupArgs,
+    BackupDestination,
+)
+from components.targets.base import merged_tags
+
+CONTAINER = "backups"
+# Built-in role: Storage Blob Data Contributor (read, write, list blobs).
+BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+TOKEN_AUDIENCE = "api://AzureADTokenExchange"
+CONTAINER_SOFT_DELETE_DAYS = 7
+
+
+def lifecycle_policy(container: str, retention_days: int, version_days: int) -> dict:
+    return {
+        "rules": [
+            {
+                "name": "backup-retention",
+                "enabled": True,
+                "type": "Lifecycle",
+                "definition": {
+                    "filters": {
+                        "blob_types": ["blockBlob"],
+                        "prefix_match": [f"{container}/{BACKUP_PREFIX}/"],
+                    },
+                    "actions": {
+                        "base_blob": {
+                            "delete": {"days_after_modification_greater_than": retention_days}
+                        },
+                        "version": {"delete": {"days_after_creation_greater_than": version_days}},
+                    },
+                },
+            }
+        ]
+    }
+
+
+class AzureBlobBackup(BackupDestination):
+    """Outputs: `bucket_name` (the container), `account_name`, `client_id`, `chart_values`."""
+
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pganalytics:backup:AzureBlobBackup", name, args, opts)
+        s = args.settings
+        provider = args.target.azure_provider
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        keep = pulumi.ResourceOptions.merge(
+            self._stateful(), pulumi.ResourceOptions(provider=provider)
+        )
+        tags = {**merged_tags(s), "purpose": "backups"}
+
+        # Its own group: deleting the cluster's group never takes the backups with it.
+        group = resources.ResourceGroup(
+            "backup-resource-group",
+            resource_group_name=f"{s.cluster_name}-backup-rg",
+            location=s.region,
+            tags=tags,
+            opts=keep,
+        )
+        # pganalytics:backup.bucketName names the container here (the account is global).
+        container = s.backup.bucket_name or CONTAINER
+        account_name = s.backup.storage_account_name or self._suffix(12).apply(
+            lambda x: f"pgabk{x}"
+        )
+        self.account = storage.StorageAccount(
+            "backup-account",
+            account_name=account_name,
+            resource_group_name=group.name,
+            location=s.region,
+            kind="StorageV2",
+            sku={"name": "Standard_GRS"},
+            access_tier="Hot",
+            allow_blob_public_access=False,
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            enable_https_traffic_only=True,
+            minimum_tls_version="TLS1_2",
+            encryption={
+                "key_source": "Microsoft.Storage",
+                "require_infrastructure_encryption": True,
+                "services": {"blob": {"enabled": True, "key_type": "Account"}},
+            },
+            tags=tags,
+            opts=keep,
+        )
+        storage.BlobServiceProperties(
+            "backup-blob-service",
+            account_name=self.account.name,
+            resource_group_name=group.name,
+            blob_services_name="default",
+            is_versioning_enabled=True,
+            delete_retention_policy={"enabled": True, "days": s.backup.version_retention_days},
+            container_delete_retention_policy={
+                "enabled": True,
+                "days": CONTAINER_SOFT_DELETE_DAYS,
+            },
+            opts=child,
+        )
+        self.container = storage.BlobContainer(
+            "backup-container",
+            account_name=self.account.name,
+            resource_group_name=group.name,
+            container_name=container,
+            public_access="None",
+            opts=keep,
+        )
+        storage.ManagementPolicy(
+            "backup-lifecycle",
+            account_name=self.account.name,
+            resource_group_name=group.name,
+            management_policy_name="default",
+            policy=lifecycle_policy(
+                container, s.backup.retention_days, s.backup.version_retention_days
+            ),
+            opts=child,
+        )
+        if s.protect:
+            authorization.ManagementLockAtResourceGroupLevel(
+                "backup-delete-lock",
+                lock_name="pganalytics-backups",
+                level="CanNotDelete",
+                notes="Holds the pgAnalytics backups (docs/BACKUP_RESTORE.md).",
+                resource_group_name=group.name,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[self.container])
+                ),
+            )
+
+        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
+        self.identity = managedidentity.UserAssignedIdentity(
+            "backup-identity",
+            resource_group_name=group.name,
+            resource_name_=f"{s.cluster_name}-backup",
+            location=s.region,
+            tags=tags,
+            opts=child,
+        )
+        issuer = args.target.cluster.oidc_issuer_profile.apply(
+            lambda p: p.issuer_url if p else None
+        )
+        ksa = self.service_account_name
+        subject = pulumi.Output.from_input(args.namespace).apply(
+            lambda ns: f"system:serviceaccount:{ns}:{ksa}"
+        )
+        managedidentity.FederatedIdentityCredential(
+            "backup-federated-credential",
+            resource_group_name=group.name,
+            resource_name_=self.identity.name,
+            federated_identity_credential_resource_name="pganalytics-backup",
+            issuer=issuer,
+            subject=subject,
+            audiences=[TOKEN_AUDIENCE],
+            opts=child,
+        )
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOptions(parent=self, provider=provider)
+        )
+        authorization.RoleAssignment(
+            "backup-blob-data-contributor",
+            principal_id=self.identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=client.subscription_id.apply(
+                lambda sub: (
+                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{BLOB_DATA_CONTRIBUTOR}"
+                )
+            ),
+            # The container only, not the account.
+            scope=self.container.id,
+            opts=child,
+        )
+
+        self.bucket_name = self.container.name
+        self.account_name = self.account.name
+        self.client_id = self.identity.client_id
+        self.chart_values = {
+            "destination": {
+                "type": "azureblob",
+                "bucket": self.bucket_name,
+                "prefix": BACKUP_PREFIX,
+                "azureblob": {"account": self.account_name},
+            },
+            "serviceAccount": {
+                "annotations": {"azure.workload.identity/client-id": self.client_id}
+            },
+            "podLabels": {"azure.workload.identity/use": "true"},
+        }
+        self._outputs()

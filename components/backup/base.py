@@ -1,0 +1,103 @@
+"""What every backup destination presents to the release: chart values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from components.settings import RELEASE_NAME, Settings
+from components.targets.base import ClusterTarget
+
+# Path of the backups inside the bucket.
+BACKUP_PREFIX = RELEASE_NAME
+CHART_NAME = "pganalytics"
+
+
+def chart_fullname(values: dict) -> str:
+    """`pganalytics.fullname` of charts/pganalytics/templates/_helpers.tpl for the program's
+    release name: the prefix of every object name."""
+    override = values.get("fullnameOverride") or ""
+    if override:
+        return override[:40].rstrip("-")
+    name = values.get("nameOverride") or CHART_NAME
+    full = RELEASE_NAME if name in RELEASE_NAME else f"{RELEASE_NAME}-{name}"
+    return full[:40].rstrip("-")
+
+
+def backup_service_account(settings: Settings) -> str:
+    """The backup ServiceAccount the chart renders (`<fullname>-backup`): the only subject the
+    workload identity trusts, so it must follow name overrides."""
+    from components import values as chart_values
+
+    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-backup"
+
+
+@dataclass
+class BackupArgs:
+    settings: Settings
+    target: ClusterTarget
+    namespace: pulumi.Input[str]
+
+
+class BackupDestination(pulumi.ComponentResource):
+    """Subclasses set `chart_values` (a dict for the chart's `backup` key; leaves may be
+    Outputs) and `bucket_name`, then call `_outputs()`."""
+
+    chart_values: dict
+    bucket_name: pulumi.Output[str]
+
+    def __init__(self, type_: str, name: str, args: BackupArgs, opts=None):
+        super().__init__(type_, name, None, opts)
+        self.settings = args.settings
+        self.target = args.target
+        self.namespace = args.namespace
+        self.service_account_name = backup_service_account(args.settings)
+
+    def _suffix(self, length: int) -> pulumi.Output[str]:
+        """A random, lowercase suffix for globally unique names; kept for the life of the stack
+        (a new suffix would mean a new, empty bucket)."""
+        suffix = random.RandomString(
+            "backup-bucket-suffix",
+            length=length,
+            special=False,
+            upper=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.settings.protect),
+        )
+        return suffix.result
+
+    def _generated_name(self, max_length: int = 63) -> pulumi.Output[str]:
+        """`<clusterName>-backups-<8 random>` (bucket names are global)."""
+        base = f"{self.settings.cluster_name}-backups"[: max_length - 9].rstrip("-.")
+        return self._suffix(8).apply(lambda s: f"{base}-{s}")
+
+    def _stateful(self, **extra) -> pulumi.ResourceOptions:
+        """Options of the resources that hold backups: protected and retained on prod."""
+        return pulumi.ResourceOptions(
+            parent=self,
+            protect=self.settings.protect,
+            retain_on_delete=self.settings.protect,
+            **extra,
+        )
+
+    def _outputs(self) -> None:
+        self.register_outputs({"bucketName": self.bucket_name})
+
+
+def merge_backup_values(values: dict, backup_values: dict | None) -> dict:
+    """`values` with `backup_values` merged under its `backup` key, map by map. Leaves may be
+    Outputs, so nothing is deep-copied (the v4 Chart resolves nested Outputs)."""
+    if not backup_values:
+        return values
+
+    def merge(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = value
+        return out
+
+    return {**values, "backup": merge(values.get("backup") or {}, backup_values)}

@@ -1,0 +1,43 @@
+"""Backups from an `existing` cluster to an S3-compatible store that already exists (MinIO,
+Ceph, Wasabi, AWS S3 with keys, ...): no cloud resource, only the chart values. The keys come
+from a Secret the operator creates in the release namespace (docs/BACKUP_RESTORE.md)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pulumi
+
+from components.backup.base import BACKUP_PREFIX, BackupArgs, BackupDestination
+
+DEFAULT_REGION = "us-east-1"
+
+
+def endpoint_port(endpoint: str) -> int:
+    parts = urlsplit(endpoint)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class S3CompatibleBackup(BackupDestination):
+    """Outputs: `bucket_name`, `chart_values`."""
+
+    def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pganalytics:backup:S3CompatibleBackup", name, args, opts)
+        b = args.settings.backup
+        self.bucket_name = pulumi.Output.from_input(b.bucket_name)
+        self.chart_values = {
+            "destination": {
+                "type": "s3",
+                "bucket": b.bucket_name,
+                "prefix": BACKUP_PREFIX,
+                "s3": {
+                    "endpoint": b.endpoint,
+                    "region": b.region or DEFAULT_REGION,
+                    "provider": "Other",
+                    "forcePathStyle": b.force_path_style,
+                    "existingSecret": b.credentials_secret,
+                },
+            },
+            "networkPolicy": {"objectStorePorts": [endpoint_port(b.endpoint)]},
+        }
+        self._outputs()
