@@ -16,7 +16,7 @@ import difflib
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,8 @@ class Cluster:
     release_channel: str
     control_plane_logs: tuple[str, ...]
     tier: str
+    # Day-2 key (issue 10 block at the end of this module).
+    master_cidr: str = "172.16.0.32/28"
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,8 @@ class Settings:
     ingress: Ingress
     storage: Storage
     chart: Chart
+    # Day-2 key (issue 10 block at the end of this module).
+    cluster_admins: ClusterAdmins = field(default_factory=lambda: ClusterAdmins())
 
     @property
     def is_cloud(self) -> bool:
@@ -993,6 +997,8 @@ def build_settings(
                 f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"',
             )
 
+    day2 = _day2_settings(values, target, problems)
+
     if problems.items:
         # Also list what the chart schema says about the overrides, in the same error.
         if values_file and (CHART_DIR / values_file).is_file() and isinstance(ch["values"], dict):
@@ -1055,6 +1061,12 @@ def build_settings(
         ),
     )
 
+    settings = replace(
+        settings,
+        cluster=replace(settings.cluster, master_cidr=day2["master_cidr"]),
+        cluster_admins=day2["cluster_admins"],
+    )
+
     # The chart values are known now (nothing in them waits for a cloud resource), so a
     # values override the chart's schema rejects fails here, before any resource exists.
     from components import values as chart_values
@@ -1093,3 +1105,108 @@ def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -
             message = message.replace(leaf, "[secret]")
         out.append(message)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Day-2 keys (issue 10): who administers the cluster, and the GKE control-plane range.
+# One block, so it ports into the settings model as a unit.
+#
+#   clusterAdmins.aws    list  []  IAM role / user ARNs       -> EKS access entries (admin)
+#   clusterAdmins.gcp    list  []  user:|group:|serviceAccount: -> roles/container.admin
+#   clusterAdmins.azure  list  []  Entra object ids (GUIDs)    -> AKS RBAC Cluster Admin
+#   cluster.masterCidr   str   172.16.0.32/28  GKE private control plane, a private /28
+#   storage.makeDefault  bool  false (was true)  see the comment below
+# ---------------------------------------------------------------------------------------
+
+SCHEMA["clusterAdmins"] = {"aws": ("list", []), "gcp": ("list", []), "azure": ("list", [])}
+SCHEMA["cluster"]["masterCidr"] = ("str", "172.16.0.32/28")
+# The chart names its StorageClass explicitly, so the program's class need not be the
+# cluster default; marking it default by default made a second default next to the cloud's.
+SCHEMA["storage"]["makeDefault"] = ("bool", False)
+
+ADMIN_PATTERNS = {
+    "aws": (
+        re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$"),
+        "arn:aws:iam::123456789012:role/platform-admins",
+    ),
+    "gcp": (
+        re.compile(r"^(user|group|serviceAccount):[^@\s]+@[^@\s]+\.[a-z]{2,}$"),
+        "group:platform-admins@example.com",
+    ),
+    "azure": (
+        re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"),
+        "00000000-0000-0000-0000-000000000000",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ClusterAdmins:
+    """Principals that administer the cluster, per cloud; the same whoever runs `up`."""
+
+    aws: tuple[str, ...] = ()
+    gcp: tuple[str, ...] = ()
+    azure: tuple[str, ...] = ()
+
+
+def _day2_settings(values: dict[str, Any], target: str, problems: _Problems) -> dict[str, Any]:
+    admins = values["clusterAdmins"]
+    for cloud, (pattern, example) in ADMIN_PATTERNS.items():
+        seen: set[str] = set()
+        for i, principal in enumerate(admins[cloud]):
+            key = f"clusterAdmins.{cloud}[{i}]"
+            if not isinstance(principal, str) or not pattern.match(principal):
+                hint = example
+                sts = re.match(
+                    r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/", str(principal)
+                )
+                if cloud == "aws" and sts:
+                    hint = f"arn:{sts[1]}:iam::{sts[2]}:role/{sts[3]}"
+                    what = "is a session ARN (it changes per login); use the role ARN"
+                else:
+                    what = {
+                        "aws": "is not an IAM role or user ARN",
+                        "gcp": "is not user:, group: or serviceAccount:<email>",
+                        "azure": "is not an Entra object id (a GUID)",
+                    }[cloud]
+                problems.add(key, f"{what} (got {principal!r})", _set_cmd(key, hint))
+            elif principal in seen:
+                problems.add(
+                    key,
+                    f"repeats {principal!r}",
+                    f"pulumi config rm --path '{NAMESPACE}:{key}'",
+                )
+            else:
+                seen.add(str(principal))
+
+    master_cidr = values["cluster"]["masterCidr"]
+    if not _cidr_ok(master_cidr) or ipaddress.ip_network(master_cidr).prefixlen != 28:
+        problems.add(
+            "cluster.masterCidr",
+            f"must be an IPv4 /28 (got {master_cidr!r})",
+            _set_cmd("cluster.masterCidr", "172.16.0.32/28"),
+        )
+    else:
+        master = ipaddress.ip_network(master_cidr)
+        if not master.is_private:
+            problems.add(
+                "cluster.masterCidr",
+                f"must be a private (RFC 1918) range (got {master_cidr!r})",
+                _set_cmd("cluster.masterCidr", "172.16.0.32/28"),
+            )
+        net = values["network"]
+        for sub in ("cidr", "podCidr", "serviceCidr"):
+            if target == "gcp" and _cidr_ok(net[sub]) and master.overlaps(
+                ipaddress.ip_network(net[sub])
+            ):
+                problems.add(
+                    "cluster.masterCidr",
+                    f"overlaps network.{sub} ({master_cidr} and {net[sub]})",
+                    _set_cmd("cluster.masterCidr", "172.16.0.32/28"),
+                )
+    return {
+        "master_cidr": master_cidr,
+        "cluster_admins": ClusterAdmins(
+            **{c: tuple(str(p) for p in admins[c]) for c in ("aws", "gcp", "azure")}
+        ),
+    }
