@@ -1196,8 +1196,10 @@ def _day2_settings(values: dict[str, Any], target: str, problems: _Problems) -> 
             )
         net = values["network"]
         for sub in ("cidr", "podCidr", "serviceCidr"):
-            if target == "gcp" and _cidr_ok(net[sub]) and master.overlaps(
-                ipaddress.ip_network(net[sub])
+            if (
+                target == "gcp"
+                and _cidr_ok(net[sub])
+                and master.overlaps(ipaddress.ip_network(net[sub]))
             ):
                 problems.add(
                     "cluster.masterCidr",

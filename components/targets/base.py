@@ -123,9 +123,27 @@ class ClusterTarget(pulumi.ComponentResource):
         self.lb_annotations = {}
         self.workload_dependencies = []
 
-    def _create_storage_class(self, spec: StorageClassSpec) -> k8s.storage.v1.StorageClass:
+    def _create_storage_class(
+        self, spec: StorageClassSpec, cloud_default: str = ""
+    ) -> k8s.storage.v1.StorageClass:
+        """The program's StorageClass. The chart names it explicitly, so it is the cluster
+        default only on request (storage.makeDefault), and then the class the cloud marks
+        as default (`cloud_default`) is demoted, so the cluster never has two defaults."""
         s = self.settings
         annotations = {DEFAULT_CLASS_ANNOTATION: "true"} if s.storage.make_default else {}
+        if s.storage.make_default and cloud_default:
+            k8s.storage.v1.StorageClassPatch(
+                "cloud-default-class",
+                metadata={
+                    "name": cloud_default,
+                    # The cloud's addon manager owns the object; take just this annotation.
+                    "annotations": {
+                        DEFAULT_CLASS_ANNOTATION: "false",
+                        "pulumi.com/patchForce": "true",
+                    },
+                },
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )
         self.storage_class = k8s.storage.v1.StorageClass(
             "storage-class",
             metadata={"name": s.storage.class_name, "annotations": annotations},

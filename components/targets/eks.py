@@ -38,7 +38,13 @@ CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Zone ids where EKS cannot place its control plane (EKS user guide, "Subnet requirements").
 CONTROL_PLANE_EXCLUDED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 # Managed addons, upgraded after the nodes. vpc-cni enforces NetworkPolicy (its node agent).
-MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+# addon -> resource name (pod-identity-agent keeps the name it had before it was versioned).
+MANAGED_ADDONS = {
+    "vpc-cni": "vpc-cni",
+    "kube-proxy": "kube-proxy",
+    "coredns": "coredns",
+    "eks-pod-identity-agent": "pod-identity-agent",
+}
 CLUSTER_AUTOSCALER_CHART = (
     "cluster-autoscaler",
     "9.52.1",
@@ -295,8 +301,8 @@ class EksCluster(ClusterTarget):
             child, pulumi.ResourceOptions(depends_on=[self.node_group])
         )
         self.addons: dict[str, aws.eks.Addon] = {}
-        for addon in MANAGED_ADDONS:
-            self.addons[addon] = self._addon(addon, invoke, after_nodes)
+        for addon, resource_name in MANAGED_ADDONS.items():
+            self.addons[addon] = self._addon(addon, invoke, after_nodes, resource_name)
         pod_identity_agent = self.addons["eks-pod-identity-agent"]
 
         ebs_role = aws.iam.Role(

@@ -357,7 +357,10 @@ def test_bad_config_fails_before_any_resource(case):
 
 def test_kubeconfig_must_be_secret():
     config = stack_config("dev")
-    kubeconfig = "apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\n"
+    kubeconfig = (
+        "apiVersion: v1\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'https://c'}}]\n"
+        "contexts: [{name: c, context: {cluster: c}}]\nusers: []\n"
+    )
     config["pganalytics:kubeconfig"] = kubeconfig
     result = run_program("dev", config)
     assert result["error_type"] == "ConfigError"
