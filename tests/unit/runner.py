@@ -6,8 +6,9 @@ One process per run: Pulumi's runtime state is process-global, so a fresh interp
 stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
-"secret_keys": [...], "preview": true}. Output (stdout, JSON): {"resources": [...],
-"outputs": {...}, "error": null | "..."}.
+"secret_keys": [...], "preview": true, and optionally "invokes": {token: result} (a run's own
+data-source answers) and "ambient_kubeconfig": text}. Output (stdout, JSON): {"resources":
+[...], "invokes": [{token, args}], "outputs": {...}, "error": null | "..."}.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
 class Mocks(pulumi.runtime.Mocks):
     def __init__(self, invokes: dict | None = None):
         # token -> result: a run's own answers for a data source (e.g. another GKE channel
-        # table); a result {"__error__": "..."} makes the invoke fail like a provider would.
+        # table); a result {"__error__": "..."} makes the invoke fail as a provider's would.
         self.invokes = invokes or {}
+        self.calls: list[dict] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
@@ -126,10 +128,12 @@ class Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
+        self.calls.append({"token": token, "args": _plain(dict(args.args))})
         if token in self.invokes:
             result = self.invokes[token]
             if isinstance(result, dict) and "__error__" in result:
-                raise Exception(result["__error__"])
+                # A provider's failed invoke: the engine raises it at the call site.
+                return {}, [("", result["__error__"])]
             return result
         if token == "aws:eks/getClusterVersions:getClusterVersions":
             return {
@@ -327,6 +331,7 @@ def main() -> None:
     json.dump(
         {
             "resources": monitor.records,
+            "invokes": mocks_.calls,
             "outputs": outputs,
             "error": error,
             "error_type": error_type,
