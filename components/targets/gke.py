@@ -267,7 +267,9 @@ class GkeCluster(ClusterTarget):
             problem = f"channel {channel} offers no version in {location}"
         elif minor(version) > minor(latest):
             problem = f"is not in the {channel} channel yet (newest there: {latest})"
-        elif exact and version not in (found.valid_master_versions or []):
+        elif exact and not any(
+            v == version or v.startswith(version + "-") for v in found.valid_master_versions or []
+        ):
             problem = f"is not a version GKE offers in {location}"
         if problem is None:
             return
