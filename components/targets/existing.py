@@ -113,10 +113,11 @@ class ExistingCluster(ClusterTarget):
 
         self.cluster_name = pulumi.Output.from_input(self.binding.context)
 
-        # Without a configured kubeconfig the provider reads the ambient one (KUBECONFIG or
-        # ~/.kube/config), so nothing machine-specific lands in the state.
-        kubeconfig = pulumi.Output.secret(s.kubeconfig) if s.kubeconfig else None
-        self.kubeconfig = kubeconfig if kubeconfig is not None else pulumi.Output.secret("")
+        # Without a configured kubeconfig the provider loads the ambient one itself (KUBECONFIG
+        # or ~/.kube/config). "" rather than None: the SDK would otherwise copy $KUBECONFIG,
+        # a path on this machine, into the state.
+        kubeconfig = pulumi.Output.secret(s.kubeconfig) if s.kubeconfig else ""
+        self.kubeconfig = kubeconfig if s.kubeconfig else pulumi.Output.secret("")
         # The context is always explicit, so the provider talks to the cluster it is bound to
         # even when the kubeconfig's current context moves.
         self.provider = k8s_provider(
