@@ -303,7 +303,8 @@ class EksCluster(ClusterTarget):
         self.addons: dict[str, aws.eks.Addon] = {}
         for addon, resource_name in MANAGED_ADDONS.items():
             self.addons[addon] = self._addon(addon, invoke, after_nodes, resource_name)
-        pod_identity_agent = self.addons["eks-pod-identity-agent"]
+        # Other components (backups) bind their service accounts through Pod Identity too.
+        self.pod_identity_agent = pod_identity_agent = self.addons["eks-pod-identity-agent"]
 
         ebs_role = aws.iam.Role(
             "ebs-csi-role",
