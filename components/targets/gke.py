@@ -194,7 +194,9 @@ class GkeCluster(ClusterTarget):
             cluster=self.cluster.id,
             location=location,
             # The nodes follow the control plane: a version bump updates the master first,
-            # then this pool (a surge upgrade), never the other way round.
+            # then this pool (a surge upgrade), never the other way round. Auto-upgrade (which
+            # release channels require) also only ever moves nodes to the master's version,
+            # so the two agree instead of fighting.
             version=self.cluster.master_version,
             # One extra node at a time, none taken away before its replacement is ready.
             upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
