@@ -99,7 +99,9 @@ class Platform(pulumi.ComponentResource):
         chart, version, repo = TRAEFIK_CHART
         service: dict = {"type": s.ingress.service_type, "annotations": args.lb_annotations}
         if s.is_cloud:
-            # Keep client source IPs and only send traffic to nodes that run a controller.
+            # Keep client source IPs and only send traffic to nodes that run a controller:
+            # every cloud's load balancer then health-checks the Service's
+            # healthCheckNodePort (served by kube-proxy), not the controller's own ports.
             service["spec"] = {"externalTrafficPolicy": "Local"}
         replicas = 2 if s.protect else 1
         values = {
@@ -112,8 +114,6 @@ class Platform(pulumi.ComponentResource):
             },
             # Report the LoadBalancer address in each Ingress's status.
             "providers": {"kubernetesIngress": {"publishedService": {"enabled": True}}},
-            # Serves /ping on the `web` entry point for cloud LB health probes (Azure).
-            "ingressRoute": {"healthcheck": {"enabled": True, "entryPoints": ["web"]}},
             "service": service,
         }
         self.controller = k8s.helm.v3.Release(

@@ -75,7 +75,7 @@ CLOUDS = {
         r"[a-z][a-z0-9]*(-[a-z0-9]+){1,3}", "e2-standard-4",
         ("pd-balanced", "pd-ssd", "pd-standard"),
         ("standard", "standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"),
-        ("172.17.0.0/16", "172.16.0.32/28"),  # Docker bridge; control plane (targets/gke.py)
+        ("172.17.0.0/16",),  # the Docker bridge; the control plane: reserved_ranges()
         (1, f"{GCP_NAME}|{GCP_LINK}regions/[a-z0-9-]+/subnetworks/{GCP_NAME}", "my-subnet"),
     ),
     "azure": Cloud(
@@ -92,6 +92,8 @@ CLOUDS = {
 }
 # fmt: on
 REGION_PATTERNS = {k: (re.compile(c.region), c.region_example) for k, c in CLOUDS.items()}
+# The GKE private control plane: cluster.masterCidr's default, then free /28s for its fixes.
+MASTER_CIDRS = ("172.16.0.32/28", "172.16.0.48/28", "192.168.255.240/28", "10.255.255.240/28")
 
 
 def _text(value: Any) -> Any:
@@ -130,6 +132,18 @@ def ctx(info: ValidationInfo, name: str, default: Any = "") -> Any:
 def cloud_of(info: ValidationInfo) -> Cloud | None:
     """The facts of the target's cloud, or None on existing."""
     return CLOUDS.get(ctx(info, "target"))
+
+
+def reserved_ranges(info: ValidationInfo) -> tuple[str, ...]:
+    """Ranges the cluster network must avoid on the target's cloud. On GKE that includes the
+    control plane's range: while cluster.masterCidr is unset the network must avoid its
+    default; once it is set, an overlap is reported once, on that key
+    (`Settings.cross_problems`), since the key the user chose is the one to move."""
+    cloud = cloud_of(info)
+    if not cloud:
+        return ()
+    plane = cloud.name == "GCP" and not ctx(info, "master_cidr_set", False)
+    return cloud.reserved + ((MASTER_CIDRS[0],) if plane else ())
 
 
 def owned_namespace(value: str) -> str:

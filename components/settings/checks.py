@@ -30,10 +30,8 @@ CREDENTIAL_NAME = re.compile(
     r"(.*[_-])?(PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS?)([_-].*)?", re.I
 )
 URL_WITH_PASSWORD = re.compile(r"\w[\w+.-]*://[^/@\s]+:[^/@\s]+@.*", re.S)
-PRIVATE_RANGES = [
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
-]
+RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+PRIVATE_RANGES = [*RFC1918, ipaddress.ip_network("100.64.0.0/10")]
 
 
 class Problems(list):

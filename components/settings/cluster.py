@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from components.settings.base import (
     CIDR_CHOICES,
     EKS_LOG_TYPES,
+    MASTER_CIDRS,
     MY_IP,
     Cidr,
     Cloud,
@@ -21,12 +22,15 @@ from components.settings.base import (
     Text,
     cloud_of,
     ctx,
+    reserved_ranges,
 )
 from components.settings.checks import (
+    EMAIL,
     GCP_LINK,
     GCP_NAME,
     NAMESPACE,
     PRIVATE_RANGES,
+    RFC1918,
     Problems,
     fail,
     free_range,
@@ -102,16 +106,18 @@ class Network(Model):
         choices = CIDR_CHOICES[to_camel(info.field_name)]
         if cloud and not any(net.subnet_of(p) for p in PRIVATE_RANGES):
             fail(f"must be a private range (RFC 1918 or 100.64.0.0/10; got {value})", choices[0])
-        hit = overlaps(net, cloud.reserved if cloud else ())
+        reserved = reserved_ranges(info)
+        hit = overlaps(net, reserved)
         if hit:
-            message = f"overlaps {hit}, which {cloud.name} clusters reserve (got {value})"
-            fail(message, free_range(choices, cloud.reserved))
+            why = " for the control plane (cluster.masterCidr)" if hit in MASTER_CIDRS else ""
+            message = f"overlaps {hit}, which {cloud.name} clusters reserve{why} (got {value})"
+            fail(message, free_range(choices, reserved))
         return value
 
     @model_validator(mode="after")
     def _layout(self, info: ValidationInfo) -> Network:
         found, cloud = Problems(), cloud_of(info)
-        reserved = cloud.reserved if cloud else ()
+        reserved = reserved_ranges(info)
         nets = {"cidr": self.cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
         for a, b in (("cidr", "podCidr"), ("cidr", "serviceCidr"), ("podCidr", "serviceCidr")):
             if overlaps(network(nets[b]), [nets[a]]):
@@ -205,6 +211,9 @@ class Cluster(Model):
     """EKS control-plane log types sent to CloudWatch (kept 90 days)."""
     tier: Literal["free", "standard"] = "standard"
     """AKS: free, or standard (uptime SLA)."""
+    master_cidr: Cidr = MASTER_CIDRS[0]
+    """GKE: the private control plane's range, an RFC 1918 /28 that overlaps none of the
+    network ranges; fixed when the cluster is created."""
 
     @check("zone")
     def _zone(cls, value: str, info: ValidationInfo) -> str:
@@ -214,3 +223,68 @@ class Cluster(Model):
         if not re.fullmatch(re.escape(region) + r"-[a-z]", value or f"{region}-b"):
             fail(f"must be a zone of region {region} (got {value!r})", f"{region}-b")
         return value or f"{region}-b"
+
+    @check("master_cidr")
+    def _master_cidr(cls, value: str) -> str:
+        net = network(value)
+        if net.prefixlen != 28:
+            fail(f"must be an IPv4 /28 (got {value!r})", MASTER_CIDRS[0])
+        if not any(net.subnet_of(r) for r in RFC1918):
+            fail(f"must be a private (RFC 1918) range (got {value!r})", MASTER_CIDRS[0])
+        return value
+
+
+# What a principal of each cloud looks like: pattern, what else it is, an example.
+PRINCIPALS = {
+    "aws": (
+        r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}",
+        "is not an IAM role or user ARN",
+        "arn:aws:iam::123456789012:role/platform-admins",
+    ),
+    "gcp": (
+        rf"(user|group|serviceAccount):{EMAIL.pattern}",
+        "is not user:, group: or serviceAccount:<email>",
+        "group:platform-admins@example.com",
+    ),
+    "azure": (
+        r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}",
+        "is not an Entra object id (a GUID)",
+        "00000000-0000-0000-0000-000000000000",
+    ),
+}
+# An assumed-role session (what `aws sts get-caller-identity` shows): it changes per login.
+STS_SESSION = r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+"
+
+
+class ClusterAdmins(Model):
+    """Who administers the cluster, per cloud: the same principals whoever runs `pulumi up`, so
+    a laptop and CI do not flip access. Validated whatever the target."""
+
+    aws: list[Text] = Field(default_factory=list)
+    """IAM role or user ARNs (arn:aws:iam::<account>:role/<name>, not an sts session ARN): one
+    EKS access entry each, with AmazonEKSClusterAdminPolicy. Empty: the identity that first
+    creates the cluster keeps admin access."""
+    gcp: list[Text] = Field(default_factory=list)
+    """user:, group: or serviceAccount:<email>: roles/container.admin on the project. Empty:
+    the project's IAM decides."""
+    azure: list[Text] = Field(default_factory=list)
+    """Entra object ids (groups, users, service principals, managed identities): Azure
+    Kubernetes Service RBAC Cluster Admin on the cluster. Empty: the identity that first
+    creates the cluster keeps admin access."""
+
+    @check("aws", "gcp", "azure")
+    def _principals(cls, principals: list[str], info: ValidationInfo) -> list[str]:
+        pattern, what, example = PRINCIPALS[info.field_name]
+        found = Problems()
+        for i, principal in enumerate(principals):
+            session = re.fullmatch(STS_SESSION, principal) if info.field_name == "aws" else None
+            if session:
+                role = "arn:{}:iam::{}:role/{}".format(*session.groups())
+                why = "is a session ARN (it changes per login); use the role ARN"
+                found.add(f"[{i}]", f"{why} (got {principal!r})", role)
+            elif not re.fullmatch(pattern, principal):
+                found.add(f"[{i}]", f"{what} (got {principal!r})", example)
+            elif principal in principals[:i]:
+                found.add(f"[{i}]", f"repeats {principal!r}")  # fix: remove this entry
+        found.raise_any()
+        return principals

@@ -85,11 +85,14 @@ def build_settings(
     ]
     data = _prepare(config, problems)
     target = data.get("target") if data.get("target") in TARGETS else "existing"
+    cluster = data.get("cluster")
     context = {
         "stack": stack,
         "target": target,
         "region": data.get("region") if isinstance(data.get("region"), str) else "",
         "secret_keys": secret_keys,
+        # Set: an overlap with the network is that key's problem (base.reserved_ranges).
+        "master_cidr_set": isinstance(cluster, dict) and "masterCidr" in cluster,
     }
     settings, errors = _validate(data, context)
     problems += [line for e in errors for line in _lines(e, secret_keys)]
@@ -114,6 +117,8 @@ def _validate(data: dict, context: dict) -> tuple[Settings | None, list[dict]]:
         return Settings.model_validate(data, context=context), []
     except ValidationError as error:
         errors = error.errors()
+    if any(e["loc"] == () for e in errors):
+        return None, errors  # every key was valid: the cross-key rules have run and reported
     failed = {re.split(r"[.\[]", _walk(e["loc"])[0])[0] for e in errors}
     parts: dict[str, Any] = {}
     for name, field in Settings.model_fields.items():

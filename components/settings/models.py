@@ -19,9 +19,9 @@ from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
 from components.settings.backup import Backup
-from components.settings.base import CHART_DIR, Flag, Model, Text, cloud_of, ctx
-from components.settings.checks import NAMESPACE, Problems, fail
-from components.settings.cluster import Cluster, Endpoint, Network, NodePool
+from components.settings.base import CHART_DIR, MASTER_CIDRS, Flag, Model, Text, cloud_of, ctx
+from components.settings.checks import NAMESPACE, Problems, fail, free_range, network, overlaps
+from components.settings.cluster import Cluster, ClusterAdmins, Endpoint, Network, NodePool
 from components.settings.workload import Chart, Ingress, Storage
 
 
@@ -65,6 +65,7 @@ class Settings(Model):
     network: Network = Field(default_factory=dict)
     endpoint: Endpoint = Field(default_factory=dict)
     cluster: Cluster = Field(default_factory=dict)
+    cluster_admins: ClusterAdmins = Field(default_factory=dict)
     ingress: Ingress = Field(default_factory=dict)
     storage: Storage = Field(default_factory=dict)
     backup: Backup = Field(default_factory=dict)
@@ -151,15 +152,33 @@ class Settings(Model):
         if gke and not self.endpoint.public_access and not self.cluster.private_nodes:
             why = "must be true on GKE when endpoint.publicAccess is false"
             found.add("cluster.privateNodes", why, True)
+        if ok(("target", "network", "cluster")) and self.target == "gcp":
+            # Fires only with cluster.masterCidr set: until then the network avoids its default.
+            net, master = self.network, self.cluster.master_cidr
+            ranges = {"cidr": net.cidr, "podCidr": net.pod_cidr, "serviceCidr": net.service_cidr}
+            for key, value in ranges.items():
+                if overlaps(network(master), [value]):
+                    why = f"overlaps network.{key} ({master} and {value})"
+                    found.add("cluster.masterCidr", why, free_range(MASTER_CIDRS, ranges.values()))
         if ok(("chart", "ingress")) and self.chart.namespace == self.ingress.controller_namespace:
             fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
             found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
         if ok(("kubeconfig", "kubeContext")) and self.kube_context and self.kubeconfig:
-            entries = (yaml.safe_load(self.kubeconfig) or {}).get("contexts") or []
-            names = [str(c.get("name")) for c in entries if isinstance(c, dict)] or ["none"]
+            # Worded as targets/existing.py words it for the ambient kubeconfig.
+            parsed = yaml.safe_load(self.kubeconfig) or {}
+            entries = parsed.get("contexts") or []
+            names = sorted(str(c["name"]) for c in entries if isinstance(c, dict) and "name" in c)
             if self.kube_context not in names:
-                why = f"names no context of {NAMESPACE}:kubeconfig (it has: {', '.join(names)})"
-                found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
+                why = f"names context {self.kube_context!r}, which {NAMESPACE}:kubeconfig does "
+                why += f"not have (contexts: {', '.join(names) or 'none'})"
+                current = parsed.get("current-context")
+                if names:
+                    found.add("kubeContext", why, current if current in names else names[0])
+                else:
+                    fix = (
+                        f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"'
+                    )
+                    found.add("kubeContext", why, fix=fix)
         return found
 
     @property

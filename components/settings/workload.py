@@ -134,8 +134,10 @@ class Storage(Model):
     Premium_LRS, PremiumV2_LRS, StandardSSD_LRS, Premium_ZRS, StandardSSD_ZRS; empty: the first."""
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
     """Retain keeps the cloud disk when its claim is deleted (prod, enterprise)."""
-    make_default: Flag = True
-    """Annotate the class as the cluster's default."""
+    make_default: Flag = False
+    """Annotate the class as the cluster's default; on GKE and AKS the cloud's default class
+    (standard-rwo, default) is then demoted, so there is one default. The chart names its
+    class, so it needs no default."""
 
     @check("class_name")
     def _class(cls, value: str, info: ValidationInfo) -> str:

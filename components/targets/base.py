@@ -3,6 +3,7 @@ which cloud it runs on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -12,6 +13,34 @@ import pulumi_kubernetes as k8s
 from components.settings import Settings
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+class CloudCheckError(pulumi.RunError):
+    """A preview-time check against the cloud failed: the message says what to change, or
+    how to give the program the credentials the check needs."""
+
+
+def cloud_lookup(what: str, call, credentials_hint: str):
+    """Runs a data-source call at preview; a failure (usually missing credentials) becomes a
+    message that says what to do instead of a provider stack trace."""
+    try:
+        return call()
+    except Exception as exc:  # the engine raises plain Exceptions for failed invokes
+        raise CloudCheckError(
+            f"could not read {what} to check the configuration: {exc}\n"
+            f"  fix: {credentials_hint}, then run the preview again"
+        ) from exc
+
+
+def short_hash(*parts: str) -> str:
+    """A stable 8-hex-digit tag of `parts` (resource names that must be stable per value)."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:8]
+
+
+def minor(version: str) -> tuple[int, int]:
+    """(1, 34) of '1.34', '1.34.2' or '1.34.2-gke.1000'."""
+    major, minor_, *_ = version.split("-")[0].split(".")
+    return int(major), int(minor_)
 
 
 def exec_kubeconfig(name: str, server: str, ca_data: str, exec_spec: dict) -> str:
@@ -94,9 +123,27 @@ class ClusterTarget(pulumi.ComponentResource):
         self.lb_annotations = {}
         self.workload_dependencies = []
 
-    def _create_storage_class(self, spec: StorageClassSpec) -> k8s.storage.v1.StorageClass:
+    def _create_storage_class(
+        self, spec: StorageClassSpec, cloud_default: str = ""
+    ) -> k8s.storage.v1.StorageClass:
+        """The program's StorageClass. The chart names it explicitly, so it is the cluster
+        default only on request (storage.makeDefault), and then the class the cloud marks
+        as default (`cloud_default`) is demoted, so the cluster never has two defaults."""
         s = self.settings
         annotations = {DEFAULT_CLASS_ANNOTATION: "true"} if s.storage.make_default else {}
+        if s.storage.make_default and cloud_default:
+            k8s.storage.v1.StorageClassPatch(
+                "cloud-default-class",
+                metadata={
+                    "name": cloud_default,
+                    # The cloud's addon manager owns the object; take just this annotation.
+                    "annotations": {
+                        DEFAULT_CLASS_ANNOTATION: "false",
+                        "pulumi.com/patchForce": "true",
+                    },
+                },
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )
         self.storage_class = k8s.storage.v1.StorageClass(
             "storage-class",
             metadata={"name": s.storage.class_name, "annotations": annotations},

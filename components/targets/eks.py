@@ -1,6 +1,12 @@
 """Target `aws`: an EKS cluster on its own VPC (or existing subnets), with KMS envelope
-encryption of Secrets, control-plane logging, API access entries, a managed node group,
-EKS Pod Identity and the EBS CSI driver behind a gp3 StorageClass.
+encryption of Secrets, control-plane logging, access entries for the configured admins, a
+managed node group that follows the control plane's version, the Cluster Autoscaler (Pod
+Identity), and the managed addons (VPC CNI with network policy, CoreDNS, kube-proxy, Pod
+Identity agent, EBS CSI driver) at the versions EKS publishes for the cluster version.
+
+Upgrade order on a `kubernetesVersion` bump: control plane -> node group (version from the
+cluster's output, AMI release from the version's SSM parameter) -> addons (versions resolved
+for the cluster's version, depending on the node group).
 
 Plain pulumi_aws resources through an explicit provider built from settings, so an ambient
 `aws:region` or default provider is never used.
@@ -14,17 +20,41 @@ import re
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
+from components.settings import ConfigError
 from components.targets.base import (
     ClusterTarget,
     StorageClassSpec,
     TargetArgs,
+    cloud_lookup,
     exec_kubeconfig,
     k8s_provider,
     merged_tags,
+    short_hash,
 )
 
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Zone ids where EKS cannot place its control plane (EKS user guide, "Subnet requirements").
+CONTROL_PLANE_EXCLUDED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+# Managed addons, upgraded after the nodes. vpc-cni enforces NetworkPolicy (its node agent).
+# addon -> resource name (pod-identity-agent keeps the name it had before it was versioned).
+MANAGED_ADDONS = {
+    "vpc-cni": "vpc-cni",
+    "kube-proxy": "kube-proxy",
+    "coredns": "coredns",
+    "eks-pod-identity-agent": "pod-identity-agent",
+}
+CLUSTER_AUTOSCALER_CHART = (
+    "cluster-autoscaler",
+    "9.52.1",
+    "https://kubernetes.github.io/autoscaler",
+)
+CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
+AWS_CREDENTIALS_HINT = (
+    "give the preview AWS credentials (aws sso login / AWS_PROFILE, or the CI role through "
+    "OIDC) with eks:DescribeClusterVersions and ec2:DescribeAvailabilityZones"
+)
 
 
 def _assume_role(service: str, tag_session: bool = False) -> str:
@@ -46,6 +76,56 @@ def ami_type(instance_type: str) -> str:
         "AL2023_ARM_64_STANDARD"
         if re.fullmatch(r"[a-z]+\d+[a-z]*g[a-z]*(-[a-z]+)?", family)
         else "AL2023_x86_64_STANDARD"
+    )
+
+
+def ami_release_parameter(version: str, ami: str) -> str:
+    """The SSM parameter that names the newest EKS-optimized AL2023 release for `version`."""
+    arch = "arm64" if ami == "AL2023_ARM_64_STANDARD" else "x86_64"
+    return (
+        f"/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/{arch}/standard/"
+        "recommended/release_version"
+    )
+
+
+def autoscaler_policy(cluster_name: str) -> str:
+    """Least privilege for the Cluster Autoscaler: read everywhere, scale only the groups
+    tagged as this cluster's (managed node groups carry the tag)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeAutoScalingInstances",
+                        "autoscaling:DescribeLaunchConfigurations",
+                        "autoscaling:DescribeScalingActivities",
+                        "autoscaling:DescribeTags",
+                        "ec2:DescribeImages",
+                        "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                        "eks:DescribeNodegroup",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
+                        }
+                    },
+                },
+            ],
+        }
     )
 
 
@@ -86,12 +166,16 @@ class EksCluster(ClusterTarget):
         child = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
         invoke = pulumi.InvokeOptions(parent=self, provider=self.aws_provider)
 
+        if s.kubernetes_version:
+            self._check_version(s.kubernetes_version, invoke)
+
         # ARNs of AWS-managed policies carry the partition (aws, aws-us-gov, aws-cn).
         partition = aws.get_partition_output(opts=invoke).partition
 
         def managed_policy(name: str) -> pulumi.Output[str]:
             return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
 
+        self.egress: list[pulumi.Resource] = []
         subnet_ids = (
             self._network(cname, child, invoke) if s.network.create else list(s.network.subnet_ids)
         )
@@ -151,27 +235,11 @@ class EksCluster(ClusterTarget):
                 pulumi.ResourceOptions(depends_on=[cluster_policy, log_group], protect=s.protect),
             ),
         )
+        # Everything version-bound reads the version back from the cluster, so it moves only
+        # after the control plane has.
+        self.version = self.cluster.version
 
-        # The identity running `pulumi up` administers the cluster through an access entry.
-        caller = aws.get_caller_identity_output(opts=invoke)
-        deployer_arn = aws.iam.get_session_context_output(arn=caller.arn, opts=invoke).issuer_arn
-        access_entry = aws.eks.AccessEntry(
-            "deployer-access",
-            cluster_name=self.cluster.name,
-            principal_arn=deployer_arn,
-            type="STANDARD",
-            opts=child,
-        )
-        admin_policy = aws.eks.AccessPolicyAssociation(
-            "deployer-admin",
-            cluster_name=self.cluster.name,
-            principal_arn=deployer_arn,
-            policy_arn=pulumi.Output.concat("arn:", partition, ":eks::aws:", CLUSTER_ADMIN_POLICY),
-            access_scope={"type": "cluster"},
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[access_entry])
-            ),
-        )
+        admin_policies = self._admins(s, partition, child, invoke)
 
         # --- nodes ----------------------------------------------------------------------
         node_role = aws.iam.Role(
@@ -191,42 +259,53 @@ class EksCluster(ClusterTarget):
             )
         ]
         np = s.node_pool
+        ami = ami_type(np.machine_type)
+        release = aws.ssm.get_parameter_output(
+            name=self.version.apply(lambda v: ami_release_parameter(v, ami)), opts=invoke
+        ).value
         self.node_group = aws.eks.NodeGroup(
             "node-group",
             cluster_name=self.cluster.name,
+            # No node_group_name: the provider picks a unique one, so a change that replaces
+            # the group (instance type, disk, spot) creates the new group before deleting the
+            # old, with no name collision.
             node_role_arn=node_role.arn,
             subnet_ids=subnet_ids,
+            version=self.version,
+            release_version=release,
             instance_types=[np.machine_type],
             capacity_type="SPOT" if np.spot else "ON_DEMAND",
-            ami_type=ami_type(np.machine_type),
+            ami_type=ami,
             disk_size=np.disk_size_gb,
             scaling_config={
                 "min_size": np.min_size,
                 "max_size": np.max_size,
                 "desired_size": np.desired_size,
             },
+            # A version or AMI update replaces one node at a time, draining it first.
             update_config={"max_unavailable": 1},
             labels={"pganalytics.io/pool": "default"},
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=node_policies,
-                    # A cluster autoscaler moves desiredSize; a preview must not fight it.
+                    # Nodes join only once their egress (NAT, routes) exists.
+                    depends_on=[*node_policies, *self.egress],
+                    # The Cluster Autoscaler moves desiredSize; a preview must not fight it.
                     ignore_changes=["scalingConfig.desiredSize"],
                 ),
             ),
         )
 
-        # --- Pod Identity and the EBS CSI driver ------------------------------------------
-        pod_identity_agent = aws.eks.Addon(
-            "pod-identity-agent",
-            cluster_name=self.cluster.name,
-            addon_name="eks-pod-identity-agent",
-            resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.node_group])
-            ),
+        # --- managed addons, after the nodes --------------------------------------------
+        after_nodes = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[self.node_group])
         )
+        self.addons: dict[str, aws.eks.Addon] = {}
+        for addon, resource_name in MANAGED_ADDONS.items():
+            self.addons[addon] = self._addon(addon, invoke, after_nodes, resource_name)
+        # Other components (backups) bind their service accounts through Pod Identity too.
+        self.pod_identity_agent = pod_identity_agent = self.addons["eks-pod-identity-agent"]
+
         ebs_role = aws.iam.Role(
             "ebs-csi-role",
             assume_role_policy=_assume_role("pods.eks.amazonaws.com", tag_session=True),
@@ -238,20 +317,16 @@ class EksCluster(ClusterTarget):
             policy_arn=managed_policy("service-role/AmazonEBSCSIDriverPolicy"),
             opts=child,
         )
-        self.ebs_csi = aws.eks.Addon(
-            "ebs-csi-driver",
-            cluster_name=self.cluster.name,
-            addon_name="aws-ebs-csi-driver",
-            resolve_conflicts_on_update="OVERWRITE",
+        self.ebs_csi = self._addon(
+            "aws-ebs-csi-driver",
+            invoke,
+            pulumi.ResourceOptions.merge(
+                after_nodes, pulumi.ResourceOptions(depends_on=[pod_identity_agent, ebs_policy])
+            ),
+            resource_name="ebs-csi-driver",
             pod_identity_associations=[
                 {"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}
             ],
-            opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(
-                    depends_on=[pod_identity_agent, ebs_policy, self.node_group]
-                ),
-            ),
         )
 
         # --- Kubernetes access ------------------------------------------------------------
@@ -261,11 +336,14 @@ class EksCluster(ClusterTarget):
                 self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
             ).apply(lambda a: eks_kubeconfig(a[0], a[1], a[2], s.region))
         )
-        self.provider = k8s_provider(self, self.kubeconfig, cname, depends_on=[admin_policy])
+        self.provider = k8s_provider(self, self.kubeconfig, cname, depends_on=admin_policies)
+
+        self.autoscaler = self._cluster_autoscaler(s, child, pod_identity_agent)
 
         params = {"type": s.storage.type, "encrypted": "true", "fsType": "ext4"}
         if s.storage.type in ("io1", "io2"):
             params["iopsPerGB"] = "50"
+        # EKS (1.30 and later) annotates no StorageClass as the default: nothing to demote.
         self._create_storage_class(StorageClassSpec("ebs.csi.aws.com", params))
 
         # The in-tree AWS cloud provider makes a Network Load Balancer for the controller.
@@ -276,8 +354,161 @@ class EksCluster(ClusterTarget):
                 "true"
             ),
         }
-        self.workload_dependencies = [self.node_group, self.ebs_csi]
+        self.workload_dependencies = [self.node_group, self.ebs_csi, self.addons["vpc-cni"]]
         self._outputs()
+
+    # --- preview-time checks against the cloud ------------------------------------------
+
+    def _check_version(self, version: str, invoke: pulumi.InvokeOptions) -> None:
+        """The version must exist on EKS and be in standard support: the cluster's upgrade
+        policy is STANDARD, under which EKS would upgrade an extended-support version itself."""
+        found = cloud_lookup(
+            "the EKS versions",
+            lambda: aws.eks.get_cluster_versions(include_all=True, opts=invoke),
+            AWS_CREDENTIALS_HINT,
+        )
+        versions = {v.cluster_version: v.version_status for v in found.cluster_versions or []}
+        standard = sorted(
+            (v for v, status in versions.items() if status == "STANDARD_SUPPORT"),
+            key=lambda v: tuple(int(x) for x in v.split(".")),
+        )
+        if versions.get(version) == "STANDARD_SUPPORT":
+            return
+        state = versions.get(version, "not offered")
+        fix = standard[-1] if standard else "1.34"
+        raise ConfigError(
+            [
+                f"pganalytics:kubernetesVersion {version} is {state.lower().replace('_', ' ')} "
+                f"on EKS in {self.settings.region} (standard support: "
+                f"{', '.join(standard) or 'none listed'}); fix: pulumi config set "
+                f"pganalytics:kubernetesVersion {fix} (upgrade one minor version per `up`)"
+            ],
+            self.settings.stack,
+        )
+
+    # --- access -----------------------------------------------------------------------
+
+    def _admins(self, s, partition, child, invoke) -> list[pulumi.Resource]:
+        """Cluster admins from `clusterAdmins.aws`, one access entry each, named after the
+        principal (stable whoever runs `up`). With no admins configured, the identity that
+        first creates the entry keeps it: later runs by another identity do not move it."""
+        policy_arn = pulumi.Output.concat("arn:", partition, ":eks::aws:", CLUSTER_ADMIN_POLICY)
+        principals: list[tuple[str, pulumi.Input[str], list[str]]] = [
+            (f"admin-{short_hash(arn)}", arn, []) for arn in s.cluster_admins.aws
+        ]
+        if not principals:
+            caller = aws.get_caller_identity_output(opts=invoke)
+            deployer = aws.iam.get_session_context_output(arn=caller.arn, opts=invoke).issuer_arn
+            principals = [("deployer", deployer, ["principalArn"])]
+        associations = []
+        for name, arn, pinned in principals:
+            entry = aws.eks.AccessEntry(
+                f"{name}-access",
+                cluster_name=self.cluster.name,
+                principal_arn=arn,
+                type="STANDARD",
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(ignore_changes=pinned)
+                ),
+            )
+            associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-admin",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=policy_arn,
+                    access_scope={"type": "cluster"},
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=[entry], ignore_changes=pinned)
+                    ),
+                )
+            )
+        return associations
+
+    # --- addons -------------------------------------------------------------------------
+
+    def _addon(
+        self,
+        addon: str,
+        invoke: pulumi.InvokeOptions,
+        opts: pulumi.ResourceOptions,
+        resource_name: str | None = None,
+        **extra,
+    ) -> aws.eks.Addon:
+        """A managed addon at the newest version EKS publishes for the cluster's version."""
+        version = aws.eks.get_addon_version_output(
+            addon_name=addon, kubernetes_version=self.version, most_recent=True, opts=invoke
+        ).version
+        config = None
+        if addon == "vpc-cni":
+            # The CNI's network policy agent enforces Kubernetes NetworkPolicy.
+            config = json.dumps({"enableNetworkPolicy": "true"})
+        return aws.eks.Addon(
+            resource_name or addon,
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            addon_version=version,
+            configuration_values=config,
+            # The cluster's bootstrap copies of vpc-cni, kube-proxy and CoreDNS are adopted.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=opts,
+            **extra,
+        )
+
+    # --- autoscaling --------------------------------------------------------------------
+
+    def _cluster_autoscaler(self, s, child, pod_identity_agent) -> k8s.helm.v3.Release:
+        """The Cluster Autoscaler scales the managed node group between nodePool.minSize and
+        nodePool.maxSize (the group's own bounds), with AWS access through Pod Identity."""
+        role = aws.iam.Role(
+            "autoscaler-role",
+            assume_role_policy=_assume_role("pods.eks.amazonaws.com", tag_session=True),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            "autoscaler-policy", role=role.id, policy=autoscaler_policy(s.cluster_name), opts=child
+        )
+        association = aws.eks.PodIdentityAssociation(
+            "autoscaler-identity",
+            cluster_name=self.cluster.name,
+            namespace="kube-system",
+            service_account=CLUSTER_AUTOSCALER_SA,
+            role_arn=role.arn,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[pod_identity_agent])
+            ),
+        )
+        chart, chart_version, repo = CLUSTER_AUTOSCALER_CHART
+        return k8s.helm.v3.Release(
+            "cluster-autoscaler",
+            name="cluster-autoscaler",
+            chart=chart,
+            version=chart_version,
+            repository_opts={"repo": repo},
+            namespace="kube-system",
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": s.region,
+                "autoDiscovery": {"clusterName": s.cluster_name},
+                # The autoscaler's minor version must match the cluster's.
+                "image": {"tag": self.version.apply(lambda v: f"v{v}.0")},
+                "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SA}},
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    "expander": "least-waste",
+                    "skip-nodes-with-local-storage": False,
+                },
+            },
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self.provider,
+                depends_on=[association, policy, self.node_group],
+            ),
+        )
 
     def _network(self, cname: str, child, invoke) -> list[pulumi.Output[str]]:
         """A VPC over `zoneCount` zones: public subnets (load balancers, NAT) and private
@@ -286,7 +517,7 @@ class EksCluster(ClusterTarget):
         n = s.network.zone_count
         base = ipaddress.ip_network(s.network.cidr)
         blocks = list(base.subnets(new_prefix=base.prefixlen + 4))
-        zones = aws.get_availability_zones_output(state="available", opts=invoke).names
+        zones = self._zones(n, invoke)
 
         vpc = aws.ec2.Vpc(
             "vpc",
@@ -306,7 +537,7 @@ class EksCluster(ClusterTarget):
         )
         public, private = [], []
         for i in range(n):
-            zone = zones.apply(lambda names, i=i: names[i % len(names)])
+            zone = zones[i]
             pub = aws.ec2.Subnet(
                 f"public-{i}",
                 vpc_id=vpc.id,
@@ -354,8 +585,36 @@ class EksCluster(ClusterTarget):
                 tags={"Name": f"{cname}-private-{i}"},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(
-                f"private-{i}", subnet_id=priv.id, route_table_id=rt.id, opts=child
+            self.egress.append(
+                aws.ec2.RouteTableAssociation(
+                    f"private-{i}", subnet_id=priv.id, route_table_id=rt.id, opts=child
+                )
             )
+        self.egress.extend(nats)
         self.vpc = vpc
         return [p.id for p in private]
+
+    def _zones(self, count: int, invoke: pulumi.InvokeOptions) -> list[str]:
+        """`count` distinct zones where EKS can run its control plane: standard zones of the
+        region (no Local or Wavelength zones), without the zone ids EKS does not support."""
+        found = cloud_lookup(
+            f"the availability zones of {self.settings.region}",
+            lambda: aws.get_availability_zones(
+                state="available",
+                exclude_zone_ids=list(CONTROL_PLANE_EXCLUDED_ZONE_IDS),
+                filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+                opts=invoke,
+            ),
+            AWS_CREDENTIALS_HINT,
+        )
+        names = sorted(found.names or [])
+        if len(names) < count:
+            raise ConfigError(
+                [
+                    f"pganalytics:network.zoneCount {count} exceeds the {len(names)} zones of "
+                    f"{self.settings.region} where EKS can run ({', '.join(names)}); fix: "
+                    f"pulumi config set --path pganalytics:network.zoneCount {max(2, len(names))}"
+                ],
+                self.settings.stack,
+            )
+        return names[:count]

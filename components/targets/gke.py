@@ -1,6 +1,8 @@
 """Target `gcp`: a GKE cluster on a VPC-native network (or an existing one), with Workload
-Identity, shielded nodes, a release channel, private nodes (with Cloud NAT for egress), a
-separately managed autoscaling node pool and a pd-balanced / pd-ssd StorageClass.
+Identity, shielded nodes, Dataplane V2 (which enforces NetworkPolicy), a release channel
+checked against the versions it offers, private nodes (with Cloud NAT for egress), a
+separately managed autoscaling node pool whose version follows the control plane, admins from
+`clusterAdmins.gcp`, and a pd-balanced / pd-ssd StorageClass.
 
 Everything goes through an explicit gcp.Provider built from settings.
 """
@@ -10,13 +12,17 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from components.settings import ConfigError
 from components.targets.base import (
     ClusterTarget,
     StorageClassSpec,
     TargetArgs,
+    cloud_lookup,
     exec_kubeconfig,
     k8s_provider,
     merged_tags,
+    minor,
+    short_hash,
 )
 
 NODE_ROLES = (
@@ -26,7 +32,15 @@ NODE_ROLES = (
     "roles/stackdriver.resourceMetadata.writer",
     "roles/artifactregistry.reader",
 )
-MASTER_CIDR = "172.16.0.32/28"
+# What the admins in clusterAdmins.gcp get: full Kubernetes API access through IAM.
+ADMIN_ROLE = "roles/container.admin"
+# The class GKE marks as its default.
+GKE_DEFAULT_CLASS = "standard-rwo"
+GCP_CREDENTIALS_HINT = (
+    "give the preview Google credentials (gcloud auth application-default login, or "
+    "GOOGLE_APPLICATION_CREDENTIALS / workload identity federation on CI) with "
+    "container.clusters.getServerConfig (roles/container.viewer) on the project"
+)
 
 
 def _label(value: str) -> str:
@@ -64,6 +78,9 @@ class GkeCluster(ClusterTarget):
             opts=pulumi.ResourceOptions(parent=self),
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
+        invoke = pulumi.InvokeOptions(parent=self, provider=self.gcp_provider)
+        if s.kubernetes_version:
+            self._check_version(s.kubernetes_version, location, invoke)
 
         # --- network --------------------------------------------------------------------
         if s.network.create:
@@ -129,7 +146,7 @@ class GkeCluster(ClusterTarget):
             private_cfg = {
                 "enable_private_nodes": True,
                 "enable_private_endpoint": not s.endpoint.public_access,
-                "master_ipv4_cidr_block": MASTER_CIDR,
+                "master_ipv4_cidr_block": s.cluster.master_cidr,
             }
         self.cluster = gcp.container.Cluster(
             "cluster",
@@ -143,6 +160,9 @@ class GkeCluster(ClusterTarget):
             remove_default_node_pool=True,
             initial_node_count=1,
             networking_mode="VPC_NATIVE",
+            # Dataplane V2 (eBPF): enforces NetworkPolicy, which the legacy datapath does not.
+            # Fixed at creation: a cluster created without it is replaced to get it.
+            datapath_provider="ADVANCED_DATAPATH",
             ip_allocation_policy={
                 "cluster_secondary_range_name": pods_range,
                 "services_secondary_range_name": services_range,
@@ -164,11 +184,22 @@ class GkeCluster(ClusterTarget):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=s.protect)),
         )
 
+        self._admins(s, project, child)
+
         np = s.node_pool
         self.node_pool = gcp.container.NodePool(
             "node-pool",
+            # No name: the provider generates a unique one, so a change that replaces the
+            # pool creates the new pool before deleting the old, with no name collision.
             cluster=self.cluster.id,
             location=location,
+            # The nodes follow the control plane: a version bump updates the master first,
+            # then this pool (a surge upgrade), never the other way round. Auto-upgrade (which
+            # release channels require) also only ever moves nodes to the master's version,
+            # so the two agree instead of fighting.
+            version=self.cluster.master_version,
+            # One extra node at a time, none taken away before its replacement is ready.
+            upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
             initial_node_count=max(1, np.desired_size // (1 if s.cluster.zonal else 3)),
             # total_*: the bounds mean the whole pool, as on the other clouds, not per zone.
             autoscaling={
@@ -210,8 +241,67 @@ class GkeCluster(ClusterTarget):
         self.provider = k8s_provider(self, self.kubeconfig, cname)
 
         params = {"type": s.storage.type}
-        self._create_storage_class(StorageClassSpec("pd.csi.storage.gke.io", params))
+        self._create_storage_class(
+            StorageClassSpec("pd.csi.storage.gke.io", params), cloud_default=GKE_DEFAULT_CLASS
+        )
         # GKE's L4 load balancer needs nothing special for a public controller.
         self.lb_annotations = {}
         self.workload_dependencies = [self.node_pool]
         self._outputs()
+
+    def _check_version(self, version: str, location: str, invoke: pulumi.InvokeOptions) -> None:
+        """GKE refuses a minimum master version its release channel does not offer yet (for
+        example 1.34 on STABLE before 1.34 reaches STABLE): check the pair at preview."""
+        s = self.settings
+        channel = s.cluster.release_channel
+        found = cloud_lookup(
+            f"the GKE versions of {location}",
+            lambda: gcp.container.get_engine_versions(
+                location=location, project=s.gcp_project, opts=invoke
+            ),
+            GCP_CREDENTIALS_HINT,
+        )
+        latest_by_channel = dict(found.release_channel_latest_version or {})
+        latest = latest_by_channel.get(channel)
+        exact = version.count(".") >= 2
+        problem = None
+        if latest is None:
+            problem = f"channel {channel} offers no version in {location}"
+        elif minor(version) > minor(latest):
+            problem = f"is not in the {channel} channel yet (newest there: {latest})"
+        elif exact and not any(
+            v == version or v.startswith(version + "-") for v in found.valid_master_versions or []
+        ):
+            problem = f"is not a version GKE offers in {location}"
+        if problem is None:
+            return
+        offering = sorted(
+            (c for c, v in latest_by_channel.items() if latest and minor(v) >= minor(version)),
+        )
+        fixes = (
+            [f"pulumi config set pganalytics:kubernetesVersion {'.'.join(map(str, minor(latest)))}"]
+            if latest
+            else []
+        )
+        fixes += [
+            f"pulumi config set --path pganalytics:cluster.releaseChannel {c}" for c in offering
+        ]
+        raise ConfigError(
+            [
+                f"pganalytics:kubernetesVersion {version} {problem}; fix: "
+                + " or ".join(fixes or ["pulumi config rm pganalytics:kubernetesVersion"])
+            ],
+            s.stack,
+        )
+
+    def _admins(self, s, project: str, child: pulumi.ResourceOptions) -> None:
+        """clusterAdmins.gcp get roles/container.admin, named after each member, so the
+        bindings are the same whoever runs `up`. GKE IAM roles bind at project level."""
+        for member in s.cluster_admins.gcp:
+            gcp.projects.IAMMember(
+                f"admin-{short_hash(member)}",
+                project=project,
+                role=ADMIN_ROLE,
+                member=member,
+                opts=child,
+            )

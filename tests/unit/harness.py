@@ -58,8 +58,21 @@ def stack_config(stack: str, target: str | None = None) -> dict:
     return config
 
 
-def run_program(stack: str, config: dict, secret_keys: tuple = (), preview: bool = True) -> dict:
-    spec = {"stack": stack, "config": config, "secret_keys": list(secret_keys), "preview": preview}
+def run_program(
+    stack: str,
+    config: dict,
+    secret_keys: tuple = (),
+    preview: bool = True,
+    **extra,
+) -> dict:
+    """`extra`: runner options, e.g. invokes={token: result}, ambient_kubeconfig="..."."""
+    spec = {
+        "stack": stack,
+        "config": config,
+        "secret_keys": list(secret_keys),
+        "preview": preview,
+        **extra,
+    }
     proc = subprocess.run(
         [sys.executable, str(RUNNER)],
         input=json.dumps(spec),

@@ -6,8 +6,9 @@ One process per run: Pulumi's runtime state is process-global, so a fresh interp
 stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
-"secret_keys": [...], "preview": true}. Output (stdout, JSON): {"resources": [...],
-"outputs": {...}, "error": null | "..."}.
+"secret_keys": [...], "preview": true, and optionally "invokes": {token: result} (a run's own
+data-source answers) and "ambient_kubeconfig": text}. Output (stdout, JSON): {"resources":
+[...], "invokes": [{token, args}], "outputs": {...}, "error": null | "..."}.
 """
 
 from __future__ import annotations
@@ -31,10 +32,31 @@ from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 MOCK_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----mock").decode()
 MOCK_KUBECONFIG = """apiVersion: v1
 kind: Config
-clusters: [{name: aks, cluster: {server: "https://aks.example.com:443"}}]
+clusters: [{name: aks, cluster: {server: "https://aks.example.com:443",
+  certificate-authority-data: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tbW9jaw=="}}]
 contexts: [{name: aks, context: {cluster: aks, user: aks}}]
 current-context: aks
 users: [{name: aks, user: {token: mock-token}}]
+"""
+
+
+# The version a cloud gives a cluster created without one (the dev stack sets none).
+DEFAULT_VERSION = "1.33"
+# Minor versions the mocked clouds offer, and where (overridable per run: spec "invokes").
+EKS_VERSIONS = {"1.32": "EXTENDED_SUPPORT", "1.33": "STANDARD_SUPPORT", "1.34": "STANDARD_SUPPORT"}
+GKE_CHANNELS = {
+    "RAPID": "1.35.1-gke.1000",
+    "REGULAR": "1.34.3-gke.1000",
+    "STABLE": "1.34.1-gke.1000",
+    "EXTENDED": "1.33.5-gke.1000",
+}
+# The ambient kubeconfig of the `existing` target (KUBECONFIG points at it in every run).
+AMBIENT_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: kind-pganalytics, cluster: {server: "https://127.0.0.1:6443"}}]
+contexts: [{name: kind-pganalytics, context: {cluster: kind-pganalytics, user: kind}}]
+current-context: kind-pganalytics
+users: [{name: kind, user: {token: mock-token}}]
 """
 
 
@@ -42,6 +64,7 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
     """Outputs a real provider would compute, for the types the program reads them from."""
     if typ == "aws:eks/cluster:Cluster":
         return {
+            "version": inputs.get("version") or DEFAULT_VERSION,
             "endpoint": "https://MOCK.gr7.eu-west-1.eks.amazonaws.com",
             "certificateAuthority": {"data": MOCK_CA},
             "arn": f"arn:aws:eks:eu-west-1:123456789012:cluster/{inputs.get('name')}",
@@ -49,7 +72,9 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
     if typ.startswith("aws:"):
         return {"arn": f"arn:aws:mock::123456789012:{name}", "name": inputs.get("name", name)}
     if typ == "gcp:container/cluster:Cluster":
+        wanted = inputs.get("minMasterVersion") or DEFAULT_VERSION
         return {
+            "masterVersion": f"{wanted}.2-gke.1000" if wanted.count(".") == 1 else wanted,
             "endpoint": "34.0.0.1",
             "masterAuth": {"clusterCaCertificate": MOCK_CA},
             "privateClusterConfig": {
@@ -66,6 +91,8 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
         ids = (inputs.get("identity") or {}).get("userAssignedIdentities") or []
         return {
             "name": inputs.get("resourceName"),
+            "kubernetesVersion": inputs.get("kubernetesVersion") or DEFAULT_VERSION,
+            "currentKubernetesVersion": f"{inputs.get('kubernetesVersion') or DEFAULT_VERSION}.2",
             "identity": {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in ids}},
             "oidcIssuerProfile": {
                 **(inputs.get("oidcIssuerProfile") or {}),
@@ -100,6 +127,12 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
 
 
 class Mocks(pulumi.runtime.Mocks):
+    def __init__(self, invokes: dict | None = None):
+        # token -> result: a run's own answers for a data source (e.g. another GKE channel
+        # table); a result {"__error__": "..."} makes the invoke fail as a provider's would.
+        self.invokes = invokes or {}
+        self.calls: list[dict] = []
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         outputs.update(_extra_outputs(args.typ, args.name, args.inputs))
@@ -107,6 +140,44 @@ class Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
+        self.calls.append({"token": token, "args": _plain(dict(args.args))})
+        if token in self.invokes:
+            result = self.invokes[token]
+            if isinstance(result, dict) and "__error__" in result:
+                # A provider's failed invoke: the engine raises it at the call site.
+                return {}, [("", result["__error__"])]
+            return result
+        if token == "aws:eks/getClusterVersions:getClusterVersions":
+            return {
+                "clusterVersions": [
+                    {"clusterVersion": v, "versionStatus": status, "clusterType": "eks"}
+                    for v, status in EKS_VERSIONS.items()
+                ]
+            }
+        if token == "aws:ssm/getParameter:getParameter":
+            # /aws/service/eks/optimized-ami/<version>/amazon-linux-2023/.../release_version
+            version = args.args["name"].split("/")[5]
+            return {"name": args.args["name"], "value": f"{version}.0-20260101", "type": "String"}
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            k8s_minor = args.args["kubernetesVersion"].split(".")[1]
+            return {
+                "addonName": args.args["addonName"],
+                "kubernetesVersion": args.args["kubernetesVersion"],
+                "version": f"v1.{k8s_minor}.0-eksbuild.1",
+                "id": args.args["addonName"],
+            }
+        if token == "gcp:container/getEngineVersions:getEngineVersions":
+            return {
+                "location": args.args.get("location"),
+                "project": args.args.get("project"),
+                "releaseChannelLatestVersion": GKE_CHANNELS,
+                "releaseChannelDefaultVersion": GKE_CHANNELS,
+                "validMasterVersions": sorted(set(GKE_CHANNELS.values()), reverse=True),
+                "defaultClusterVersion": GKE_CHANNELS["REGULAR"],
+                "latestMasterVersion": GKE_CHANNELS["RAPID"],
+                "latestNodeVersion": GKE_CHANNELS["RAPID"],
+                "id": "versions",
+            }
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": "123456789012",
@@ -203,6 +274,12 @@ class RecordingMonitor(mocks.MockMonitor):
                 retainOnDelete=bool(request.retainOnDelete),
                 deleteBeforeReplace=bool(request.deleteBeforeReplace),
                 ignoreChanges=list(request.ignoreChanges),
+                replaceOnChanges=list(request.replaceOnChanges),
+                deletedWith=_urn_label(request.deletedWith),
+                propertyDependencies={
+                    k: sorted(_urn_label(u) for u in v.urns)
+                    for k, v in request.propertyDependencies.items()
+                },
                 additionalSecretOutputs=list(request.additionalSecretOutputs),
                 transforms=len(request.transforms),
                 remote=bool(request.remote),
@@ -223,9 +300,18 @@ def main() -> None:
     spec = json.loads(sys.stdin.read())
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
-    monitor = RecordingMonitor(Mocks())
+    # The `existing` target reads the ambient kubeconfig: give every run the same one (or
+    # the run's own text; "" leaves none at all).
+    ambient = spec.get("ambient_kubeconfig", AMBIENT_KUBECONFIG)
+    kubeconfig_path = Path(tempfile.mkdtemp()) / "kubeconfig"
+    if ambient:
+        kubeconfig_path.write_text(ambient)
+    os.environ["KUBECONFIG"] = str(kubeconfig_path)
+    os.environ["HOME"] = str(kubeconfig_path.parent)
+    mocks_ = Mocks(spec.get("invokes"))
+    monitor = RecordingMonitor(mocks_)
     pulumi.runtime.set_mocks(
-        Mocks(),
+        mocks_,
         project="pganalytics",
         stack=spec["stack"],
         preview=spec.get("preview", True),
@@ -257,6 +343,7 @@ def main() -> None:
     json.dump(
         {
             "resources": monitor.records,
+            "invokes": mocks_.calls,
             "outputs": outputs,
             "error": error,
             "error_type": error_type,

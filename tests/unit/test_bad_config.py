@@ -687,6 +687,76 @@ CASES = {
             "pulumi config set --path 'pganalytics:endpoint.publicCidrs[0]'",
         ],
     ),
+    "cluster-admin-session-arn": (
+        "prod",
+        "aws",
+        {"clusterAdmins.aws": ["arn:aws:sts::123456789012:assumed-role/Deployer/me@example.com"]},
+        [
+            "pganalytics:clusterAdmins.aws[0] is a session ARN (it changes per login); "
+            "use the role ARN",
+            "pulumi config set --path pganalytics:clusterAdmins.aws[0] "
+            "arn:aws:iam::123456789012:role/Deployer",
+        ],
+    ),
+    "cluster-admin-email-without-kind": (
+        "enterprise",
+        "gcp",
+        {"clusterAdmins.gcp": ["platform-admins@example.com"]},
+        [
+            "pganalytics:clusterAdmins.gcp[0] is not user:, group: or serviceAccount:<email>",
+            "pulumi config set --path pganalytics:clusterAdmins.gcp[0] "
+            "group:platform-admins@example.com",
+        ],
+    ),
+    "cluster-admin-checked-on-any-target": (
+        "prod",
+        "aws",
+        {"clusterAdmins.azure": ["platform-admins"]},
+        ["pganalytics:clusterAdmins.azure[0] is not an Entra object id (a GUID)"],
+    ),
+    "cluster-admin-repeated": (
+        "prod",
+        "azure",
+        {
+            "clusterAdmins.azure": [
+                "22222222-2222-2222-2222-222222222222",
+                "22222222-2222-2222-2222-222222222222",
+            ]
+        },
+        [
+            "pganalytics:clusterAdmins.azure[1] repeats '22222222-2222-2222-2222-222222222222'",
+            "fix: pulumi config rm --path pganalytics:clusterAdmins.azure[1]",
+        ],
+    ),
+    "master-cidr-not-a-28": (
+        "dev",
+        "gcp",
+        {"cluster.masterCidr": "172.16.0.0/24"},
+        [
+            "pganalytics:cluster.masterCidr must be an IPv4 /28 (got '172.16.0.0/24')",
+            "pulumi config set --path pganalytics:cluster.masterCidr 172.16.0.32/28",
+        ],
+    ),
+    "master-cidr-overlaps-the-pods": (
+        "enterprise",
+        "gcp",
+        {"cluster.masterCidr": "10.64.0.16/28"},
+        [
+            "pganalytics:cluster.masterCidr overlaps network.podCidr (10.64.0.16/28 and "
+            "10.64.0.0/14)",
+            "pulumi config set --path pganalytics:cluster.masterCidr 172.16.0.32/28",
+        ],
+    ),
+    "master-cidr-fix-is-free": (
+        "prod",
+        "gcp",
+        {"network.cidr": "172.16.0.0/16", "cluster.masterCidr": "172.16.0.32/28"},
+        [
+            "pganalytics:cluster.masterCidr overlaps network.cidr (172.16.0.32/28 and "
+            "172.16.0.0/16)",
+            "pulumi config set --path pganalytics:cluster.masterCidr 192.168.255.240/28",
+        ],
+    ),
 }
 
 
@@ -707,7 +777,10 @@ def test_bad_config_fails_before_any_resource(case):
 
 def test_kubeconfig_must_be_secret():
     config = stack_config("dev")
-    kubeconfig = "apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\n"
+    kubeconfig = (
+        "apiVersion: v1\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'https://c'}}]\n"
+        "contexts: [{name: c, context: {cluster: c}}]\nusers: []\n"
+    )
     config["pganalytics:kubeconfig"] = kubeconfig
     result = run_program("dev", config)
     assert result["error_type"] == "ConfigError"
@@ -778,9 +851,34 @@ def test_kube_context_must_be_in_the_kubeconfig():
     config["pganalytics:kubeContext"] = "kind-b"
     result = run_program("dev", config, secret_keys=("pganalytics:kubeconfig",))
     assert result["error_type"] == "ConfigError"
-    assert "pganalytics:kubeContext names no context of pganalytics:kubeconfig" in result["error"]
-    assert "pulumi config rm pganalytics:kubeContext" in result["error"]
+    assert (
+        "pganalytics:kubeContext names context 'kind-b', which pganalytics:kubeconfig does not "
+        "have (contexts: kind-a)"
+    ) in result["error"]
+    assert result["error"].count("names context") == 1  # a rule across keys reports once
+    assert "pulumi config set pganalytics:kubeContext kind-a" in result["error"]
     assert result["resources"] == []
+
+
+def test_a_set_master_cidr_is_the_range_the_network_avoids():
+    """GKE's control plane takes cluster.masterCidr: once it is set, the default range is free
+    for the network, and an overlap with the set range is reported once, on the set key."""
+    config = stack_config("enterprise", "gcp")
+    _set(config, "network.podCidr", "172.16.0.0/24")
+    assert any(
+        "network.podCidr overlaps 172.16.0.32/28" in p for p in _problems("enterprise", config)
+    )
+    _set(config, "cluster.masterCidr", "172.16.8.0/28")
+    assert _problems("enterprise", config) == []
+    _set(config, "cluster.masterCidr", "172.16.0.16/28")
+    problems = _problems("enterprise", config)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("pganalytics:cluster.masterCidr overlaps network.podCidr")
+    # Another cloud has no control plane range to avoid.
+    aws = stack_config("enterprise", "aws")
+    _set(aws, "network.podCidr", "172.16.0.0/24")
+    _set(aws, "cluster.masterCidr", "172.16.0.16/28")
+    assert _problems("enterprise", aws) == []
 
 
 # --- every fix is itself valid: applying the suggested `pulumi config set` clears the key ---

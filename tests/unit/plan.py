@@ -1,0 +1,195 @@
+"""What `pulumi preview` would plan between two runs of the program under mocks.
+
+Mocks show what the program registers, not what the providers' Diff says. So a step is
+derived the way the engine derives it from the same facts:
+
+- inputs compared path by path, minus the paths a resource lists in ignoreChanges;
+- a changed path the provider cannot update in place (FORCE_NEW below, taken from the pinned
+  providers' documentation: "forces a new resource" / "Changing this forces ...", and the
+  Kubernetes provider's `clusterIdentifier` rule), or one listed in replaceOnChanges, makes a
+  replacement; otherwise an update;
+- a resource on a replaced provider is replaced too;
+- a replacement is create-before-delete unless deleteBeforeReplace is set. Whether the
+  create can succeed next to the old resource depends on its name: a name the program sets
+  and that does not change collides; a provider-generated name, or one that changes with the
+  replacing input, does not (`collides` says which).
+
+What only a real cloud shows (drain behaviour, API-side validation) is out of reach here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Inputs each provider cannot change in place (dotted paths into the inputs).
+FORCE_NEW: dict[str, set[str]] = {
+    # pulumi-aws 7.51.1 (terraform-provider-aws): eks_cluster, eks_node_group, eks_addon ...
+    "aws:eks/cluster:Cluster": {"name", "roleArn", "bootstrapSelfManagedAddons"},
+    "aws:eks/nodeGroup:NodeGroup": {
+        "amiType",
+        "capacityType",
+        "clusterName",
+        "diskSize",
+        "instanceTypes",
+        "nodeGroupName",
+        "nodeGroupNamePrefix",
+        "nodeRoleArn",
+        "remoteAccess",
+        "subnetIds",
+    },
+    "aws:eks/addon:Addon": {"addonName", "clusterName"},
+    "aws:eks/accessEntry:AccessEntry": {"clusterName", "principalArn", "type"},
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": {
+        "clusterName",
+        "principalArn",
+        "policyArn",
+    },
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": {
+        "clusterName",
+        "namespace",
+        "serviceAccount",
+    },
+    # pulumi-gcp 10.2.0: machineType, diskType and diskSizeGb of a node pool update in place
+    # (ForceNew false since terraform-provider-google 5.10); spot does not.
+    "gcp:container/cluster:Cluster": {
+        "name",
+        "location",
+        "network",
+        "subnetwork",
+        "datapathProvider",
+        "privateClusterConfig.masterIpv4CidrBlock",
+        "ipAllocationPolicy",
+    },
+    "gcp:container/nodePool:NodePool": {
+        "name",
+        "namePrefix",
+        "cluster",
+        "location",
+        "nodeConfig.spot",
+        "nodeConfig.serviceAccount",
+        "nodeConfig.oauthScopes",
+    },
+    "gcp:projects/iAMMember:IAMMember": {"member", "role", "project"},
+    # pulumi-azure-native 3.29.0: the names in a resource's ARM id are part of its identity.
+    "azure-native:containerservice:ManagedCluster": {
+        "resourceName",
+        "resourceGroupName",
+        "location",
+        "dnsPrefix",
+    },
+    "azure-native:containerservice:AgentPool": {
+        "agentPoolName",
+        "resourceName",
+        "resourceGroupName",
+    },
+    "azure-native:authorization:RoleAssignment": {"principalId", "roleDefinitionId", "scope"},
+    # pulumi-kubernetes: "the provider will only be replaced when clusterIdentifier changes".
+    "pulumi:providers:kubernetes": {"clusterIdentifier"},
+}
+
+# The input that carries a resource's own name, where the program may set one.
+NAME_INPUT = {
+    "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
+    "gcp:container/nodePool:NodePool": "name",
+    "azure-native:containerservice:AgentPool": "agentPoolName",
+    "kubernetes:storage.k8s.io/v1:StorageClass": "metadata.name",
+}
+
+
+@dataclass
+class Step:
+    op: str  # same | update | replace | create | delete
+    changed: set[str] = field(default_factory=set)
+    create_before_delete: bool = True
+    collides: bool = False
+
+
+def _flatten(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return _flatten(value["__secret__"], prefix)
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+        return out or {prefix: {}}
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}.{i}"))
+        return out or {prefix: []}
+    return {prefix: value}
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r + ".") for r in roots)
+
+
+def changed_paths(before: dict, after: dict, ignore: list[str]) -> set[str]:
+    a, b = _flatten(before["inputs"]), _flatten(after["inputs"])
+    ignored = [i.replace("[", ".").replace("]", "") for i in ignore]
+    return {
+        p
+        for p in set(a) | set(b)
+        if a.get(p, "<absent>") != b.get(p, "<absent>") and not _under(p, ignored)
+    }
+
+
+def key(r: dict) -> tuple[str, str]:
+    return (r["type"], r["name"])
+
+
+def plan(before: dict, after: dict) -> dict[tuple[str, str], Step]:
+    """Steps from run `before` to run `after` (runner results), by (type, name)."""
+    old = {key(r): r for r in before["resources"] if not r["read"]}
+    new = {key(r): r for r in after["resources"] if not r["read"]}
+    steps: dict[tuple[str, str], Step] = {}
+    for k in old.keys() - new.keys():
+        steps[k] = Step("delete")
+    for k in new.keys() - old.keys():
+        steps[k] = Step("create")
+    replaced_providers: set[str] = set()
+    for k in old.keys() & new.keys():
+        r = new[k]
+        changed = changed_paths(old[k], r, r.get("ignoreChanges", []))
+        force = FORCE_NEW.get(r["type"], set()) | set(r.get("replaceOnChanges", []))
+        if changed and _any_under(changed, force):
+            steps[k] = Step(
+                "replace", changed, create_before_delete=not r.get("deleteBeforeReplace")
+            )
+            if r["type"].startswith("pulumi:providers:"):
+                replaced_providers.add(r["name"])
+        else:
+            steps[k] = Step("update" if changed else "same", changed)
+    for k in old.keys() & new.keys():
+        r = new[k]
+        if r.get("provider") in replaced_providers and steps[k].op != "replace":
+            steps[k] = Step("replace", steps[k].changed | {"<provider>"}, True)
+    for k, step in steps.items():
+        if step.op == "replace" and step.create_before_delete and k[0] in NAME_INPUT:
+            field_ = NAME_INPUT[k[0]]
+            name_before = _flatten(old[k]["inputs"]).get(field_)
+            name_after = _flatten(new[k]["inputs"]).get(field_)
+            # A fixed name that stays the same cannot exist twice.
+            step.collides = name_after is not None and name_after == name_before
+    return steps
+
+
+def _any_under(paths: set[str], roots: set[str]) -> bool:
+    return any(_under(p, roots) for p in paths)
+
+
+def changes(steps: dict[tuple[str, str], Step]) -> dict[tuple[str, str], Step]:
+    """Only the steps that do something."""
+    return {k: s for k, s in steps.items() if s.op != "same"}
+
+
+def depends_on(result: dict, resource: tuple[str, str], on: tuple[str, str]) -> bool:
+    """Whether `resource` waits for `on` (a dependency the engine orders by)."""
+    r = next(x for x in result["resources"] if key(x) == resource and not x["read"])
+    return f"{on[0]}::{on[1]}" in r["dependencies"]
+
+
+def property_source(result: dict, resource: tuple[str, str], prop: str) -> list[str]:
+    """The resources an input's value comes from (Output wiring)."""
+    r = next(x for x in result["resources"] if key(x) == resource and not x["read"])
+    return r["propertyDependencies"].get(prop, [])
