@@ -246,26 +246,29 @@ WORK_TMP="$(mktemp -d "$CACHE/.work.XXXXXX")"
 plugins_pid=""
 # A failed Go build stops the plugins build running beside it (its own process group).
 trap '[[ -z "$plugins_pid" ]] || kill -- "-$plugins_pid" 2>/dev/null || true; rm -rf "$WORK_TMP"' EXIT
-# One build at a time per cache (several test sessions may call this together).
-# (PGA_TOOLS_LOCK_HELD: set for the background plugins build, whose parent holds the lock.)
-if [[ -z "${PGA_TOOLS_LOCK_HELD:-}" ]]; then
-  exec 9>"$CACHE/.lock"
-  if ! flock -n 9; then say "waiting for another tools/build.sh on $CACHE"; flock 9; fi
-fi
 
 total_start=$SECONDS
 if $want_plugins; then
   if [[ ${#tools[@]} -gt 0 ]]; then
-    # In parallel with the Go tools, in its own process group; its lines are prefixed so the
-    # two logs stay readable.
-    PGA_TOOLS_LOCK_HELD=1 setsid "${BASH_SOURCE[0]}" pulumi-plugins \
-      > >(sed -u 's/^/[pulumi-plugins] /' >&2) 2>&1 &
+    # In parallel with the Go tools, in its own process group (started before the Go lock is
+    # taken, so it does not hold it); its lines are prefixed so the two logs stay readable.
+    setsid "${BASH_SOURCE[0]}" pulumi-plugins > >(sed -u 's/^/[pulumi-plugins] /' >&2) 2>&1 &
     plugins_pid=$!
   else
+    # One plugins build at a time per cache; its own lock, so that a build of the Go tools
+    # alone (the cluster tier) never waits for it.
+    exec 8>"$CACHE/.lock-plugins"
+    if ! flock -n 8; then say "waiting for another build of the Pulumi plugins on $CACHE"; flock 8; fi
     build_plugins
   fi
 fi
-for t in "${tools[@]}"; do build_tool "$t"; done
+if [[ ${#tools[@]} -gt 0 ]]; then
+  # One build of the Go tools at a time per cache (several test sessions may call this together).
+  exec 9>"$CACHE/.lock"
+  if ! flock -n 9; then say "waiting for another tools/build.sh on $CACHE"; flock 9; fi
+  for t in "${tools[@]}"; do build_tool "$t"; done
+  flock -u 9
+fi
 if [[ -n "$plugins_pid" ]]; then
   pid="$plugins_pid"; plugins_pid=""
   wait "$pid" || die "pulumi-plugins: the build failed (see the [pulumi-plugins] lines above)"
