@@ -11,9 +11,10 @@ overhead against real waiting), on one fresh control plane:
 each RUNS times (median reported), with the stack destroyed / the release uninstalled and
 their namespace deleted between runs (not timed).
 
-The values helm gets are the ones the program handed to its v4 Chart, read back from the
-stack's state; the namespace (PSA labels) and the credentials Secret the program creates are
-created for helm too (not timed).
+The values helm gets are the ones the program hands to its v4 Chart for the same stack config
+(the program run under the unit tier's mocks, tests/unit/harness.py, records them; a v4 Chart
+keeps no inputs in the state); the namespace (PSA labels) and the credentials Secret the
+program creates are created for helm too (not timed).
 
 Usage: .venv/bin/python -m bench.run [--runs N] [--stages instant,rollout]
 """
@@ -69,15 +70,29 @@ def dev_config() -> dict:
     return stack_config("Pulumi.dev.yaml", chart={"namespace": PULUMI_NS})
 
 
-def chart_values(project: Project) -> dict:
-    """The values the program gave its Chart, from the state (inputs of the Chart resource)."""
-    for r in project.resources():
+def integral(value):
+    """Numbers come back from the engine as floats; 1.0 -> 1, as a values file would have it."""
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def chart_values(config: dict) -> dict:
+    """The values the program gives its Chart for `config` (the program under mocks)."""
+    from tests.unit.harness import project_defaults, run_program
+
+    result = run_program("dev", {**project_defaults(), **config})
+    for r in result["resources"]:
         if r["type"] == CHART_TYPE:
-            return r["inputs"]["values"]
-    raise RuntimeError("no v4 Chart in the stack's state")
+            return integral(r["inputs"]["values"])
+    raise RuntimeError("the program registered no v4 Chart")
 
 
-def helm_prepare(cluster: Cluster, project: Project) -> None:
+def helm_prepare(cluster: Cluster) -> None:
     """What the program creates before its chart: the namespace and the credentials Secret."""
     ns = cluster.kubectl_json("get", "namespace", PULUMI_NS)
     labels = {k: v for k, v in ns["metadata"]["labels"].items() if k.startswith("pod-security")}
@@ -112,14 +127,14 @@ def run_mode(engine, mode: str, runs: int) -> dict[str, list[float]]:
             project = Project(engine, Path(tmp), "dev")
             project.init(dev_config(), {"pganalytics:kubeconfig": cluster.inline_kubeconfig()})
             values_file = Path(tmp) / "values.json"
+            values_file.write_text(json.dumps(chart_values(dev_config())))
             for i in range(runs):
                 t_up = timed(project.up)
                 t_pre = timed(lambda: project.preview("--expect-no-changes"))
                 times["up"].append(t_up)
                 times["preview"].append(t_pre)
                 log(f"{mode} run {i + 1}: pulumi up {t_up:.1f}s, no-change preview {t_pre:.1f}s")
-                values_file.write_text(json.dumps(chart_values(project)))
-                helm_prepare(cluster, project)
+                helm_prepare(cluster)
                 project.destroy()
                 wait_namespace_gone(cluster, PULUMI_NS)
 

@@ -41,7 +41,7 @@ RANK = {"replace": 3, "create-replacement": 2, "delete-replaced": 2}
 rows: dict[str, tuple[str, str, str]] = {}
 unchanged = 0
 for step in report.get("steps") or []:
-    state = step.get("new") or step.get("old") or {}
+    state = step.get("newState") or step.get("oldState") or {}
     if state.get("custom") is False:
         continue
     op = step.get("op", "")

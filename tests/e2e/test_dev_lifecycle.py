@@ -143,9 +143,11 @@ def test_b_no_change_preview_is_clean(step):
 
 
 def _changes(preview_json: dict) -> list[tuple[str, str, str]]:
+    """(op, type, name) of every changed object; components (the Chart) only echo them."""
     out = []
     for s in preview_json.get("steps", []):
-        if s["op"] == "same":
+        state = s.get("newState") or s.get("oldState") or {}
+        if s["op"] == "same" or state.get("custom") is False:
             continue
         urn = s["urn"]
         type_, name = urn.split("::")[-2].split("$")[-1], urn.split("::")[-1]
@@ -163,9 +165,10 @@ def test_c_values_change_previews_as_one_update(step):
     step.project.set_config("pganalytics:chart.values.backend.replicaCount", "2")
     result = step.project.preview("--diff", "--json")
     changes = _changes(json.loads(result.stdout))
-    k8s_changes = [c for c in changes if not c[1].startswith(("kubernetes:helm.sh/", "pulumi:"))]
-    assert k8s_changes == [("update", "kubernetes:apps/v1:StatefulSet", BACKEND)], changes
-    assert not [c for c in changes if c[0] not in ("update",)], changes
+    # v4 Chart children are named <resource prefix>:<namespace>/<object name>.
+    assert changes == [
+        ("update", "kubernetes:apps/v1:StatefulSet", f"pganalytics:{NAMESPACE}/{BACKEND}")
+    ], changes
 
 
 def test_e_pr_preview_script_prints_an_object_level_diff(step):
@@ -184,7 +187,9 @@ def test_e_pr_preview_script_prints_an_object_level_diff(step):
     rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "---" not in ln]
     assert rows[0].startswith("| operation |"), report
     body = rows[1:]
-    assert body == [f"| update | `kubernetes:apps/v1:StatefulSet` | `{BACKEND}` |"], report
+    assert body == [
+        f"| update | `kubernetes:apps/v1:StatefulSet` | `pganalytics:{NAMESPACE}/{BACKEND}` |"
+    ], report
     assert "1 to update" in report
 
 

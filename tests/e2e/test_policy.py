@@ -73,7 +73,7 @@ def test_prod_ingress_without_tls_is_refused(prod):
 
 
 def test_a_chart_made_secret_is_refused(dev):
-    dev.set_config("pganalytics:chart.values.grafana.admin.existingSecret", '""')
+    dev.set_config("pganalytics:chart.values.grafana.admin.existingSecret", "")
     try:
         result = policy_preview(dev)
     finally:
