@@ -148,13 +148,18 @@ class Project:
     # ----- commands -----------------------------------------------------------------------
 
     def run(
-        self, *args: str, input: str | None = None, timeout: float = 900, check: bool = True
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 900,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> Result:
         argv = [*args, "--non-interactive"]
         proc = subprocess.run(
             ["pulumi", *argv],
             cwd=self.dir,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             input=input,
             capture_output=True,
             text=True,
@@ -198,14 +203,14 @@ class Project:
     def rm_config(self, path: str) -> None:
         self.run("config", "rm", "--path", path, "--stack", self.stack)
 
-    def up(self, *extra: str, check: bool = True) -> Result:
-        return self.run("up", "--yes", "--stack", self.stack, *extra, check=check)
+    def up(self, *extra: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
+        return self.run("up", "--yes", "--stack", self.stack, *extra, check=check, env=env)
 
-    def preview(self, *extra: str, check: bool = True) -> Result:
-        return self.run("preview", "--stack", self.stack, *extra, check=check)
+    def preview(self, *extra: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
+        return self.run("preview", "--stack", self.stack, *extra, check=check, env=env)
 
-    def destroy(self, *extra: str, check: bool = True) -> Result:
-        return self.run("destroy", "--yes", "--stack", self.stack, *extra, check=check)
+    def destroy(self, *extra: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
+        return self.run("destroy", "--yes", "--stack", self.stack, *extra, check=check, env=env)
 
     def outputs(self, show_secrets: bool = False) -> dict:
         args = ["stack", "output", "--json", "--stack", self.stack]
