@@ -7,8 +7,11 @@ enterprise); a violation of a mandatory rule fails the preview.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     PolicyPack,
     ReportViolation,
     ResourceValidationArgs,
@@ -16,9 +19,9 @@ from pulumi_policy import (
 )
 
 PROD_STACKS = ["prod", "enterprise"]
-PROD_SCHEMA = {
-    "properties": {"prodStacks": {"type": "array", "items": {"type": "string"}}},
-}
+PROD_SCHEMA = PolicyConfigSchema(
+    properties={"prodStacks": {"type": "array", "items": {"type": "string"}}},
+)
 PART_OF = ("app.kubernetes.io/part-of", "pganalytics")
 WORKLOADS = {
     "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
@@ -53,7 +56,7 @@ def labels(props) -> dict:
 
 def dig(props, path):
     for key in path:
-        if not isinstance(props, dict):
+        if not isinstance(props, Mapping):
             return None
         props = props.get(key)
     return props
@@ -97,7 +100,7 @@ def prod_protects_stateful(args: ResourceValidationArgs, report: ReportViolation
 def containers(args: ResourceValidationArgs) -> list[dict]:
     path = WORKLOADS.get(args.resource_type)
     pod = dig(args.props, path) if path else None
-    if not isinstance(pod, dict):
+    if not isinstance(pod, Mapping):
         return []
     return [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
 
