@@ -83,7 +83,11 @@ if [[ "$target" == "existing" ]]; then
   if [[ -f "$local_config" ]]; then
     on_local=true
   elif [[ "$action" != "destroy" ]]; then
-    if pulumi config --stack "$stack" --json 2>/dev/null | grep -q '"pganalytics:kubeconfig"'; then
+    # (`pulumi config` also lists the project's defaults: only a value set on the stack counts.)
+    if pulumi config --stack "$stack" --json 2>/dev/null | .venv/bin/python -c '
+import json, sys
+v = json.load(sys.stdin).get("pganalytics:kubeconfig") or {}
+sys.exit(0 if v.get("secret") or v.get("value") else 1)'; then
       say "cluster: the kubeconfig in the stack's pganalytics:kubeconfig"
     elif kubectl config current-context >/dev/null 2>&1; then
       say "cluster: kubeconfig context $(kubectl config current-context)"
