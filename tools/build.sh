@@ -262,13 +262,15 @@ if $want_plugins; then
     build_plugins
   fi
 fi
-if [[ ${#tools[@]} -gt 0 ]]; then
-  # One build of the Go tools at a time per cache (several test sessions may call this together).
-  exec 9>"$CACHE/.lock"
+# One Go build at a time per cache (several test sessions may call this together). The lock is
+# taken per tool, so a caller that needs only the cluster tools is not held up by a build of
+# pulumi queued behind them.
+exec 9>"$CACHE/.lock"
+for t in "${tools[@]}"; do
   if ! flock -n 9; then say "waiting for another tools/build.sh on $CACHE"; flock 9; fi
-  for t in "${tools[@]}"; do build_tool "$t"; done
+  build_tool "$t"
   flock -u 9
-fi
+done
 if [[ -n "$plugins_pid" ]]; then
   pid="$plugins_pid"; plugins_pid=""
   wait "$pid" || die "pulumi-plugins: the build failed (see the [pulumi-plugins] lines above)"
