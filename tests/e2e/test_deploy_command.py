@@ -37,6 +37,8 @@ TREE = (
     ".tools",
 )
 TOOLS_CACHE = Path(os.environ.get("PGA_TOOLS_CACHE", Path.home() / ".cache/pganalytics-tools"))
+# Go is a prerequisite of the README; wherever this machine has it.
+GO_DIR = [str(Path(shutil.which("go")).parent)] if shutil.which("go") else []
 THIRD_PARTY = Path(os.environ.get("PGA_THIRD_PARTY", ROOT.parent / "shared" / "third_party"))
 
 
@@ -56,7 +58,7 @@ def user_env(tmp: Path, path_dirs: list[str] | None = None, **extra: str) -> dic
     home.mkdir(exist_ok=True)
     env = {
         "HOME": str(home),
-        "PATH": os.pathsep.join([*(path_dirs or []), "/usr/local/go/bin", "/usr/bin", "/bin"]),
+        "PATH": os.pathsep.join([*(path_dirs or []), *GO_DIR, "/usr/bin", "/bin"]),
         "KUBECONFIG": str(home / ".kube" / "config"),  # absent: no context
         "PGA_TOOLS_CACHE": str(TOOLS_CACHE),
         "PGA_THIRD_PARTY": str(THIRD_PARTY),
