@@ -5,24 +5,24 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 STACK ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup deploy preview destroy test test-unit test-chart test-cluster test-project lint format docs clean
+.PHONY: help setup deploy preview destroy test test-unit test-chart test-cluster test-e2e test-project bench lint format docs clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: ## install the virtualenv, helm, kubectl and actionlint into the project
 	@scripts/bootstrap.sh
 
-deploy: ## deploy STACK (default dev) with pulumi up
+deploy: ## deploy STACK (default dev) with pulumi up (no kube context: onto a local simulated cluster)
 	@scripts/pulumi.sh up $(STACK)
 
 preview: ## show what pulumi up would change on STACK
 	@scripts/pulumi.sh preview $(STACK)
 
-destroy: ## delete everything STACK created
+destroy: ## delete everything STACK created (and the local simulated cluster make deploy started)
 	@scripts/pulumi.sh destroy $(STACK)
 
-test: ## run the whole test suite (lint, chart, unit, cluster tiers)
+test: ## run the whole test suite (lint, chart, unit, cluster, e2e tiers)
 	@scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: ## the Pulumi program under mocks
@@ -34,8 +34,14 @@ test-chart: ## the chart rendered by the real helm and validated
 test-cluster: ## the chart installed into a local kube-apiserver with simulated nodes
 	@scripts/test.sh tests/cluster $(PYTEST_ARGS)
 
+test-e2e: ## the real Pulumi engine deploying the stacks onto the local control plane
+	@scripts/test.sh tests/e2e $(PYTEST_ARGS)
+
 test-project: ## lint, docs and tooling checks
 	@scripts/test.sh tests/project $(PYTEST_ARGS)
+
+bench: setup ## pulumi up / preview against helm install / dry-run on the local control plane
+	@.venv/bin/python -m bench.run
 
 lint: setup ## ruff, yamllint and actionlint
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/yamllint -s . && actionlint

@@ -4,7 +4,7 @@ every Kubernetes object is its own resource and a preview shows object-level dif
 Values: chart defaults < values-<stack>.yaml < target-derived < `pganalytics:chart.values`
 (see components/values.py). The chart waits only for what it really needs: the namespace,
 the credentials Secret, the StorageClass, schedulable nodes, and the ClusterIssuer when TLS
-is on; never for the load balancer's address.
+is on; never for the load balancer's address (Ingresses carry `pulumi.com/skipAwait`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,25 @@ def protect_database(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTrans
             opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)),
         )
     return None
+
+
+INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def skip_ingress_await(
+    args: pulumi.ResourceTransformArgs,
+) -> pulumi.ResourceTransformResult | None:
+    """Transform that stops Pulumi waiting for an Ingress's `.status.loadBalancer`: only an
+    ingress controller fills it, and with controller `none`, on kind, or behind a controller
+    without a LoadBalancer nothing ever does, so `pulumi up` would fail after its timeout."""
+    if args.type_ != INGRESS_TYPE:
+        return None
+    props = dict(args.props)
+    metadata = dict(props.get("metadata") or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), SKIP_AWAIT: "true"}
+    props["metadata"] = metadata
+    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
 
 
 @dataclass
@@ -67,7 +86,7 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
                 parent=self,
                 provider=args.provider,
                 depends_on=args.depends_on,
-                transforms=[protect_database] if s.protect else None,
+                transforms=[skip_ingress_await, *([protect_database] if s.protect else [])],
             ),
         )
         self.register_outputs({"release": RELEASE_NAME})

@@ -67,7 +67,9 @@ fi
 
 # --- actionlint (lints .github/workflows in the test suite) --------------------------------
 if [[ "$(cat "$BIN/.actionlint-version" 2>/dev/null)" != "$ACTIONLINT_MODULE" ]]; then
-  command -v go >/dev/null || die "actionlint is built with Go, and no 'go' is on PATH. Install Go 1.22+ (https://go.dev/doc/install) and run again."
+  # The same minimum as the other Go builds (tools/versions.env), so one Go serves them all.
+  go_min="$(sed -n 's/^GO_MIN_VERSION=//p' "$ROOT/tools/versions.env")"
+  command -v go >/dev/null || die "actionlint is built with Go, and no 'go' is on PATH. Install Go $go_min or newer (https://go.dev/doc/install) and run again."
   say "building actionlint ($ACTIONLINT_MODULE)"
   GOBIN="$BIN" GOFLAGS=-trimpath go install -ldflags "-s -w" "$ACTIONLINT_MODULE" \
     || die "could not build $ACTIONLINT_MODULE from the Go module proxy (is GOPROXY reachable?)."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests", and .ci/run). Installs what it needs,
-# then runs pytest over every tier: lint/docs checks, chart, unit (Pulumi mocks), backup, cluster.
+# then runs pytest over every tier: lint/docs checks, chart, unit (Pulumi mocks), backup,
+# cluster, e2e (the real Pulumi engine on the local control plane).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +21,14 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   fi
 fi
 export PATH="$ROOT/.tools/bin:$PATH"
-# Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster
-# tier (one xdist_group) on one worker, so only one control plane starts.
+# The whole suite (CI): start building the Go tools the cluster and e2e tiers need now, in the
+# background, so that a cold build (the engine's plugins take tens of minutes on 2 cores)
+# overlaps the tiers that need none. The tiers' fixtures run the same idempotent command and
+# wait on its lock; a failure here is reported by them, with build.sh's output.
+if [[ $# -eq 0 || " $* " == *" tests/e2e"* || " $* " == *" tests/cluster"* ]]; then
+  mkdir -p .pytest_cache
+  tools/build.sh all pulumi pulumi-plugins >.pytest_cache/tools-build.log 2>&1 &
+fi
+# Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster tier
+# and the e2e tier (one xdist_group each) on one worker each, so each starts one control plane.
 exec .venv/bin/pytest -n 2 --dist loadgroup "$@"

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Builds the binaries of the cluster test tier from the Go module proxy, at the versions pinned
-# in tools/versions.env, into one cache directory:
+# Builds the binaries of the cluster and e2e test tiers and of `make deploy` from the Go module
+# proxy, at the versions pinned in tools/versions.env, into one cache directory:
 #
 #   ${PGA_TOOLS_CACHE:-$HOME/.cache/pganalytics-tools}/<tool>-<version>/bin/<tool>
+#   ${PGA_TOOLS_CACHE:-$HOME/.cache/pganalytics-tools}/pulumi-plugins/bin/   (the engine's plugins)
 #
-# Usage: tools/build.sh <tool>... | all | list
-#   tools: etcd kube-apiserver kube-controller-manager kube-scheduler kwok pulumi
-#   `all` builds every tool but pulumi (the cluster tier does not need it; name it explicitly).
+# Usage: tools/build.sh <tool>... | all | list | bindir <tool>
+#   tools: etcd kube-apiserver kube-controller-manager kube-scheduler kwok pulumi pulumi-plugins
+#   `all` builds the five cluster tools (name pulumi and pulumi-plugins explicitly).
 #   `list` prints "<tool> <path of the binary>" for each tool (building nothing);
 #   a path is printed only for a tool that is built.
+#   `bindir <tool>` prints the directory to put on PATH for a built tool (exit 1 if not built).
+#
+# pulumi-plugins: the Python language host, the kubernetes and the random providers, which the
+# Pulumi CLI needs to run this program and which neither the Go module proxy nor an installer can
+# provide here. They are built by ../shared/third_party/build.sh (their sources; override the
+# location with PGA_THIRD_PARTY) into the cache. When all three are already on PATH (a normal
+# Pulumi install with its plugins), nothing is built and the PATH ones are used. The plugins
+# build runs in the background, in parallel with the Go tools named with it: on 2 cores the
+# two builds overlap their downloads, links and single-threaded steps.
 #
 # Idempotent: a tool whose binary and build stamp (module@version, package, ldflags, Go version
 # and the Go source of the scratch module in tools/go/<group>/) match is reused; a changed pin builds a new
@@ -27,7 +37,10 @@ source "$TOOLS_DIR/versions.env"
 CACHE="${PGA_TOOLS_CACHE:-$HOME/.cache/pganalytics-tools}"
 
 CLUSTER_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-ALL_TOOLS=("${CLUSTER_TOOLS[@]}" pulumi)
+ALL_TOOLS=("${CLUSTER_TOOLS[@]}" pulumi pulumi-plugins)
+PLUGINS=(pulumi-language-python pulumi-resource-kubernetes pulumi-resource-random)
+PLUGINS_DIR="$CACHE/pulumi-plugins"
+THIRD_PARTY="${PGA_THIRD_PARTY:-$ROOT/../shared/third_party}"
 
 say() { printf '==> [tools/build.sh] %s\n' "$*" >&2; }
 die() { printf 'error: [tools/build.sh] %s\n' "$*" >&2; exit 1; }
@@ -55,7 +68,8 @@ tool_spec() {
     pulumi)
       GROUP=pulumi MODULE=github.com/pulumi/pulumi/pkg/v3 VERSION="$PULUMI_VERSION" PKG=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
       LDFLAGS="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]}, all, list)" ;;
+    pulumi-plugins) GROUP="" MODULE="" VERSION="" PKG="" LDFLAGS="" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]}, all, list, bindir <tool>)" ;;
   esac
 }
 
@@ -155,19 +169,73 @@ build_tool() {
   say "$tool $VERSION: built $dest/$tool in $((SECONDS - start))s"
 }
 
-[[ $# -gt 0 ]] || { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+# plugins_on_path: true when every plugin the program needs is on PATH already.
+# (The cache's own directory does not count: its plugins are rebuilt when their stamps change.)
+plugins_on_path() {
+  local p found
+  for p in "${PLUGINS[@]}"; do
+    found="$(command -v "$p")" || return 1
+    [[ "$(dirname "$found")" != "$PLUGINS_DIR/bin" ]] || return 1
+  done
+}
+
+plugins_built() {
+  local p
+  for p in "${PLUGINS[@]}"; do [[ -x "$PLUGINS_DIR/bin/$p" ]] || return 1; done
+}
+
+# build_plugins: the three plugins through the third-party build script (idempotent: it keeps
+# a stamp per plugin), unless PATH already has them.
+build_plugins() {
+  if plugins_on_path; then
+    say "pulumi-plugins: using ${PLUGINS[*]} from PATH ($(dirname "$(command -v pulumi-resource-kubernetes)"))"
+    return 0
+  fi
+  [[ -x "$THIRD_PARTY/build.sh" ]] || die "pulumi-plugins: $THIRD_PARTY/build.sh is missing. The \
+plugin sources sit in shared/third_party beside the clone (as in CI); or install Pulumi the \
+usual way (curl -fsSL https://get.pulumi.com | sh), which ships the language host and downloads \
+the providers."
+  local start=$SECONDS
+  say "pulumi-plugins: building ${PLUGINS[*]} with $THIRD_PARTY/build.sh into $PLUGINS_DIR"
+  "$THIRD_PARTY/build.sh" "$PLUGINS_DIR" || die "pulumi-plugins: $THIRD_PARTY/build.sh failed; see its output above."
+  plugins_built || die "pulumi-plugins: $THIRD_PARTY/build.sh succeeded but $PLUGINS_DIR/bin lacks some of: ${PLUGINS[*]}"
+  say "pulumi-plugins: ready in $PLUGINS_DIR/bin ($((SECONDS - start))s)"
+}
+
+[[ $# -gt 0 ]] || { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 if [[ "$1" == list ]]; then
   for t in "${CLUSTER_TOOLS[@]}" pulumi; do
     tool_spec "$t"
     [[ -x "$CACHE/$t-$VERSION/bin/$t" ]] && echo "$t $CACHE/$t-$VERSION/bin/$t"
   done
+  if plugins_built; then
+    for p in "${PLUGINS[@]}"; do echo "$p $PLUGINS_DIR/bin/$p"; done
+  fi
+  exit 0
+fi
+
+if [[ "$1" == bindir ]]; then
+  [[ $# -eq 2 ]] || die "usage: tools/build.sh bindir <tool>"
+  tool_spec "$2"
+  if [[ "$2" == pulumi-plugins ]]; then
+    plugins_built || die "pulumi-plugins are not built (run: tools/build.sh pulumi-plugins)"
+    echo "$PLUGINS_DIR/bin"
+  else
+    [[ -x "$CACHE/$2-$VERSION/bin/$2" ]] || die "$2 is not built (run: tools/build.sh $2)"
+    echo "$CACHE/$2-$VERSION/bin"
+  fi
   exit 0
 fi
 
 tools=()
+want_plugins=false
 for arg in "$@"; do
-  if [[ "$arg" == all ]]; then tools+=("${CLUSTER_TOOLS[@]}"); else tool_spec "$arg"; tools+=("$arg"); fi
+  case "$arg" in
+    all) tools+=("${CLUSTER_TOOLS[@]}") ;;
+    pulumi-plugins) want_plugins=true ;;
+    *) tool_spec "$arg"; tools+=("$arg") ;;
+  esac
 done
 
 check_go
@@ -175,11 +243,37 @@ command -v jq >/dev/null || die "jq is needed (apt-get install jq)."
 command -v python3 >/dev/null || die "python3 is needed."
 mkdir -p "$CACHE"
 WORK_TMP="$(mktemp -d "$CACHE/.work.XXXXXX")"
-trap 'rm -rf "$WORK_TMP"' EXIT
-# One build at a time per cache (several test sessions may call this together).
-exec 9>"$CACHE/.lock"
-if ! flock -n 9; then say "waiting for another tools/build.sh on $CACHE"; flock 9; fi
+plugins_pid=""
+# A failed Go build stops the plugins build running beside it (its own process group).
+trap '[[ -z "$plugins_pid" ]] || kill -- "-$plugins_pid" 2>/dev/null || true; rm -rf "$WORK_TMP"' EXIT
 
 total_start=$SECONDS
-for t in "${tools[@]}"; do build_tool "$t"; done
+if $want_plugins; then
+  if [[ ${#tools[@]} -gt 0 ]]; then
+    # In parallel with the Go tools, in its own process group (started before the Go lock is
+    # taken, so it does not hold it); its lines are prefixed so the two logs stay readable.
+    setsid "${BASH_SOURCE[0]}" pulumi-plugins > >(sed -u 's/^/[pulumi-plugins] /' >&2) 2>&1 &
+    plugins_pid=$!
+  else
+    # One plugins build at a time per cache; its own lock, so that a build of the Go tools
+    # alone (the cluster tier) never waits for it.
+    exec 8>"$CACHE/.lock-plugins"
+    if ! flock -n 8; then say "waiting for another build of the Pulumi plugins on $CACHE"; flock 8; fi
+    build_plugins
+  fi
+fi
+# One Go build at a time per cache (several test sessions may call this together). The lock is
+# taken per tool, so a caller that needs only the cluster tools is not held up by a build of
+# pulumi queued behind them.
+exec 9>"$CACHE/.lock"
+for t in "${tools[@]}"; do
+  if ! flock -n 9; then say "waiting for another tools/build.sh on $CACHE"; flock 9; fi
+  build_tool "$t"
+  flock -u 9
+done
+if [[ -n "$plugins_pid" ]]; then
+  pid="$plugins_pid"; plugins_pid=""
+  wait "$pid" || die "pulumi-plugins: the build failed (see the [pulumi-plugins] lines above)"
+fi
+$want_plugins && tools+=(pulumi-plugins)
 say "done: ${tools[*]} in $((SECONDS - total_start))s (cache $CACHE)"

@@ -18,6 +18,7 @@ Used by tests/cluster/conftest.py; also runnable by hand:
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import ctypes
 import http.client
@@ -301,6 +302,8 @@ class Component:
     proc: subprocess.Popen
     log: Path
     ports: list[int] = field(default_factory=list)
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,10 +314,22 @@ class Component:
 class Cluster:
     """Starts and stops the local control plane. Use as a context manager or start()/stop()."""
 
-    def __init__(self, tools: Tools, log=sys.stderr, keep_logs_in: Path | None = None):
+    def __init__(
+        self,
+        tools: Tools,
+        log=sys.stderr,
+        keep_logs_in: Path | None = None,
+        workdir: Path | None = None,
+        stages: Path | None = None,
+    ):
+        """`workdir`: where certificates, kubeconfigs and etcd data go (default: a new temp
+        dir); it must not exist yet and is removed on stop. `stages`: the KWOK stages file
+        (default kwok-stages.yaml: pods Ready at once; see ROLLOUT_STAGES_FILE)."""
         self.tools = tools
         self.log = log
         self.keep_logs_in = keep_logs_in
+        self._requested_workdir = workdir
+        self.stages = stages or KWOK_STAGES_FILE
         self.components: list[Component] = []
         self.workdir: Path | None = None
         self._stop_provisioner = threading.Event()
@@ -322,6 +337,7 @@ class Cluster:
         self.provisioner_errors: list[str] = []
         self.provisioned: list[str] = []
         self._stopped = False
+        self._stopped_apiserver: Component | None = None
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -335,7 +351,11 @@ class Cluster:
     def start(self) -> None:
         t0 = time.monotonic()
         _remove_stale_workdirs()
-        self.workdir = Path(tempfile.mkdtemp(prefix="pga-cluster-"))
+        if self._requested_workdir is not None:
+            self._requested_workdir.mkdir(parents=True)
+            self.workdir = self._requested_workdir
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix="pga-cluster-"))
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         atexit.register(self.stop)
         try:
@@ -482,7 +502,7 @@ class Cluster:
         kwok_home = w / "kwok-home"  # KWOK also reads ~/.kwok/kwok.yaml: keep it to ours
         kwok_home.mkdir()
         stages = w / "kwok-stages.yaml"
-        shutil.copyfile(KWOK_STAGES_FILE, stages)
+        shutil.copyfile(self.stages, stages)
         self._spawn(
             "kwok",
             [
@@ -564,7 +584,7 @@ class Cluster:
         log = self.workdir / "logs" / f"{name}.log"
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workdir)}
         full_env.update(env or {})
-        with open(log, "wb") as out:
+        with open(log, "ab") as out:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -575,11 +595,57 @@ class Cluster:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        self.components.append(Component(name, proc, log, ports or []))
+        self.components.append(Component(name, proc, log, ports or [], argv, env))
         self._say(
             f"started {name} (pid {proc.pid}"
             f"{', ports ' + ','.join(map(str, ports)) if ports else ''})"
         )
+
+    def stop_apiserver(self) -> None:
+        """Stops kube-apiserver (SIGTERM, as an outage or a control-plane upgrade would);
+        clients then get "connection refused" on its port."""
+        comp = next(c for c in self.components if c.name == "kube-apiserver")
+        self._terminate(comp)
+        self.components.remove(comp)
+        self._stopped_apiserver = comp
+        self._say("kube-apiserver stopped")
+
+    def start_apiserver(self) -> None:
+        """Starts kube-apiserver again on the same port, with the same flags and etcd data."""
+        comp = self._stopped_apiserver
+        assert comp is not None, "start_apiserver() without stop_apiserver()"
+        self._stopped_apiserver = None
+        self._spawn(comp.name, comp.argv, ports=comp.ports, env=comp.env)
+        # Everything else (etcd, controllers, KWOK) kept running; put the apiserver back in
+        # its place so teardown still stops it before etcd.
+        self.components.insert(1, self.components.pop())
+        self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), 120)
+
+    def inline_kubeconfig(self) -> str:
+        """The admin kubeconfig with the certificates embedded (no file paths): what a user
+        would hand to `pulumi config set --secret pganalytics:kubeconfig`."""
+
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        return textwrap.dedent(f"""\
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: pga-test
+              cluster:
+                server: {self.server}
+                certificate-authority-data: {b64(self.pki.ca_crt)}
+            users:
+            - name: admin
+              user:
+                client-certificate-data: {b64(self.admin_crt)}
+                client-key-data: {b64(self.admin_key)}
+            contexts:
+            - name: pga-test
+              context: {{cluster: pga-test, user: admin}}
+            current-context: pga-test
+            """)
 
     def log_tail(self, name: str, lines: int = 25) -> str:
         for c in self.components:
@@ -916,11 +982,30 @@ spec:
 # pod/fast}): nodes become Ready and keep their leases; a scheduled pod becomes Running and Ready at
 # once (init containers Completed); a Job's pod then Succeeds; a deleted pod goes away.
 KWOK_STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+# The same stages, but readiness arrives the way a real rollout's does: containers Ready some
+# 10-30 s after scheduling, the database last (used by `make bench`).
+ROLLOUT_STAGES_FILE = Path(__file__).with_name("kwok-stages-rollout.yaml")
+STAGES = {"instant": KWOK_STAGES_FILE, "rollout": ROLLOUT_STAGES_FILE}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the cluster's files here (must not exist yet)"
+    )
+    parser.add_argument(
+        "--kubeconfig-out",
+        type=Path,
+        help="once the cluster is ready, copy its admin kubeconfig here (the readiness signal "
+        "for scripts/local-cluster.sh)",
+    )
+    parser.add_argument("--stages", choices=sorted(STAGES), default="instant")
+    args = parser.parse_args(argv)
+
     tools = build_tools()
-    cluster = Cluster(tools)
+    cluster = Cluster(tools, workdir=args.workdir, stages=STAGES[args.stages])
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -929,14 +1014,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)  # also when started as a background job
     try:
         cluster.start()
+        if args.kubeconfig_out:
+            tmp = args.kubeconfig_out.with_suffix(".part")
+            shutil.copyfile(cluster.kubeconfig, tmp)
+            tmp.replace(args.kubeconfig_out)
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
-        print("Ctrl-C stops the cluster.", flush=True)
+        print("Ctrl-C (or SIGTERM) stops the cluster.", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
         cluster.stop()
+        if args.kubeconfig_out:
+            args.kubeconfig_out.unlink(missing_ok=True)
     return 0
 
 

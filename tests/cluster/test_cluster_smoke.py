@@ -144,3 +144,28 @@ def test_compliant_pod_runs_and_claim_binds_in_its_zone(cluster: Cluster, ns: st
     zone = dict(NODES)[node]
     term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
     assert term["key"] == "topology.kubernetes.io/zone" and term["values"] == [zone]
+
+
+def test_a_jobs_pod_succeeds_and_the_job_completes(cluster: Cluster, ns: str):
+    # Pulumi awaits Jobs (the chart's database bootstrap Job): KWOK must finish their pods.
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "bootstrap", "namespace": ns},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {**COMPLIANT, "restartPolicy": "Never"}},
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(job))
+
+    def complete():
+        status = cluster.kubectl_json("get", "job", "bootstrap", "-n", ns).get("status", {})
+        done = any(
+            c["type"] == "Complete" and c["status"] == "True" for c in status.get("conditions", [])
+        )
+        return done and status.get("succeeded") == 1, status
+
+    _wait("the Job to complete", complete)
+    pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "job-name=bootstrap")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Succeeded"]

@@ -15,7 +15,7 @@ DOCS = sorted(
     [ROOT / "README.md", ROOT / "charts" / "pganalytics" / "README.md", *ROOT.glob("docs/*.md")]
 )
 CONFIG_SET = re.compile(r"pulumi config set\b[^\n`]*?\bpganalytics:([A-Za-z0-9_]+)")
-MAKE = re.compile(r"(?<![\w-])make ([a-z][a-z-]*)")
+MAKE = re.compile(r"(?<![\w-])make ([a-z][a-z0-9-]*)")
 SCRIPT = re.compile(r"(?<![\w/.-])((?:scripts|tools|\.ci)/[\w./-]+\w)")
 
 
@@ -32,7 +32,7 @@ def declared_config_keys() -> set[str]:
 
 def makefile_targets() -> set[str]:
     text = (ROOT / "Makefile").read_text()
-    return set(re.findall(r"^([a-z][a-z-]*):", text, flags=re.M))
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", text, flags=re.M))
 
 
 def doc_text(path):

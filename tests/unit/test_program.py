@@ -473,7 +473,8 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     assert set(chart["dependencies"]) == expected
     # Never the load balancer: the app deploys while the address is still pending.
     assert not any("traefik" in d for d in chart["dependencies"])
-    assert chart["transforms"] == (1 if PROTECTED[stack] else 0)
+    # skip_ingress_await always; protect_database on protected stacks.
+    assert chart["transforms"] == (2 if PROTECTED[stack] else 1)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -509,6 +510,27 @@ def test_protect_transform_targets_only_the_database():
     assert (
         protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
     )
+
+
+def test_ingress_await_transform_marks_only_ingresses():
+    import pulumi
+
+    from components.release import SKIP_AWAIT, skip_ingress_await
+
+    def args(type_, props):
+        return pulumi.ResourceTransformArgs(
+            custom=True, type_=type_, name="x", props=props, opts=pulumi.ResourceOptions()
+        )
+
+    ingress = {"metadata": {"name": "api", "annotations": {"a": "b"}}, "spec": {}}
+    hit = skip_ingress_await(args("kubernetes:networking.k8s.io/v1:Ingress", ingress))
+    assert hit is not None
+    assert hit.props["metadata"]["annotations"] == {"a": "b", SKIP_AWAIT: "true"}
+    assert hit.props["metadata"]["name"] == "api" and hit.props["spec"] == {}
+    assert ingress["metadata"]["annotations"] == {"a": "b"}  # the input is not mutated
+    bare = skip_ingress_await(args("kubernetes:networking.k8s.io/v1:Ingress", {}))
+    assert bare is not None and bare.props["metadata"]["annotations"] == {SKIP_AWAIT: "true"}
+    assert skip_ingress_await(args("kubernetes:core/v1:Service", {"metadata": {}})) is None
 
 
 def test_controller_none_uses_the_clusters_own_ingress_controller():

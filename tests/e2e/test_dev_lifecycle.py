@@ -1,0 +1,260 @@
+"""A dev stack's life on the harness, through the real engine, in order: first deploy (a),
+no-change preview (b), a values change (c), the PR preview script (e), destroy (d).
+
+The tests share one stack (module fixture) and run in file order; a step whose predecessor
+failed fails too, naming it, instead of testing a half-made stack.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import credential_keys
+
+from .checks import (
+    WORKLOAD_KINDS,
+    namespace_gone,
+    objects_in_cluster,
+    secret_data,
+    uid,
+    wait_for,
+    workload_not_ready,
+)
+from .conftest import stack_config
+
+NAMESPACE = "pga-e2e-dev"
+SECRET = "pganalytics-credentials"
+BACKEND = "pganalytics-backend"
+OUTPUTS = {
+    "target",
+    "clusterName",
+    "kubeconfig",
+    "namespace",
+    "apiUrl",
+    "grafanaUrl",
+    "ingressAddress",
+}
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
+
+
+class Lifecycle:
+    def __init__(self, project, cluster):
+        self.project = project
+        self.cluster = cluster
+        self.deployed = False
+        self.before_change: dict = {}
+
+
+@pytest.fixture(scope="module")
+def life(new_project, cluster):
+    project = new_project("dev")
+    project.init(
+        stack_config("Pulumi.dev.yaml", chart={"namespace": NAMESPACE}),
+        {"pganalytics:kubeconfig": cluster.inline_kubeconfig()},
+    )
+    lc = Lifecycle(project, cluster)
+    yield lc
+    # Whatever happened, leave the shared control plane clean for the next module.
+    project.destroy(check=False)
+
+
+@pytest.fixture
+def step(life):
+    """The deployed stack; fails at once (naming the cause) when the first `up` failed."""
+    if not life.deployed:
+        pytest.fail(
+            "the first `pulumi up` (test_a_first_up_succeeds) did not succeed", pytrace=False
+        )
+    return life
+
+
+# ----- a. first deploy -----------------------------------------------------------------------
+
+
+def test_a_first_up_succeeds(life):
+    result = life.project.up()  # raises with the engine's output when `up` fails
+    assert "created" in result.stdout, result.describe()
+    life.deployed = True
+
+
+def test_a_every_workload_the_chart_renders_is_ready(step):
+    rendered = {
+        (kind, name)
+        for (kind, ns, name) in step.project.k8s_objects()
+        if kind in WORKLOAD_KINDS and ns == NAMESPACE
+    }
+    assert {k for k, _ in rendered} >= {"StatefulSet", "Deployment"}, rendered
+    for kind, name in sorted(rendered):
+        obj = step.cluster.kubectl_json("get", kind, "-n", NAMESPACE, name)
+        assert workload_not_ready(obj) is None, workload_not_ready(obj)
+
+
+def test_a_namespace_enforces_restricted(step):
+    ns = step.cluster.kubectl_json("get", "namespace", NAMESPACE)
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # Enforced, not only labelled: the API server refuses a pod that breaks "restricted".
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "not-restricted", "namespace": NAMESPACE},
+        "spec": {"containers": [{"name": "c", "image": "registry.invalid/x@sha256:" + "0" * 64}]},
+    }
+    proc = step.cluster.kubectl(
+        "create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False
+    )
+    assert proc.returncode != 0 and 'violates PodSecurity "restricted' in proc.stderr, proc.stderr
+
+
+def test_a_credentials_secret_holds_every_contract_key(step):
+    data = secret_data(step.cluster, NAMESPACE, SECRET)
+    assert set(data) >= credential_keys(), sorted(credential_keys() - set(data))
+    assert all(data[k] for k in credential_keys()), "an empty credential"
+
+
+def test_a_outputs_present_and_kubeconfig_secret(step):
+    shown = step.project.outputs()
+    assert set(shown) >= OUTPUTS, sorted(OUTPUTS - set(shown))
+    assert shown["kubeconfig"] == "[secret]"
+    assert shown["target"] == "existing" and shown["namespace"] == NAMESPACE
+    assert shown["apiUrl"].startswith("http://") and shown["grafanaUrl"].startswith("http://")
+    revealed = step.project.outputs(show_secrets=True)
+    assert "certificate-authority-data" in revealed["kubeconfig"]
+    # Encrypted in the state file, not only masked on display.
+    stored = step.project.export()["deployment"]["resources"]
+    stack = next(r for r in stored if r["type"] == "pulumi:pulumi:Stack")
+    assert stack["outputs"]["kubeconfig"].get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270"
+    state_text = (step.project.state).joinpath(".pulumi").rglob("*.json")
+    kc = step.cluster.inline_kubeconfig().split("client-key-data: ")[1].split()[0]
+    assert not any(kc in p.read_text() for p in state_text), "client key in plaintext in state"
+
+
+# ----- b. no-change preview ------------------------------------------------------------------
+
+
+def test_b_no_change_preview_is_clean(step):
+    result = step.project.preview("--expect-no-changes", "--diff", check=False)
+    assert result.returncode == 0, result.describe()
+
+
+# ----- c. a values change ------------------------------------------------------------------
+
+
+def _changes(preview_json: dict) -> list[tuple[str, str, str]]:
+    """(op, type, name) of every changed object; components (the Chart) only echo them."""
+    out = []
+    for s in preview_json.get("steps", []):
+        state = s.get("newState") or s.get("oldState") or {}
+        if s["op"] == "same" or state.get("custom") is False:
+            continue
+        urn = s["urn"]
+        type_, name = urn.split("::")[-2].split("$")[-1], urn.split("::")[-1]
+        out.append((s["op"], type_, name))
+    return out
+
+
+def test_c_values_change_previews_as_one_update(step):
+    step.before_change = {
+        "secret_uid": uid(step.cluster, "secret", NAMESPACE, SECRET),
+        "secret": secret_data(step.cluster, NAMESPACE, SECRET),
+        "pvcs": {name: u for name, u in _pvcs(step.cluster).items() if "timescaledb" in name},
+    }
+    assert step.before_change["pvcs"], "the database has no PVC"
+    step.project.set_config("pganalytics:chart.values.backend.replicaCount", "2")
+    result = step.project.preview("--diff", "--json")
+    changes = _changes(json.loads(result.stdout))
+    # v4 Chart children are named <resource prefix>:<namespace>/<object name>.
+    assert changes == [
+        ("update", "kubernetes:apps/v1:StatefulSet", f"pganalytics:{NAMESPACE}/{BACKEND}")
+    ], changes
+
+
+def test_e_pr_preview_script_prints_an_object_level_diff(step):
+    proc = subprocess.run(
+        ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
+        cwd=step.project.dir,
+        env=step.project.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = proc.stdout
+    assert report.startswith("### "), report
+    assert f"`{step.project.stack}`" in report.splitlines()[0]
+    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert rows[0].startswith("| operation |"), report
+    body = rows[1:]
+    assert body == [
+        f"| update | `kubernetes:apps/v1:StatefulSet` | `pganalytics:{NAMESPACE}/{BACKEND}` |"
+    ], report
+    assert "1 to update" in report
+
+
+def test_e_pr_preview_script_fails_with_the_engines_message(step):
+    step.project.set_config("pganalytics:nodePool.minSize", "0")
+    try:
+        proc = subprocess.run(
+            ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
+            cwd=step.project.dir,
+            env=step.project.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        step.project.rm_config("pganalytics:nodePool.minSize")
+    assert proc.returncode != 0, proc.stdout
+    assert "nodePool.minSize" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_c_values_change_up_keeps_credentials_and_volumes(step):
+    step.project.up()
+    assert step.before_change, "test_c_values_change_previews_as_one_update did not run"
+    assert uid(step.cluster, "secret", NAMESPACE, SECRET) == step.before_change["secret_uid"]
+    assert secret_data(step.cluster, NAMESPACE, SECRET) == step.before_change["secret"]
+    pvcs = {n: u for n, u in _pvcs(step.cluster).items() if "timescaledb" in n}
+    assert pvcs == step.before_change["pvcs"]
+    sts = step.cluster.kubectl_json("get", "statefulset", "-n", NAMESPACE, BACKEND)
+    assert sts["spec"]["replicas"] == 2
+    wait_for(
+        "the second backend replica",
+        lambda: (
+            workload_not_ready(
+                step.cluster.kubectl_json("get", "statefulset", "-n", NAMESPACE, BACKEND)
+            )
+            is None
+        ),
+    )
+    again = step.project.preview("--expect-no-changes", check=False)
+    assert again.returncode == 0, again.describe()
+
+
+def _pvcs(cluster) -> dict[str, str]:
+    items = cluster.kubectl_json("get", "pvc", "-n", NAMESPACE)["items"]
+    return {i["metadata"]["name"]: i["metadata"]["uid"] for i in items}
+
+
+# ----- d. destroy ------------------------------------------------------------------------------
+
+
+def test_d_destroy_leaves_no_object_and_no_namespace(step):
+    kinds = {k for (k, ns, _) in step.project.k8s_objects() if ns == NAMESPACE}
+    step.project.destroy()
+    wait_for("namespace deletion", lambda: namespace_gone(step.cluster, NAMESPACE), 120)
+    assert not objects_in_cluster(step.cluster, NAMESPACE, kinds)
+    assert not [r for r in step.project.resources() if r["type"] != "pulumi:pulumi:Stack"]
+    # Volumes of the namespace's claims are released and deleted (reclaimPolicy Delete).
+    wait_for(
+        "the database volumes to go",
+        lambda: (
+            not [
+                pv
+                for pv in step.cluster.kubectl_json("get", "pv")["items"]
+                if (pv["spec"].get("claimRef") or {}).get("namespace") == NAMESPACE
+            ]
+        ),
+        60,
+    )
