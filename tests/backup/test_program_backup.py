@@ -76,7 +76,10 @@ def test_aws_identity_is_bound_to_the_backup_service_account_only():
             "Action": ["sts:AssumeRole", "sts:TagSession"],
         }
     ]
-    assoc = one(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")["inputs"]
+    # The cluster has others (the cluster autoscaler's): the backup's is found by name.
+    assoc = one(
+        result, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "backup-pod-identity"
+    )["inputs"]
     assert (assoc["namespace"], assoc["serviceAccount"]) == (NAMESPACE, KSA)
     assert assoc["clusterName"] == "pganalytics-prod"
     # Only one association uses this role: no other ServiceAccount gets it.
@@ -86,7 +89,10 @@ def test_aws_identity_is_bound_to_the_backup_service_account_only():
         if a["inputs"].get("roleArn") == assoc["roleArn"]
     ]
     assert len(uses) == 1
-    policy = json.loads(one(result, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
+    # By name too (the autoscaler's role has a policy of its own), attached to the backup role.
+    access = one(result, "aws:iam/rolePolicy:RolePolicy", "backup-bucket-access")
+    assert access["propertyDependencies"]["role"] == ["aws:iam/role:Role::backup-role"]
+    policy = json.loads(access["inputs"]["policy"])
     actions = {a for st in policy["Statement"] for a in st["Action"]}
     assert "s3:PutObject" in actions and "s3:GetObject" in actions
     assert not any("Delete" in a for a in actions), "the job must not be able to delete backups"

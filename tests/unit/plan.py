@@ -124,13 +124,21 @@ def _under(path: str, roots) -> bool:
     return any(path == r or path.startswith(r + ".") for r in roots)
 
 
+# How tests/unit/runner.py records an input not known at preview.
+UNKNOWN = "<unknown>"
+
+
 def changed_paths(before: dict, after: dict, ignore: list[str]) -> set[str]:
+    """Paths whose value differs. An input unknown at preview counts as changed, as the engine
+    diffs it against the known value in state: two unknowns are not "the same" (a mock that
+    lacks an output the provider computes shows up as a change, not as nothing)."""
     a, b = _flatten(before["inputs"]), _flatten(after["inputs"])
     ignored = [i.replace("[", ".").replace("]", "") for i in ignore]
     return {
         p
         for p in set(a) | set(b)
-        if a.get(p, "<absent>") != b.get(p, "<absent>") and not _under(p, ignored)
+        if (a.get(p, "<absent>") != b.get(p, "<absent>") or b.get(p) == UNKNOWN)
+        and not _under(p, ignored)
     }
 
 

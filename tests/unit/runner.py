@@ -83,9 +83,15 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
             },
         }
     if typ == "gcp:serviceaccount/account:Account":
-        return {"email": f"{inputs.get('accountId')}@mock-project.iam.gserviceaccount.com"}
+        email = f"{inputs.get('accountId')}@mock-project.iam.gserviceaccount.com"
+        # `name` is the fully qualified name the provider computes from the project and email.
+        return {"email": email, "name": f"projects/{inputs.get('project')}/serviceAccounts/{email}"}
     if typ == "azure-native:managedidentity:UserAssignedIdentity":
-        return {"principalId": "00000000-0000-0000-0000-00000000beef", "clientId": "mock"}
+        return {
+            "name": inputs.get("resourceName"),
+            "principalId": "00000000-0000-0000-0000-00000000beef",
+            "clientId": "mock",
+        }
     if typ == "azure-native:containerservice:ManagedCluster":
         # Inputs take a list of identity ids; the API answers with a map.
         ids = (inputs.get("identity") or {}).get("userAssignedIdentities") or []
@@ -242,7 +248,9 @@ def _plain(value):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if value == rpc.UNKNOWN:
+    # Unknowns deserialize to fresh `Unknown()` objects, not the wire sentinel: never repr them
+    # (the address would differ between two runs and look like a change).
+    if value == rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
         return "<unknown>"
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value

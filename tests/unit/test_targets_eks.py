@@ -142,14 +142,27 @@ def test_cluster_autoscaler_scales_the_node_group_within_its_bounds():
     assert "scalingConfig.desiredSize" in one(result, *NODES)["ignoreChanges"]
 
     # AWS access through Pod Identity, for exactly the chart's service account.
-    association = one(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = one(
+        result, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "autoscaler-identity"
+    )
     assert association["inputs"]["namespace"] == "kube-system"
     assert association["inputs"]["serviceAccount"] == values["rbac"]["serviceAccount"]["name"]
+    # Other associations exist (the backup job's): none of them gets the autoscaler's role.
+    role_arn = association["inputs"]["roleArn"]
+    assert [
+        a["name"]
+        for a in by_type(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a["inputs"]["roleArn"] == role_arn
+    ] == ["autoscaler-identity"]
     trust = json.loads(
         one(result, "aws:iam/role:Role", "autoscaler-role")["inputs"]["assumeRolePolicy"]
     )
     assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    policy = json.loads(one(result, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
+    autoscaler_policy = one(result, "aws:iam/rolePolicy:RolePolicy", "autoscaler-policy")
+    assert autoscaler_policy["propertyDependencies"]["role"] == [
+        "aws:iam/role:Role::autoscaler-role"
+    ]
+    policy = json.loads(autoscaler_policy["inputs"]["policy"])
     scale = next(s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert scale["Condition"] == {
         "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/pganalytics-prod": "owned"}
