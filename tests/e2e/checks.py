@@ -26,7 +26,9 @@ def workload_not_ready(obj: dict) -> str | None:
     """Why a workload is not Ready (None when it is), from its status as the controllers set it."""
     kind, name = obj["kind"], obj["metadata"]["name"]
     spec, status = obj.get("spec", {}), obj.get("status", {})
-    if status.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
+    # Jobs report no observedGeneration (their spec is immutable); the others must have
+    # caught up with the current spec before their counts mean anything.
+    if kind != "Job" and status.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
         return f"{kind} {name}: status not observed yet"
     if kind in ("Deployment", "StatefulSet"):
         want = spec.get("replicas", 1)
