@@ -5,14 +5,23 @@ This file only composes; each step lives in components/ (see /work/shared/DESIGN
 
 import pulumi
 
-from components.credentials import Credentials, CredentialsArgs
+from components import volumes
+from components.credentials import ROTATABLE, Credentials, CredentialsArgs
 from components.platform import Platform, PlatformArgs
+from components.previous import ROTATION_OUTPUT, VOLUMES_OUTPUT, read_previous_state
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.targets import build_target
 
 # Fails here, before any resource, with one message listing every bad key.
 settings = load_settings()
+# Day 2: what the last update left live. A shrink or a StorageClass change of a live volume
+# fails here too, before any resource.
+previous = read_previous_state()
+growing = volumes.plan_growth(settings, previous)
+rotating = frozenset(
+    k for k in ROTATABLE if settings.credential_rotation.get(k, 0) != previous.rotation.get(k, 0)
+)
 
 target = build_target(settings)
 
@@ -29,7 +38,11 @@ platform = Platform(
 credentials = Credentials(
     "credentials",
     CredentialsArgs(
-        namespace=platform.namespace, provider=target.provider, protect=settings.protect
+        namespace=platform.namespace,
+        provider=target.provider,
+        protect=settings.protect,
+        rotation=settings.credential_rotation,
+        rotating=rotating,
     ),
 )
 
@@ -46,6 +59,8 @@ release = PgAnalyticsRelease(
         provider=target.provider,
         namespace=platform.namespace,
         depends_on=release_deps,
+        credentials_version=credentials.version,
+        growing=growing,
     ),
 )
 
@@ -56,3 +71,6 @@ pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
+# Read back by the next run (components/previous.py); plain, nothing secret in them.
+pulumi.export(ROTATION_OUTPUT, {k: n for k, n in sorted(settings.credential_rotation.items()) if n})
+pulumi.export(VOLUMES_OUTPUT, volumes.record(volumes.chart_volumes(settings)))

@@ -126,6 +126,10 @@ SCHEMA: dict[str, Any] = {
         "imageRegistry": ("str", ""),
         "imageTag": ("str", ""),
     },
+    # --- day 2 (issue 11b): credential rotation; see _day2_problems below ------------------
+    "credentials": {
+        "rotation": ("dict", {}),
+    },
 }
 
 # Per-target defaults for values whose sensible default depends on the cloud.
@@ -287,6 +291,11 @@ class Settings:
     ingress: Ingress
     storage: Storage
     chart: Chart
+    # --- day 2 (issue 11b) ---
+    # credentials.rotation: Secret key -> generation (0 = the password first generated).
+    credential_rotation: dict = field(default_factory=dict)
+    # Paths inside chart.values of the leaves set with `--secret` (see chart_secrets.py).
+    chart_secret_paths: tuple = ()
 
     @property
     def is_cloud(self) -> bool:
@@ -993,6 +1002,8 @@ def build_settings(
                 f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"',
             )
 
+    rotation = _day2_problems(values, problems)
+
     if problems.items:
         # Also list what the chart schema says about the overrides, in the same error.
         if values_file and (CHART_DIR / values_file).is_file() and isinstance(ch["values"], dict):
@@ -1053,6 +1064,8 @@ def build_settings(
         chart=Chart(
             values_file, ch["values"], ch["namespace"], ch["imageRegistry"], ch["imageTag"]
         ),
+        credential_rotation=rotation,
+        chart_secret_paths=_chart_secret_paths(stack, config, secret_keys, ch["values"]),
     )
 
     # The chart values are known now (nothing in them waits for a cloud resource), so a
@@ -1063,6 +1076,61 @@ def build_settings(
     if schema_problems:
         raise ConfigError(_scrub(schema_problems, config, secret_keys), stack)
     return settings
+
+
+# ---------------------------------------------------------------------------------------
+# Day 2 (issue 11b): credential rotation and secret chart values
+# ---------------------------------------------------------------------------------------
+
+MAX_ROTATION = 1_000_000
+
+
+def _day2_problems(values: dict[str, Any], problems: _Problems) -> dict[str, int]:
+    """`credentials.rotation.<key>: N` (N >= 0): changing N regenerates that credential."""
+    from components.credentials import NOT_ROTATABLE, ROTATABLE
+
+    rotation: dict[str, int] = {}
+    for key, raw in (values["credentials"]["rotation"] or {}).items():
+        path = f"credentials.rotation.{key}"
+        if key in NOT_ROTATABLE:
+            problems.add(
+                path,
+                f"cannot be rotated: {NOT_ROTATABLE[key]}",
+                f"pulumi config rm --path {NAMESPACE}:{path}",
+            )
+            continue
+        if key not in ROTATABLE:
+            hint = _suggest(key, list(ROTATABLE)) or ROTATABLE[0]
+            problems.add(
+                path,
+                f"names no rotatable credential (rotatable: {', '.join(ROTATABLE)})",
+                f"pulumi config rm --path {NAMESPACE}:{path} && "
+                f"pulumi config set --path {NAMESPACE}:credentials.rotation.{hint} 1",
+            )
+            continue
+        number = _coerce("int", raw, path, 0, problems) if raw is not None else 0
+        if not isinstance(number, int) or isinstance(number, bool):
+            continue
+        if not 0 <= number <= MAX_ROTATION:
+            problems.add(
+                path,
+                f"must be a whole number from 0 to {MAX_ROTATION} (got {number}); "
+                "raise it by one to rotate",
+                _set_cmd(path, 1),
+            )
+            continue
+        rotation[key] = number
+    return rotation
+
+
+def _chart_secret_paths(
+    stack: str, config: dict[str, Any], secret_keys: set[str], overrides: Any
+) -> tuple:
+    if "chart" not in secret_keys or not isinstance(overrides, dict):
+        return ()
+    from components import chart_secrets
+
+    return chart_secrets.secret_paths(stack, overrides)
 
 
 def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:

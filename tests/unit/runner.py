@@ -6,8 +6,8 @@ One process per run: Pulumi's runtime state is process-global, so a fresh interp
 stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
-"secret_keys": [...], "preview": true}. Output (stdout, JSON): {"resources": [...],
-"outputs": {...}, "error": null | "..."}.
+"secret_keys": [...], "preview": true, "previous_outputs": {...}}. Output (stdout, JSON):
+{"resources": [...], "outputs": {...}, "error": null | "..."}.
 """
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
 
 
 class Mocks(pulumi.runtime.Mocks):
+    def __init__(self, previous_outputs: dict | None = None):
+        # What `pulumi:pulumi:readStackOutputs` answers for this stack: the outputs of its
+        # last update (none: a new stack).
+        self.previous_outputs = previous_outputs or {}
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         outputs.update(_extra_outputs(args.typ, args.name, args.inputs))
@@ -95,6 +100,8 @@ class Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
+        if token == "pulumi:pulumi:readStackOutputs":
+            return {"name": args.args.get("name"), "outputs": self.previous_outputs}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": "123456789012",
@@ -211,9 +218,10 @@ def main() -> None:
     spec = json.loads(sys.stdin.read())
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
-    monitor = RecordingMonitor(Mocks())
+    mocks_ = Mocks(spec.get("previous_outputs"))
+    monitor = RecordingMonitor(mocks_)
     pulumi.runtime.set_mocks(
-        Mocks(),
+        mocks_,
         project="pganalytics",
         stack=spec["stack"],
         preview=spec.get("preview", True),

@@ -1,0 +1,121 @@
+"""Transforms applied to every object `charts/pganalytics` renders, each with one job.
+
+helm.v4.Chart names a child `<resource_prefix>:<namespace>/<object name>` (cluster-scoped:
+`<resource_prefix>:<object name>`) with the Kubernetes type token, e.g.
+`kubernetes:core/v1:PersistentVolumeClaim` `pganalytics:pganalytics/pganalytics-grafana`.
+The transforms decide on the type and the object itself (its kind, its volume claim
+templates), so a renamed release or a new component is covered without a name list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+from components.chart_secrets import hide_secret_strings
+from components.credentials import CREDENTIALS_VERSION_ANNOTATION
+
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+ORPHAN_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
+# Kinds whose pods read the credentials Secret, and where their pod template sits.
+POD_TEMPLATE_PATHS = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template"),
+    "kubernetes:batch/v1:Job": ("spec", "template"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+Transform = Callable[[pulumi.ResourceTransformArgs], pulumi.ResourceTransformResult | None]
+
+
+def child_name(namespace: str, name: str, prefix: str) -> str:
+    """The Pulumi name helm.v4.Chart gives a namespaced object."""
+    return f"{prefix}:{namespace}/{name}"
+
+
+def _object_name(props: dict[str, Any]) -> str:
+    return str((props.get("metadata") or {}).get("name") or "")
+
+
+def _has_claim_templates(props: dict[str, Any]) -> bool:
+    return bool((props.get("spec") or {}).get("volumeClaimTemplates"))
+
+
+def holds_state(type_: str, props: dict[str, Any]) -> bool:
+    """Every PVC, and every StatefulSet that owns claims through volumeClaimTemplates."""
+    return type_ == PVC or (type_ == STATEFUL_SET and _has_claim_templates(props))
+
+
+def protect_state(growing_workloads: frozenset[str] = frozenset()) -> Transform:
+    """Protects every object holding data. A StatefulSet whose claims grow in this update is
+    left unprotected for this update only: its immutable volumeClaimTemplates make the provider
+    replace it, and the engine refuses to replace a resource that stays protected (the
+    replacement orphans the pods, see `orphan_on_delete`)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not holds_state(args.type_, args.props):
+            return None
+        if args.type_ == STATEFUL_SET and _object_name(args.props) in growing_workloads:
+            return None
+        return pulumi.ResourceTransformResult(
+            props=args.props,
+            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)),
+        )
+
+    return transform
+
+
+def orphan_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Deleting (or replacing) a StatefulSet with claim templates orphans its pods instead of
+    deleting them; the new StatefulSet adopts them. Set on every update, because the provider
+    deletes with the annotation of the state being deleted."""
+    if args.type_ != STATEFUL_SET or not _has_claim_templates(args.props):
+        return None
+    props = dict(args.props)
+    metadata = dict(props.get("metadata") or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), ORPHAN_ANNOTATION: "orphan"}
+    props["metadata"] = metadata
+    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+
+def restart_on_rotation(version: str) -> Transform:
+    """Sets the credentials version on every pod template: a rotation restarts the pods (and
+    recreates Jobs, whose pod template is immutable, so they run again)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        path = POD_TEMPLATE_PATHS.get(args.type_)
+        if path is None:
+            return None
+        props = dict(args.props)
+        node = props
+        for part in path:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                return None
+            node[part] = dict(child)
+            node = node[part]
+        metadata = dict(node.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        annotations[CREDENTIALS_VERSION_ANNOTATION] = version
+        metadata["annotations"] = annotations
+        node["metadata"] = metadata
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
+
+
+def hide_secrets(secrets: frozenset[str]) -> Transform:
+    """Marks as secret every rendered string that holds a value set with `--secret` in
+    `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        props, changed = hide_secret_strings(args.props, secrets)
+        if not changed:
+            return None
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
