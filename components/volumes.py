@@ -48,7 +48,7 @@ DOC = "docs/OPERATIONS.md#volumes"
 
 def quantity_bytes(text: str) -> int | None:
     """Bytes of a Kubernetes storage quantity (`20Gi`, `500M`), None when not one."""
-    match = QUANTITY.fullmatch(str(text).strip())
+    match = QUANTITY.fullmatch(str(text))
     if not match:
         return None
     return int(Decimal(match.group(1)) * UNITS[match.group(2)])

@@ -58,8 +58,13 @@ def _render(values_json: str, namespace: str) -> tuple[Child, ...]:
         fh.write(values_json)
         fh.flush()
         out = subprocess.run(
-            [_helm(), "template", RELEASE_NAME, str(ROOT / "charts" / "pganalytics")]
-            + ["--namespace", namespace, "--values", fh.name],
+            [
+                _helm(),
+                "template",
+                RELEASE_NAME,
+                str(ROOT / "charts" / "pganalytics"),
+                *("--namespace", namespace, "--values", fh.name),
+            ],
             capture_output=True,
             text=True,
             check=True,

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import pulumi  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 from pulumi.runtime import mocks, rpc  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
@@ -173,6 +174,23 @@ def _plain(value):
     return repr(value)
 
 
+def _secret_paths(node, path=()) -> list:
+    """Paths of the secret values in a raw request struct, as the engine receives them (the
+    SDK's deserializer would push a nested secret up to the whole top-level property)."""
+    if isinstance(node, dict):
+        sig = node.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig or (
+            sig == rpc._special_output_value_sig and node.get("secret")
+        ):
+            return [list(path)]
+        if sig == rpc._special_output_value_sig:
+            return _secret_paths(node.get("value"), path)
+        return [p for k, v in node.items() for p in _secret_paths(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _secret_paths(v, (*path, i))]
+    return []
+
+
 class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, m):
         super().__init__(m)
@@ -190,6 +208,9 @@ class RecordingMonitor(mocks.MockMonitor):
             "custom": True if read else bool(request.custom),
             "read": read,
             "inputs": _plain(inputs),
+            "secretPaths": _secret_paths(
+                json_format.MessageToDict(request.properties if read else request.object)
+            ),
         }
         if not read:
             rec.update(

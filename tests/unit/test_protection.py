@@ -31,9 +31,7 @@ def _release_transforms(settings, growing=None):
 
 def _protected(settings, growing=None) -> dict[tuple[str, str], bool]:
     chain = _release_transforms(settings, growing)
-    return {
-        (c.type_, c.name): bool(apply(chain, c)[1].protect) for c in chart_children(settings)
-    }
+    return {(c.type_, c.name): bool(apply(chain, c)[1].protect) for c in chart_children(settings)}
 
 
 def test_child_names_are_what_helm_v4_registers():
@@ -54,8 +52,7 @@ def test_every_stateful_child_is_protected_and_nothing_else(stack):
     stateful = {
         key
         for key in protected
-        if key[0] == PVC
-        or (key[0] == STS and key[1].endswith(("-timescaledb", "-redis")))
+        if key[0] == PVC or (key[0] == STS and key[1].endswith(("-timescaledb", "-redis")))
     }
     assert len(stateful) == 4, stateful
     assert {k for k, on in protected.items() if on} == stateful

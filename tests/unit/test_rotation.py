@@ -175,7 +175,9 @@ def _sync_script() -> str:
     sync = next(c for c in containers if c["name"] == "password-sync")
     mounts = {m["name"]: m["mountPath"] for m in sync["volumeMounts"]}
     assert mounts == {"run": "/var/run/postgresql"}, "the sync reaches the server by socket"
-    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") for e in sync["env"]}
+    env = {
+        e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") for e in sync["env"]
+    }
     assert env["POSTGRES_PASSWORD"] == "postgres-password"
     assert env["PGANALYTICS_DB_PASSWORD"] == "database-password"
     script = sync["args"][0]
