@@ -18,7 +18,7 @@ settings = load_settings()
 # Day 2: what the last update left live. A shrink or a StorageClass change of a live volume
 # fails here too, before any resource.
 previous = read_previous_state()
-growing = volumes.plan_growth(settings, previous)
+volume_plan = volumes.plan(settings, previous)
 rotating = frozenset(
     k for k in ROTATABLE if settings.credential_rotation.get(k, 0) != previous.rotation.get(k, 0)
 )
@@ -60,7 +60,7 @@ release = PgAnalyticsRelease(
         namespace=platform.namespace,
         depends_on=release_deps,
         credentials_version=credentials.version,
-        growing=growing,
+        volumes=volume_plan,
     ),
 )
 

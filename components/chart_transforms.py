@@ -50,16 +50,17 @@ def holds_state(type_: str, props: dict[str, Any]) -> bool:
     return type_ == PVC or (type_ == STATEFUL_SET and _has_claim_templates(props))
 
 
-def protect_state(growing_workloads: frozenset[str] = frozenset()) -> Transform:
-    """Protects every object holding data. A StatefulSet whose claims grow in this update is
-    left unprotected for this update only: its immutable volumeClaimTemplates make the provider
-    replace it, and the engine refuses to replace a resource that stays protected (the
-    replacement orphans the pods, see `orphan_on_delete`)."""
+def protect_state(reshaped_workloads: frozenset[str] = frozenset()) -> Transform:
+    """Protects every object holding data. A StatefulSet whose claim templates change in this
+    update (a claim grows, or the volume is turned off) is left unprotected for this update
+    only: its immutable volumeClaimTemplates make the provider replace it, and the engine
+    refuses to replace a resource that stays protected. The replacement orphans the pods (see
+    `orphan_on_delete`) and the claims stay."""
 
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
         if not holds_state(args.type_, args.props):
             return None
-        if args.type_ == STATEFUL_SET and _object_name(args.props) in growing_workloads:
+        if args.type_ == STATEFUL_SET and _object_name(args.props) in reshaped_workloads:
             return None
         return pulumi.ResourceTransformResult(
             props=args.props,

@@ -23,7 +23,7 @@ from components import chart_secrets
 from components import chart_transforms as transforms
 from components import values as chart_values
 from components.settings import RELEASE_NAME, Settings
-from components.volumes import Volume
+from components.volumes import Volume, VolumePlan
 
 
 @dataclass
@@ -35,8 +35,8 @@ class ReleaseArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     # credentials.version: None until a credential is rotated.
     credentials_version: str | None = None
-    # Volumes whose size grows in this update (volumes.plan_growth).
-    growing: dict[str, Volume] = field(default_factory=dict)
+    # What this update does to the volumes (volumes.plan).
+    volumes: VolumePlan = field(default_factory=VolumePlan)
 
 
 class PgAnalyticsRelease(pulumi.ComponentResource):
@@ -67,7 +67,7 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         )
         self.claim_patches = [
             _grow_claim(self, args, volume, claim)
-            for volume in args.growing.values()
+            for volume in args.volumes.grow.values()
             if volume.workload
             for claim in volume.claims
         ]
@@ -78,8 +78,7 @@ def _transforms(args: ReleaseArgs) -> list:
     s = args.settings
     chosen = [transforms.orphan_on_delete]
     if s.protect:
-        growing = frozenset(v.workload for v in args.growing.values() if v.workload)
-        chosen.append(transforms.protect_state(growing))
+        chosen.append(transforms.protect_state(args.volumes.reshaped))
     if args.credentials_version:
         chosen.append(transforms.restart_on_rotation(args.credentials_version))
     secrets = chart_secrets.secret_strings(s.chart.values, s.chart_secret_paths)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from components.settings import Settings
 
 CHART_NAME = "pganalytics"
+# Components whose claims come from a StatefulSet's volumeClaimTemplates.
+TEMPLATE_COMPONENTS = ("timescaledb", "redis")
 QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 UNITS = {
     None: 1,
@@ -90,7 +92,7 @@ def chart_volumes(settings: Settings) -> dict[str, Volume]:
         return persistence(component).get("storageClass") or default_class
 
     # StatefulSets with one replica and a claim template named `data`.
-    for component in ("timescaledb", "redis"):
+    for component in TEMPLATE_COMPONENTS:
         block = values.get(component) or {}
         if block.get("enabled") and persistence(component).get("enabled"):
             workload = f"{base}-{component}"
@@ -136,6 +138,16 @@ def _command(key: str, value: str) -> str:
     return f'pulumi config set{flag} {NAMESPACE}:{key} "{value}"'
 
 
+def _move(name: str) -> str:
+    """The procedure that moves a volume's data to a new volume."""
+    enabled = f"{NAMESPACE}:chart.values.{name}.persistence.enabled"
+    return (
+        f"to move the data to a new volume: back up, set {enabled} false and update, delete "
+        f"the old claim, remove that setting and set the new value, update, restore "
+        f"(see {DOC})"
+    )
+
+
 def changes(settings: Settings, previous: PreviousState) -> tuple[dict[str, Volume], list[str]]:
     """(volumes that grow, problems): growth is planned, a shrink or a class change refused."""
     current = chart_volumes(settings)
@@ -155,8 +167,7 @@ def changes(settings: Settings, previous: PreviousState) -> tuple[dict[str, Volu
                 problems.append(
                     f"{NAMESPACE}:{size_key} is {new_size} but the live {name} volume is "
                     f"{old_size}, and a PersistentVolumeClaim cannot shrink; fix: "
-                    f"{_command(size_key, old_size)} (a smaller volume means a new one: back "
-                    f"up, move the data to a new claim, restore; see {DOC})"
+                    f"{_command(size_key, old_size)} to keep the live volume, or {_move(name)}"
                 )
             elif new_bytes > old_bytes:
                 grown[name] = volume
@@ -167,16 +178,34 @@ def changes(settings: Settings, previous: PreviousState) -> tuple[dict[str, Volu
                 f"{NAMESPACE}:{class_key} changes the StorageClass of the live {name} volume "
                 f"from {old_class or '(cluster default)'!r} to "
                 f"{volume.storage_class or '(cluster default)'!r}, which would replace the "
-                f"volume and lose its data; fix: {_command(class_key, old_class)} (moving data "
-                f"to another class: back up, restore into a new volume; see {DOC})"
+                f"volume and lose its data; fix: {_command(class_key, old_class)} to keep the "
+                f"live volume, or {_move(name)}"
             )
     return grown, problems
 
 
-def plan_growth(settings: Settings, previous: PreviousState) -> dict[str, Volume]:
-    """Volumes to grow in this update; ConfigError (before any resource) on a shrink or a
-    StorageClass change of a live volume."""
+@dataclass(frozen=True)
+class VolumePlan:
+    # Volumes whose size grows in this update.
+    grow: dict[str, Volume] = field(default_factory=dict)
+    # StatefulSets whose claim templates change in this update (a claim grows, or the volume
+    # is turned off): the provider replaces them, orphaning their pods; their claims stay.
+    reshaped: frozenset[str] = frozenset()
+
+
+def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
+    """What this update does to the volumes; ConfigError (before any resource) on a shrink or
+    a StorageClass change of a live volume."""
     grown, problems = changes(settings, previous)
     if problems:
         raise ConfigError(problems, settings.stack)
-    return grown
+    reshaped = {v.workload for v in grown.values() if v.workload}
+    if previous.volumes:
+        base = fullname(chart_values.merged_values(settings, include_defaults=True))
+        current = chart_volumes(settings)
+        reshaped |= {
+            f"{base}-{name}"
+            for name in previous.volumes
+            if name in TEMPLATE_COMPONENTS and name not in current
+        }
+    return VolumePlan(grown, frozenset(reshaped))

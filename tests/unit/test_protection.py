@@ -8,7 +8,7 @@ import pytest
 
 from components import chart_transforms as transforms
 from components.release import ReleaseArgs, _transforms
-from components.volumes import Volume
+from components.volumes import Volume, VolumePlan
 from tests.unit.harness import STACKS, by_type, one, run_program, stack_config
 from tests.unit.rendered import apply, chart_children, settings_for
 
@@ -22,15 +22,15 @@ ALL_VOLUMES = {
 }
 
 
-def _release_transforms(settings, growing=None):
+def _release_transforms(settings, plan=None):
     args = ReleaseArgs(settings=settings, provider=None, namespace="pganalytics")
-    if growing:
-        args.growing = growing
+    if plan:
+        args.volumes = plan
     return _transforms(args)
 
 
-def _protected(settings, growing=None) -> dict[tuple[str, str], bool]:
-    chain = _release_transforms(settings, growing)
+def _protected(settings, plan=None) -> dict[tuple[str, str], bool]:
+    chain = _release_transforms(settings, plan)
     return {(c.type_, c.name): bool(apply(chain, c)[1].protect) for c in chart_children(settings)}
 
 
@@ -77,16 +77,11 @@ def test_dev_protects_nothing_but_still_orphans_pods():
 
 def test_a_growing_statefulset_is_unprotected_for_that_update_only():
     settings = settings_for("prod")
-    growing = {
-        "timescaledb": Volume(
-            "timescaledb",
-            "200Gi",
-            "",
-            "pganalytics-timescaledb",
-            ("data-pganalytics-timescaledb-0",),
-        )
-    }
-    protected = _protected(settings, growing)
+    volume = Volume(
+        "timescaledb", "200Gi", "", "pganalytics-timescaledb", ("data-pganalytics-timescaledb-0",)
+    )
+    plan = VolumePlan({"timescaledb": volume}, frozenset({"pganalytics-timescaledb"}))
+    protected = _protected(settings, plan)
     assert protected[(STS, "pganalytics:pganalytics/pganalytics-timescaledb")] is False
     assert protected[(PVC, "pganalytics:pganalytics/pganalytics-grafana")] is True
     assert _protected(settings)[(STS, "pganalytics:pganalytics/pganalytics-timescaledb")] is True

@@ -100,7 +100,9 @@ def test_growing_a_chart_pvc_needs_no_patch():
         "grafana": {"size": "10Gi", "storageClass": ""},
     }
     settings = settings_for("prod", {"grafana": {"persistence": {"size": "20Gi"}}})
-    assert set(volumes.plan_growth(settings, from_outputs({"volumes": live}))) == {"grafana"}
+    plan = volumes.plan(settings, from_outputs({"volumes": live}))
+    assert set(plan.grow) == {"grafana"}
+    assert plan.reshaped == frozenset(), "a chart PVC grows without touching a StatefulSet"
     result = _run("prod", live, {"grafana": {"persistence": {"size": "20Gi"}}})
     assert result["error"] is None, result["error"]
     assert by_type(result, PATCH) == []
@@ -109,7 +111,29 @@ def test_growing_a_chart_pvc_needs_no_patch():
 def test_same_size_in_other_units_is_no_change():
     live = {"timescaledb": {"size": "102400Mi", "storageClass": ""}}
     settings = settings_for("prod")
-    assert volumes.plan_growth(settings, PreviousState(True, {}, live)) == {}
+    assert volumes.plan(settings, PreviousState(True, {}, live)) == volumes.VolumePlan()
+
+
+def test_growing_the_database_reshapes_only_its_statefulset():
+    live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
+    settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "150Gi"}}})
+    plan = volumes.plan(settings, PreviousState(True, {}, live))
+    assert set(plan.grow) == {"timescaledb"}
+    assert plan.reshaped == {"pganalytics-timescaledb"}
+
+
+def test_turning_a_statefulset_volume_off_keeps_its_claim():
+    """Step of the shrink procedure: the claim templates go away, so the StatefulSet is
+    replaced (orphaning its pod, unprotected for that update); the claim itself stays."""
+    live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
+    settings = settings_for("prod", {"timescaledb": {"persistence": {"enabled": False}}})
+    plan = volumes.plan(settings, PreviousState(True, {}, live))
+    assert plan.grow == {}
+    assert plan.reshaped == {"pganalytics-timescaledb"}
+    result = _run("prod", live, {"timescaledb": {"persistence": {"enabled": False}}})
+    assert result["error"] is None, result["error"]
+    assert "timescaledb" not in result["outputs"]["volumes"]["value"]
+    assert by_type(result, PATCH) == []
 
 
 def test_unknown_previous_sizes_plan_nothing():
@@ -127,7 +151,9 @@ def test_shrinking_is_a_config_error_with_the_procedure():
         r"pganalytics:chart\.values\.timescaledb\.persistence\.size is 100Gi but the live "
         r"timescaledb volume is 200Gi, and a PersistentVolumeClaim cannot shrink; fix: "
         r"pulumi config set --path pganalytics:chart\.values\.timescaledb\.persistence\.size "
-        r'"200Gi" \(a smaller volume means a new one: back up, .*restore',
+        r'"200Gi" to keep the live volume, or to move the data to a new volume: back up, set '
+        r"pganalytics:chart\.values\.timescaledb\.persistence\.enabled false and update, "
+        r"delete the old claim, .* restore \(see docs/OPERATIONS\.md#volumes\)",
         result["error"],
     ), result["error"]
 
