@@ -5,6 +5,9 @@ helm.v4.Chart names a child `<resource_prefix>:<namespace>/<object name>` (clust
 `kubernetes:core/v1:PersistentVolumeClaim` `pganalytics:pganalytics/pganalytics-grafana`.
 The transforms decide on the type and the object itself (its kind, its volume claim
 templates), so a renamed release or a new component is covered without a name list.
+
+The SDK hands a transform its props with any nested secret pushed up to the top-level field
+(e.g. a whole `spec`), so `hide_secrets`, which creates such secrets, must run last.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret, wrap_rpc_secret
 
 from components.chart_secrets import hide_secret_strings
 from components.credentials import CREDENTIALS_VERSION_ANNOTATION
@@ -37,12 +41,18 @@ def child_name(namespace: str, name: str, prefix: str) -> str:
     return f"{prefix}:{namespace}/{name}"
 
 
+def _field(props: dict[str, Any], name: str) -> dict[str, Any]:
+    """A top-level field for reading, whether or not it arrived marked secret."""
+    value = unwrap_rpc_secret(props.get(name))
+    return value if isinstance(value, dict) else {}
+
+
 def _object_name(props: dict[str, Any]) -> str:
-    return str((props.get("metadata") or {}).get("name") or "")
+    return str(_field(props, "metadata").get("name") or "")
 
 
 def _has_claim_templates(props: dict[str, Any]) -> bool:
-    return bool((props.get("spec") or {}).get("volumeClaimTemplates"))
+    return bool(_field(props, "spec").get("volumeClaimTemplates"))
 
 
 def holds_state(type_: str, props: dict[str, Any]) -> bool:
@@ -92,8 +102,13 @@ def restart_on_rotation(version: str) -> Transform:
         if path is None:
             return None
         props = dict(args.props)
-        node = props
-        for part in path:
+        top, rest = path[0], path[1:]
+        secret = is_rpc_secret(props.get(top))
+        field = unwrap_rpc_secret(props.get(top))
+        if not isinstance(field, dict):
+            return None
+        root = node = dict(field)
+        for part in rest:
             child = node.get(part)
             if not isinstance(child, dict):
                 return None
@@ -104,6 +119,7 @@ def restart_on_rotation(version: str) -> Transform:
         annotations[CREDENTIALS_VERSION_ANNOTATION] = version
         metadata["annotations"] = annotations
         node["metadata"] = metadata
+        props[top] = wrap_rpc_secret(root) if secret else root
         return pulumi.ResourceTransformResult(props=props, opts=args.opts)
 
     return transform

@@ -83,7 +83,7 @@ def _transforms(args: ReleaseArgs) -> list:
         chosen.append(transforms.restart_on_rotation(args.credentials_version))
     secrets = chart_secrets.secret_strings(s.chart.values, s.chart_secret_paths)
     if secrets:
-        chosen.append(transforms.hide_secrets(secrets))
+        chosen.append(transforms.hide_secrets(secrets))  # last: see chart_transforms
     return chosen
 
 

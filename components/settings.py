@@ -1065,7 +1065,7 @@ def build_settings(
             values_file, ch["values"], ch["namespace"], ch["imageRegistry"], ch["imageTag"]
         ),
         credential_rotation=rotation,
-        chart_secret_paths=_chart_secret_paths(stack, config, secret_keys, ch["values"]),
+        chart_secret_paths=_chart_secret_paths(stack, secret_keys, ch["values"]),
     )
 
     # The chart values are known now (nothing in them waits for a cloud resource), so a
@@ -1123,9 +1123,7 @@ def _day2_problems(values: dict[str, Any], problems: _Problems) -> dict[str, int
     return rotation
 
 
-def _chart_secret_paths(
-    stack: str, config: dict[str, Any], secret_keys: set[str], overrides: Any
-) -> tuple:
+def _chart_secret_paths(stack: str, secret_keys: set[str], overrides: Any) -> tuple:
     if "chart" not in secret_keys or not isinstance(overrides, dict):
         return ()
     from components import chart_secrets

@@ -99,3 +99,31 @@ def test_credentials_are_protected_per_stack(stack):
         for r in by_type(result, type_):
             assert r["protect"] == protect, r["name"]
     assert one(result, "kubernetes:core/v1:Secret", "credentials")["protect"] == protect
+
+
+def test_a_spec_that_arrives_secret_is_still_recognised():
+    """The SDK pushes a nested secret up to the top-level field before a transform sees it."""
+    from dataclasses import replace
+
+    from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret, wrap_rpc_secret
+
+    from components.credentials import CREDENTIALS_VERSION_ANNOTATION
+
+    settings = settings_for("prod")
+    sts = next(
+        c
+        for c in chart_children(settings)
+        if c.type_ == STS and c.name.endswith("/pganalytics-timescaledb")
+    )
+    hidden = replace(sts, props={**sts.props, "spec": wrap_rpc_secret(sts.props["spec"])})
+    chain = [
+        transforms.orphan_on_delete,
+        transforms.protect_state(),
+        transforms.restart_on_rotation("v1"),
+    ]
+    props, opts = apply(chain, hidden)
+    assert opts.protect
+    assert props["metadata"]["annotations"][transforms.ORPHAN_ANNOTATION] == "orphan"
+    assert is_rpc_secret(props["spec"]), "the secret stays secret"
+    template = unwrap_rpc_secret(props["spec"])["template"]
+    assert template["metadata"]["annotations"][CREDENTIALS_VERSION_ANNOTATION] == "v1"
