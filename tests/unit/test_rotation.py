@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -164,7 +166,7 @@ def test_rotatable_keys_are_the_passwords_apps_reread():
 # --- the password-sync container, against a real PostgreSQL ------------------------------
 
 
-def _sync_script() -> str:
+def _sync_container() -> dict:
     settings = settings_for("prod")
     sts = next(
         c
@@ -172,7 +174,25 @@ def _sync_script() -> str:
         if c.type_ == "kubernetes:apps/v1:StatefulSet" and c.name.endswith("-timescaledb")
     )
     containers = sts.props["spec"]["template"]["spec"]["containers"]
-    sync = next(c for c in containers if c["name"] == "password-sync")
+    return next(c for c in containers if c["name"] == "password-sync")
+
+
+def test_password_sync_stops_at_once_on_sigterm():
+    """As PID 1 a shell ignores SIGTERM unless it traps it: the pod would wait out its grace
+    period on every restart."""
+    idle = _sync_container()["args"][0].split("role passwords applied", 1)[1].split("\n", 1)[1]
+    proc = subprocess.Popen(["/bin/sh", "-c", idle])
+    try:
+        time.sleep(0.3)
+        assert proc.poll() is None, "the container idles after applying the passwords"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
+
+
+def _sync_script() -> str:
+    sync = _sync_container()
     mounts = {m["name"]: m["mountPath"] for m in sync["volumeMounts"]}
     assert mounts == {"run": "/var/run/postgresql"}, "the sync reaches the server by socket"
     env = {
