@@ -22,7 +22,6 @@ VOLUMES_OUTPUT = "volumes"
 
 @dataclass(frozen=True)
 class PreviousState:
-    deployed: bool = False
     # Secret key -> generation; keys absent were never rotated (generation 0).
     rotation: dict[str, int] = field(default_factory=dict)
     # Volume name -> {"size": "20Gi", "storageClass": "..."}; None when the last update
@@ -34,7 +33,6 @@ def from_outputs(outputs: dict[str, Any]) -> PreviousState:
     rotation = outputs.get(ROTATION_OUTPUT) or {}
     recorded = outputs.get(VOLUMES_OUTPUT)
     return PreviousState(
-        deployed=bool(outputs),
         rotation={str(k): int(v) for k, v in rotation.items()},
         volumes=_volumes(recorded) if isinstance(recorded, dict) else None,
     )

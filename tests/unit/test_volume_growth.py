@@ -111,13 +111,13 @@ def test_growing_a_chart_pvc_needs_no_patch():
 def test_same_size_in_other_units_is_no_change():
     live = {"timescaledb": {"size": "102400Mi", "storageClass": ""}}
     settings = settings_for("prod")
-    assert volumes.plan(settings, PreviousState(True, {}, live)) == volumes.VolumePlan()
+    assert volumes.plan(settings, PreviousState(volumes=live)) == volumes.VolumePlan()
 
 
 def test_growing_the_database_reshapes_only_its_statefulset():
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
     settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "150Gi"}}})
-    plan = volumes.plan(settings, PreviousState(True, {}, live))
+    plan = volumes.plan(settings, PreviousState(volumes=live))
     assert set(plan.grow) == {"timescaledb"}
     assert plan.reshaped == {"pganalytics-timescaledb"}
 
@@ -127,7 +127,7 @@ def test_turning_a_statefulset_volume_off_keeps_its_claim():
     replaced (orphaning its pod, unprotected for that update); the claim itself stays."""
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
     settings = settings_for("prod", {"timescaledb": {"persistence": {"enabled": False}}})
-    plan = volumes.plan(settings, PreviousState(True, {}, live))
+    plan = volumes.plan(settings, PreviousState(volumes=live))
     assert plan.grow == {}
     assert plan.reshaped == {"pganalytics-timescaledb"}
     result = _run("prod", live, {"timescaledb": {"persistence": {"enabled": False}}})
@@ -139,7 +139,7 @@ def test_turning_a_statefulset_volume_off_keeps_its_claim():
 def test_unknown_previous_sizes_plan_nothing():
     """A stack last updated before sizes were recorded: nothing to compare with."""
     settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "1Ti"}}})
-    assert volumes.changes(settings, PreviousState(True, {}, None)) == ({}, [])
+    assert volumes.changes(settings, PreviousState(volumes=None)) == ({}, [])
 
 
 def test_shrinking_is_a_config_error_with_the_procedure():
