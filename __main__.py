@@ -6,6 +6,7 @@ This file only composes; each step lives in components/ (see /work/shared/DESIGN
 import pulumi
 
 from components import volumes
+from components.chart_secrets import hide_secret_strings, secret_strings
 from components.credentials import ROTATABLE, Credentials, CredentialsArgs
 from components.platform import Platform, PlatformArgs
 from components.previous import ROTATION_OUTPUT, VOLUMES_OUTPUT, read_previous_state
@@ -71,6 +72,13 @@ pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
-# Read back by the next run (components/previous.py); plain, nothing secret in them.
+# Read back by the next run (components/previous.py).
 pulumi.export(ROTATION_OUTPUT, {k: n for k, n in sorted(settings.credential_rotation.items()) if n})
-pulumi.export(VOLUMES_OUTPUT, volumes.record(volumes.chart_volumes(settings)))
+volume_record = volumes.record(volumes.chart_volumes(settings))
+# A size set with --secret (unusual, but allowed) keeps the record secret.
+_, holds_secret = hide_secret_strings(
+    volume_record, secret_strings(settings.chart.values, settings.chart_secret_paths)
+)
+pulumi.export(
+    VOLUMES_OUTPUT, pulumi.Output.secret(volume_record) if holds_secret else volume_record
+)

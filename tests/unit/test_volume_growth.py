@@ -180,3 +180,17 @@ def test_a_per_volume_class_override_is_named_in_the_error():
         'fix: pulumi config set --path pganalytics:chart.values.grafana.persistence.storageClass ""'
         in result["error"]
     )
+
+
+def test_a_size_set_with_secret_keeps_the_record_secret():
+    config = stack_config("prod", "existing")
+    config["pganalytics:chart"] = {
+        **config["pganalytics:chart"],
+        "valuesFile": "values-prod.yaml",
+        "values": {"timescaledb": {"persistence": {"size": "123Gi"}}},
+    }
+    result = run_program("nofile", config, secret_keys=("pganalytics:chart",))
+    assert result["error"] is None, result["error"]
+    assert result["outputs"]["volumes"]["secret"] is True
+    assert result["outputs"]["volumes"]["value"]["timescaledb"]["size"] == "123Gi"
+    assert _run("prod", None)["outputs"]["volumes"]["secret"] is False
