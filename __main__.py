@@ -7,7 +7,12 @@ import pulumi
 
 from components import volumes
 from components.chart_secrets import hide_secret_strings, secret_strings
-from components.credentials import ROTATABLE, Credentials, CredentialsArgs
+from components.credentials import (
+    Credentials,
+    CredentialsArgs,
+    check_rotation,
+    rotating_keys,
+)
 from components.platform import Platform, PlatformArgs
 from components.previous import ROTATION_OUTPUT, VOLUMES_OUTPUT, read_previous_state
 from components.release import PgAnalyticsRelease, ReleaseArgs
@@ -20,9 +25,8 @@ settings = load_settings()
 # fails here too, before any resource.
 previous = read_previous_state()
 volume_plan = volumes.plan(settings, previous)
-rotating = frozenset(
-    k for k in ROTATABLE if settings.credential_rotation.get(k, 0) != previous.rotation.get(k, 0)
-)
+check_rotation(settings, previous.rotation)
+rotating = rotating_keys(settings.credential_rotation, previous.rotation)
 
 target = build_target(settings)
 

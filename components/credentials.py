@@ -25,12 +25,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.settings import CREDENTIALS_SECRET, RELEASE_NAME
+from components.settings import CREDENTIALS_SECRET, NAMESPACE, RELEASE_NAME, ConfigError
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 # key in the Secret -> length of the generated password
 PASSWORDS = {
@@ -53,6 +57,42 @@ NOT_ROTATABLE = {
 }
 ROTATABLE = tuple(k for k in PASSWORDS if k not in NOT_ROTATABLE)
 CREDENTIALS_VERSION_ANNOTATION = "pganalytics.io/credentials-version"
+
+
+# Keys only the bundled database uses: with an external database its password lives there.
+BUNDLED_DATABASE_KEYS = ("postgres-password", "database-password")
+
+
+def rotating_keys(rotation: dict[str, int], previous: dict[str, int]) -> frozenset[str]:
+    """Keys whose generation differs from the one the last update deployed."""
+    return frozenset(k for k in ROTATABLE if rotation.get(k, 0) != previous.get(k, 0))
+
+
+def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
+    """ConfigError for a rotation that would change nothing real: the bundled database's
+    passwords while the chart runs against an external database."""
+    from components import values as chart_values
+
+    values = chart_values.merged_values(settings, include_defaults=True)
+    if (values.get("timescaledb") or {}).get("enabled", True):
+        return
+    rotating = rotating_keys(settings.credential_rotation, previous)
+    problems = []
+    for key in BUNDLED_DATABASE_KEYS:
+        if key not in rotating:
+            continue
+        path = f"{NAMESPACE}:credentials.rotation.{key}"
+        live = previous.get(key, 0)
+        fix = (
+            f"pulumi config set --path {path} {live}" if live else f"pulumi config rm --path {path}"
+        )
+        problems.append(
+            f"{path} rotates a password of the bundled database, which is off "
+            "(timescaledb.enabled false): an external database's password is changed there and "
+            f"in its Secret (externalDatabase.existingSecret); fix: {fix}"
+        )
+    if problems:
+        raise ConfigError(problems, settings.stack)
 
 
 def credentials_version(rotation: dict[str, int]) -> str | None:

@@ -153,6 +153,34 @@ def test_bad_rotation_config_is_refused_before_any_resource(rotation, expected):
     assert result["resources"] == []
 
 
+def test_rotating_a_bundled_database_password_without_it_is_refused():
+    config = stack_config("prod", "existing")
+    config["pganalytics:chart"] = {
+        **config["pganalytics:chart"],
+        "values": {
+            "timescaledb": {"enabled": False},
+            "externalDatabase": {"host": "db.example.com", "existingSecret": "external-db"},
+        },
+    }
+    config["pganalytics:credentials"] = {"rotation": {"database-password": 2, "jwt-secret": 1}}
+    previous = {"namespace": "pganalytics", "credentialRotation": {"database-password": 1}}
+    result = run_program("prod", config, previous_outputs=previous)
+    assert result["error_type"] == "ConfigError"
+    assert result["resources"] == []
+    assert (
+        "pganalytics:credentials.rotation.database-password rotates a password of the bundled "
+        "database, which is off" in result["error"]
+    )
+    assert (
+        "fix: pulumi config set --path pganalytics:credentials.rotation.database-password 1"
+        in result["error"]
+    )
+    assert "jwt-secret" not in result["error"]
+    # Unchanged generations are no rotation: accepted.
+    config["pganalytics:credentials"] = {"rotation": {"database-password": 1}}
+    assert run_program("prod", config, previous_outputs=previous)["error"] is None
+
+
 def test_rotatable_keys_are_the_passwords_apps_reread():
     assert set(ROTATABLE) == {
         "postgres-password",
