@@ -6,7 +6,6 @@ This file only composes; each step lives in components/ (see /work/shared/DESIGN
 import pulumi
 
 from components import volumes
-from components.chart_secrets import hide_secret_strings, secret_strings
 from components.credentials import (
     Credentials,
     CredentialsArgs,
@@ -14,7 +13,8 @@ from components.credentials import (
     rotating_keys,
 )
 from components.platform import Platform, PlatformArgs
-from components.previous import ROTATION_OUTPUT, VOLUMES_OUTPUT, read_previous_state
+from components.previous import read_previous_state
+from components.previous import record as previous_record
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.targets import build_target
@@ -76,13 +76,5 @@ pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
-# Read back by the next run (components/previous.py).
-pulumi.export(ROTATION_OUTPUT, {k: n for k, n in sorted(settings.credential_rotation.items()) if n})
-volume_record = volumes.record(volumes.chart_volumes(settings))
-# A size set with --secret (unusual, but allowed) keeps the record secret.
-_, holds_secret = hide_secret_strings(
-    volume_record, secret_strings(settings.chart.values, settings.chart_secret_paths)
-)
-pulumi.export(
-    VOLUMES_OUTPUT, pulumi.Output.secret(volume_record) if holds_secret else volume_record
-)
+# Read back by the next run.
+previous_record(settings, credentials.secret, release.claim_patches)

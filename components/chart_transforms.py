@@ -24,6 +24,7 @@ from components.credentials import CREDENTIALS_VERSION_ANNOTATION
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 ORPHAN_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
 # Kinds whose pods read the credentials Secret, and where their pod template sits.
 POD_TEMPLATE_PATHS = {
     "kubernetes:apps/v1:Deployment": ("spec", "template"),
@@ -86,11 +87,29 @@ def orphan_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTrans
     deletes with the annotation of the state being deleted."""
     if args.type_ != STATEFUL_SET or not _has_claim_templates(args.props):
         return None
-    props = dict(args.props)
-    metadata = dict(props.get("metadata") or {})
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), ORPHAN_ANNOTATION: "orphan"}
+    return pulumi.ResourceTransformResult(
+        props=_annotated(args.props, ORPHAN_ANNOTATION, "orphan"), opts=args.opts
+    )
+
+
+def _annotated(props: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    props = dict(props)
+    metadata = dict(unwrap_rpc_secret(props.get("metadata")) or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), key: value}
     props["metadata"] = metadata
-    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+    return props
+
+
+def skip_claim_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """The provider's PVC await waits for phase Pending on a WaitForFirstConsumer class (the
+    cloud classes here) and Bound otherwise, so any update of a bound claim, e.g. a larger
+    request, would wait 5 minutes and fail. Kubernetes reports a resize in the claim's
+    conditions; nothing is gained by waiting."""
+    if args.type_ != PVC:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=_annotated(args.props, SKIP_AWAIT_ANNOTATION, "true"), opts=args.opts
+    )
 
 
 def restart_on_rotation(version: str) -> Transform:

@@ -1,20 +1,26 @@
-"""What the last successful update of this stack recorded, for the decisions that need to know
-what is live: which credential generation is deployed, and the size and StorageClass of each
-volume.
+"""What the last update of this stack applied, for the decisions that need to know what is
+live: which credential generation is deployed, and the size and StorageClass of each volume.
 
-The record is two plain stack outputs the program writes itself (`credentialRotation`,
-`volumes`), read back at the start of the next run through the engine's built-in
-`pulumi:pulumi:readStackOutputs` function (the one StackReference uses), before any resource is
-registered. A live read of the PVCs was the alternative; it fails on a first deployment (no
-PVC yet) and on a cloud target whose cluster does not exist yet, so a preview could not run.
+The record is two stack outputs the program writes itself (`credentialRotation`, `volumes`),
+each resolved only once the resources that apply it are done (`record`). The next run reads
+them back through the engine's built-in `pulumi:pulumi:readStackOutputs` function (what a
+StackReference reads), before any resource is registered. A live read of the PVCs was the
+alternative; it fails on a first deployment (no PVC yet) and on a cloud target whose cluster
+does not exist yet, so a preview could not run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
+
+from components import volumes as chart_volumes
+from components.chart_secrets import hide_secret_strings, secret_strings
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 ROTATION_OUTPUT = "credentialRotation"
 VOLUMES_OUTPUT = "volumes"
@@ -48,3 +54,28 @@ def read_previous_state() -> PreviousState:
     result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
     value = result.value or {}
     return from_outputs(dict(value.get("outputs") or {}))
+
+
+def _once_applied(resources: list[pulumi.CustomResource], value: Any) -> Any:
+    """`value`, resolved only after these resources were created or updated: when one fails the
+    stack keeps the previous record, and the next run plans the same change again."""
+    if not resources:
+        return value
+    return pulumi.Output.all(*[r.id for r in resources]).apply(lambda _: value)
+
+
+def record(
+    settings: Settings,
+    credentials_secret: pulumi.CustomResource,
+    claim_patches: list[pulumi.CustomResource],
+) -> None:
+    """Exports what this update deploys, for the next run."""
+    rotation = {k: n for k, n in sorted(settings.credential_rotation.items()) if n}
+    pulumi.export(ROTATION_OUTPUT, _once_applied([credentials_secret], rotation))
+    sizes = chart_volumes.record(chart_volumes.chart_volumes(settings))
+    # A size set with --secret (unusual, but allowed) keeps the record secret.
+    _, holds_secret = hide_secret_strings(
+        sizes, secret_strings(settings.chart.values, settings.chart_secret_paths)
+    )
+    value = _once_applied(claim_patches, sizes)
+    pulumi.export(VOLUMES_OUTPUT, pulumi.Output.secret(value) if holds_secret else value)

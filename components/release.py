@@ -76,7 +76,7 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
 
 def _transforms(args: ReleaseArgs) -> list:
     s = args.settings
-    chosen = [transforms.orphan_on_delete]
+    chosen = [transforms.orphan_on_delete, transforms.skip_claim_await]
     if s.protect:
         chosen.append(transforms.protect_state(args.volumes.reshaped))
     if args.credentials_version:
@@ -99,8 +99,12 @@ def _grow_claim(
         metadata={
             "name": claim,
             "namespace": args.namespace,
-            # The claim's request is owned by the StatefulSet controller: take it over.
-            "annotations": {"pulumi.com/patchForce": "true"},
+            "annotations": {
+                # The claim's request is owned by the StatefulSet controller: take it over.
+                "pulumi.com/patchForce": "true",
+                # A resize shows in the claim's conditions; see chart_transforms.skip_claim_await.
+                transforms.SKIP_AWAIT_ANNOTATION: "true",
+            },
         },
         spec={"resources": {"requests": {"storage": volume.size}}},
         opts=pulumi.ResourceOptions(

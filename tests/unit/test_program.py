@@ -462,8 +462,9 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     assert set(chart["dependencies"]) == expected
     # Never the load balancer: the app deploys while the address is still pending.
     assert not any("traefik" in d for d in chart["dependencies"])
-    # orphan_on_delete always, protect_state on protected stacks (tests/unit/test_protection.py).
-    assert chart["transforms"] == (2 if PROTECTED[stack] else 1)
+    # orphan_on_delete and skip_claim_await always, protect_state on protected stacks
+    # (tests/unit/test_protection.py).
+    assert chart["transforms"] == (3 if PROTECTED[stack] else 2)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -73,6 +73,8 @@ def test_dev_protects_nothing_but_still_orphans_pods():
         orphan = annotations.get(transforms.ORPHAN_ANNOTATION)
         has_claims = child.type_ == STS and child.props["spec"].get("volumeClaimTemplates")
         assert orphan == ("orphan" if has_claims else None), child.name
+        skip = annotations.get(transforms.SKIP_AWAIT_ANNOTATION)
+        assert skip == ("true" if child.type_ == PVC else None), child.name
 
 
 def test_a_growing_statefulset_is_unprotected_for_that_update_only():

@@ -85,7 +85,10 @@ def test_growing_the_database_patches_its_claim():
     patch = patches[0]
     assert patch["inputs"]["metadata"]["name"] == CLAIM
     assert patch["inputs"]["metadata"]["namespace"] == "pganalytics"
-    assert patch["inputs"]["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    assert patch["inputs"]["metadata"]["annotations"] == {
+        "pulumi.com/patchForce": "true",
+        "pulumi.com/skipAwait": "true",
+    }
     assert patch["inputs"]["spec"] == {"resources": {"requests": {"storage": "200Gi"}}}
     # Dropping the patch in a later update must leave the claim alone.
     assert patch["retainOnDelete"] and not patch["protect"]
