@@ -59,14 +59,17 @@ def run_program(
     secret_keys: tuple = (),
     preview: bool = True,
     previous_outputs: dict | None = None,
+    fail_types: tuple = (),
 ) -> dict:
-    """`previous_outputs`: the stack outputs of the last update, as the engine returns them."""
+    """`previous_outputs`: the stack outputs of the last update, as the engine returns them;
+    `fail_types`: resource types whose creation fails."""
     spec = {
         "stack": stack,
         "config": config,
         "secret_keys": list(secret_keys),
         "preview": preview,
         "previous_outputs": previous_outputs or {},
+        "fail_types": list(fail_types),
     }
     proc = subprocess.run(
         [sys.executable, str(RUNNER)],

@@ -6,7 +6,8 @@ One process per run: Pulumi's runtime state is process-global, so a fresh interp
 stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
-"secret_keys": [...], "preview": true, "previous_outputs": {...}}. Output (stdout, JSON):
+"secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...]}.
+Output (stdout, JSON):
 {"resources": [...], "outputs": {...}, "error": null | "..."}.
 """
 
@@ -89,12 +90,16 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
 
 
 class Mocks(pulumi.runtime.Mocks):
-    def __init__(self, previous_outputs: dict | None = None):
+    def __init__(self, previous_outputs: dict | None = None, fail_types: list | None = None):
         # What `pulumi:pulumi:readStackOutputs` answers for this stack: the outputs of its
         # last update (none: a new stack).
         self.previous_outputs = previous_outputs or {}
+        # Resource types whose creation fails, as a provider error would.
+        self.fail_types = set(fail_types or ())
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ in self.fail_types:
+            raise RuntimeError(f"mock failure creating {args.typ} {args.name}")
         outputs = dict(args.inputs)
         outputs.update(_extra_outputs(args.typ, args.name, args.inputs))
         return f"{args.name}-id", outputs
@@ -239,7 +244,7 @@ def main() -> None:
     spec = json.loads(sys.stdin.read())
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
-    mocks_ = Mocks(spec.get("previous_outputs"))
+    mocks_ = Mocks(spec.get("previous_outputs"), spec.get("fail_types"))
     monitor = RecordingMonitor(mocks_)
     pulumi.runtime.set_mocks(
         mocks_,

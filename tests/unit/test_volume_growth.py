@@ -96,6 +96,20 @@ def test_growing_the_database_patches_its_claim():
     assert result["outputs"]["volumes"]["value"]["timescaledb"]["size"] == "200Gi"
 
 
+def test_a_failed_claim_patch_keeps_the_previous_record():
+    """The next run must see the old size again and retry the growth."""
+    live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
+    config = stack_config("prod", "existing")
+    config["pganalytics:chart"] = {
+        **config["pganalytics:chart"],
+        "values": {"timescaledb": {"persistence": {"size": "200Gi"}}},
+    }
+    failed = run_program("prod", config, previous_outputs={"volumes": live}, fail_types=(PATCH,))
+    assert failed["error"] is not None
+    assert "volumes" not in failed["outputs"]
+    assert failed["outputs"]["credentialRotation"]["value"] == {}
+
+
 def test_growing_a_chart_pvc_needs_no_patch():
     """Grafana's PVC is a chart object: the provider plans `resources.requests` as an update."""
     live = {
