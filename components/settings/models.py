@@ -21,6 +21,7 @@ from pydantic import field_validator as check
 from components.settings.base import CHART_DIR, Flag, Model, Text, cloud_of, ctx
 from components.settings.checks import NAMESPACE, Problems, fail
 from components.settings.cluster import Cluster, Endpoint, Network, NodePool
+from components.settings.credentials import Credentials
 from components.settings.workload import Chart, Ingress, Storage
 
 
@@ -67,8 +68,11 @@ class Settings(Model):
     ingress: Ingress = Field(default_factory=dict)
     storage: Storage = Field(default_factory=dict)
     chart: Chart = Field(default_factory=dict)
+    credentials: Credentials = Field(default_factory=dict)
 
     _stack: str = PrivateAttr("")
+    # Derived by the loader (secret_leaves.py), not a config key.
+    _chart_secret_paths: tuple = PrivateAttr(())
 
     @check("region", "gcp_project")
     def _required(cls, value: str, info: ValidationInfo) -> str:
@@ -160,9 +164,19 @@ class Settings(Model):
                 found.add("kubeContext", why, fix=f"pulumi config rm {NAMESPACE}:kubeContext")
         return found
 
+    @model_validator(mode="after")
+    def _derived(self, info: ValidationInfo) -> Settings:
+        self._chart_secret_paths = tuple(ctx(info, "chart_secret_paths", ()))
+        return self
+
     @property
     def stack(self) -> str:
         return self._stack
+
+    @property
+    def chart_secret_paths(self) -> tuple:
+        """Paths inside `chart.values` of the leaves set with --secret."""
+        return self._chart_secret_paths
 
     @property
     def is_cloud(self) -> bool:

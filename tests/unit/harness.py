@@ -58,8 +58,24 @@ def stack_config(stack: str, target: str | None = None) -> dict:
     return config
 
 
-def run_program(stack: str, config: dict, secret_keys: tuple = (), preview: bool = True) -> dict:
-    spec = {"stack": stack, "config": config, "secret_keys": list(secret_keys), "preview": preview}
+def run_program(
+    stack: str,
+    config: dict,
+    secret_keys: tuple = (),
+    preview: bool = True,
+    previous_outputs: dict | None = None,
+    fail_types: tuple = (),
+) -> dict:
+    """`previous_outputs`: the stack outputs of the last update, as the engine returns them;
+    `fail_types`: resource types whose creation fails."""
+    spec = {
+        "stack": stack,
+        "config": config,
+        "secret_keys": list(secret_keys),
+        "preview": preview,
+        "previous_outputs": previous_outputs or {},
+        "fail_types": list(fail_types),
+    }
     proc = subprocess.run(
         [sys.executable, str(RUNNER)],
         input=json.dumps(spec),
