@@ -52,7 +52,8 @@ class Settings(Model):
     default."""
     protect: Flag = False
     """Protect the stateful resources (cluster, KMS key, namespace, StorageClass, credentials,
-    database) from deletion and replacement; true on prod and enterprise."""
+    the chart's StatefulSets and volume claims) from deletion and replacement; true on prod
+    and enterprise."""
     kubeconfig: Text = Field("", repr=False)
     """Target existing: a kubeconfig document, set with --secret; empty: the ambient
     kubeconfig (KUBECONFIG or ~/.kube/config)."""
