@@ -68,6 +68,8 @@ def test_program_runs_and_exports_outputs(stack, target):
         "grafanaUrl",
         "ingressAddress",
         "backupBucket",
+        "credentialRotation",
+        "volumes",
     }
     assert outputs["target"]["value"] == target
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
@@ -473,7 +475,9 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     assert set(chart["dependencies"]) == expected
     # Never the load balancer: the app deploys while the address is still pending.
     assert not any("traefik" in d for d in chart["dependencies"])
-    assert chart["transforms"] == (1 if PROTECTED[stack] else 0)
+    # orphan_on_delete and skip_claim_await always, protect_state on protected stacks
+    # (tests/unit/test_protection.py).
+    assert chart["transforms"] == (3 if PROTECTED[stack] else 2)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -491,24 +495,6 @@ def test_stateful_resources_protected_per_stack(stack):
         assert must <= protected
     else:
         assert protected == set()
-
-
-def test_protect_transform_targets_only_the_database():
-    import pulumi
-
-    from components.release import protect_database
-
-    def args(type_, name):
-        return pulumi.ResourceTransformArgs(
-            custom=True, type_=type_, name=name, props={}, opts=pulumi.ResourceOptions()
-        )
-
-    hit = protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-timescaledb"))
-    assert hit is not None and hit.opts.protect is True
-    assert protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-redis")) is None
-    assert (
-        protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
-    )
 
 
 def test_controller_none_uses_the_clusters_own_ingress_controller():
