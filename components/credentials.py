@@ -17,13 +17,13 @@ What a rotation touches, and why nothing holding data is replaced:
   set on every pod template the chart renders (release.py), so they restart with the new
   value; a Job's pod template is immutable, so the Job is recreated and runs again.
 - PostgreSQL: the database pod's `password-sync` container applies the superuser and
-  application passwords from the Secret over the local socket when the pod starts.
+  application passwords from the Secret over the local socket when the pod starts; the same
+  hash is the chart's `databaseBootstrap.runToken` (values.py), so the bootstrap Job runs
+  again and applies the role passwords.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.settings import CREDENTIALS_SECRET, NAMESPACE, RELEASE_NAME, ConfigError
-from components.settings.credentials import ROTATABLE
+from components.settings.credentials import ROTATABLE, rotation_version
 
 if TYPE_CHECKING:
     from components.settings import Settings
@@ -92,11 +92,9 @@ def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
 
 def credentials_version(rotation: dict[str, int]) -> str | None:
     """Hash of the rotation generations: the pod-template annotation that restarts the pods
-    using the Secret. None while nothing was ever rotated (no annotation, no restart)."""
-    live = {k: n for k, n in sorted(rotation.items()) if n}
-    if not live:
-        return None
-    return hashlib.sha256(json.dumps(live, sort_keys=True).encode()).hexdigest()[:16]
+    using the Secret (and the bootstrap Job's runToken, values.py). None while nothing was
+    ever rotated (no annotation, no restart)."""
+    return rotation_version(rotation)
 
 
 @dataclass

@@ -4,6 +4,8 @@ that settings depend on no other component; components/credentials.py reads them
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -33,6 +35,15 @@ NOT_ROTATABLE = {
     "pgAnalytics",
 }
 MAX_ROTATION = 1_000_000
+
+
+def rotation_version(rotation: dict[str, int]) -> str | None:
+    """Hash of the rotation generations (no secret in it): set as the pods' restart annotation
+    and as the chart's databaseBootstrap.runToken. None while nothing was ever rotated."""
+    live = {k: n for k, n in sorted(rotation.items()) if n}
+    if not live:
+        return None
+    return hashlib.sha256(json.dumps(live, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Credentials(Model):

@@ -293,3 +293,29 @@ def test_password_sync_before_the_app_role_exists(postgres_server):
     pg.require_passwords()
     login = pg.psql("SELECT 1", user="postgres", password="Admin789", check=False)
     assert login.returncode == 0, login.stderr
+
+
+def test_a_rotation_runs_the_database_bootstrap_again():
+    """docs/CHART_INTERFACE.md: a rotating program sets databaseBootstrap.runToken, which is
+    part of the bootstrap Job's name, so a new Job applies the role passwords."""
+    from components import values as chart_values
+
+    def bootstrap_jobs(settings) -> set[str]:
+        return {
+            c.name
+            for c in chart_children(settings)
+            if c.type_ == "kubernetes:batch/v1:Job" and "bootstrap" in c.name
+        }
+
+    before = settings_for("prod")
+    assert "databaseBootstrap" not in chart_values.derived_values(before)
+    rotated = before.model_copy(
+        update={
+            "credentials": before.credentials.model_copy(update={"rotation": {"jwt-secret": 1}})
+        }
+    )
+    token = chart_values.derived_values(rotated)["databaseBootstrap"]["runToken"]
+    assert token == credentials_version({"jwt-secret": 1})
+    first, second = bootstrap_jobs(before), bootstrap_jobs(rotated)
+    assert len(first) == len(second) == 1
+    assert first != second, "the rotated run must render a new bootstrap Job"
