@@ -24,8 +24,10 @@ ROTATABLE = (
 )
 NOT_ROTATABLE = {
     "grafana-admin-password": "Grafana stores the admin password in its database at the "
-    "first start and ignores the Secret afterwards; change it in Grafana (grafana cli admin "
-    "reset-admin-password, see docs/OPERATIONS.md#credential-rotation)",
+    "first start and ignores the Secret afterwards, so its admin login would keep the old one "
+    "while the database bootstrap gives the new one to Grafana's read-only datasource role; "
+    "change the admin password in Grafana (grafana cli admin reset-admin-password, see "
+    "docs/OPERATIONS.md#credential-rotation)",
     "encryption-key": "what the API encrypted with it (ENCRYPTION_KEY) would become unreadable "
     "with a new key",
     "grafana-admin-user": "it is a user name, not a credential",
