@@ -76,7 +76,9 @@ def test_aws_identity_is_bound_to_the_backup_service_account_only():
             "Action": ["sts:AssumeRole", "sts:TagSession"],
         }
     ]
-    assoc = one(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")["inputs"]
+    assoc = one(
+        result, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "backup-pod-identity"
+    )["inputs"]
     assert (assoc["namespace"], assoc["serviceAccount"]) == (NAMESPACE, KSA)
     assert assoc["clusterName"] == "pganalytics-prod"
     # Only one association uses this role: no other ServiceAccount gets it.
@@ -86,7 +88,8 @@ def test_aws_identity_is_bound_to_the_backup_service_account_only():
         if a["inputs"].get("roleArn") == assoc["roleArn"]
     ]
     assert len(uses) == 1
-    policy = json.loads(one(result, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
+    policy = one(result, "aws:iam/rolePolicy:RolePolicy", "backup-bucket-access")
+    policy = json.loads(policy["inputs"]["policy"])
     actions = {a for st in policy["Statement"] for a in st["Action"]}
     assert "s3:PutObject" in actions and "s3:GetObject" in actions
     assert not any("Delete" in a for a in actions), "the job must not be able to delete backups"

@@ -258,7 +258,8 @@ def _plain(value):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if value == rpc.UNKNOWN:
+    # keep_unknowns=True gives Unknown objects, whose repr differs per run.
+    if value == rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
         return "<unknown>"
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value

@@ -142,14 +142,17 @@ def test_cluster_autoscaler_scales_the_node_group_within_its_bounds():
     assert "scalingConfig.desiredSize" in one(result, *NODES)["ignoreChanges"]
 
     # AWS access through Pod Identity, for exactly the chart's service account.
-    association = one(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = one(
+        result, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "autoscaler-identity"
+    )
     assert association["inputs"]["namespace"] == "kube-system"
     assert association["inputs"]["serviceAccount"] == values["rbac"]["serviceAccount"]["name"]
     trust = json.loads(
         one(result, "aws:iam/role:Role", "autoscaler-role")["inputs"]["assumeRolePolicy"]
     )
     assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    policy = json.loads(one(result, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
+    policy = one(result, "aws:iam/rolePolicy:RolePolicy", "autoscaler-policy")
+    policy = json.loads(policy["inputs"]["policy"])
     scale = next(s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert scale["Condition"] == {
         "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/pganalytics-prod": "owned"}
