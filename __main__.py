@@ -5,9 +5,17 @@ This file only composes; each step lives in components/ (see docs/ARCHITECTURE.m
 
 import pulumi
 
+from components import volumes
 from components.backup import build_backup
-from components.credentials import Credentials, CredentialsArgs
+from components.credentials import (
+    Credentials,
+    CredentialsArgs,
+    check_rotation,
+    rotating_keys,
+)
 from components.platform import Platform, PlatformArgs
+from components.previous import read_previous_state
+from components.previous import record as previous_record
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.targets import build_target
@@ -16,6 +24,12 @@ from components.values import problems as chart_problems
 # Fails here, before any resource, with one message listing every bad key (the chart's
 # schema verdict on pganalytics:chart.values included).
 settings = load_settings(chart_check=chart_problems)
+# Day 2: what the last update left live. A shrink or a StorageClass change of a live volume
+# fails here too, before any resource.
+previous = read_previous_state()
+volume_plan = volumes.plan(settings, previous)
+check_rotation(settings, previous.rotation)
+rotating = rotating_keys(settings.credentials.rotation, previous.rotation)
 
 target = build_target(settings)
 
@@ -32,7 +46,11 @@ platform = Platform(
 credentials = Credentials(
     "credentials",
     CredentialsArgs(
-        namespace=platform.namespace, provider=target.provider, protect=settings.protect
+        namespace=platform.namespace,
+        provider=target.provider,
+        protect=settings.protect,
+        rotation=settings.credentials.rotation,
+        rotating=rotating,
     ),
 )
 
@@ -56,6 +74,8 @@ release = PgAnalyticsRelease(
         namespace=platform.namespace,
         depends_on=release_deps,
         backup_values=backup.chart_values if backup else None,
+        credentials_version=credentials.version,
+        volumes=volume_plan,
     ),
 )
 
@@ -67,3 +87,5 @@ pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
 pulumi.export("backupBucket", backup.bucket_name if backup else None)
+# Read back by the next run.
+previous_record(settings, credentials.secret, release.claim_patches)

@@ -2,18 +2,40 @@
 Kubernetes Secret that the chart references through `existingSecret`.
 
 Keys are exactly those of docs/CHART_INTERFACE.md. Passwords are alphanumeric because the
-chart builds database URLs from them. No keepers: a credential never changes on update.
+chart builds database URLs from them. A credential never changes on update, except through
+rotation (docs/OPERATIONS.md#credential-rotation): `pganalytics:credentials.rotation.<key>: N`
+puts keepers `{"rotation": N}` on that key's RandomPassword, so changing N replaces that one
+password; generation 0 has no keepers, so stacks deployed before rotation existed keep theirs.
+
+What a rotation touches, and why nothing holding data is replaced:
+- the RandomPassword of the key: replaced. It is protected like the rest, except in the update
+  that changes its generation (known from the previous update's record, previous.py): the
+  engine refuses to replace a resource that stays protected.
+- the Secret: updated in place (the provider runs with enableSecretMutable), never replaced,
+  and stays protected.
+- the pods: `CREDENTIALS_VERSION_ANNOTATION` (a hash of the generations, no secret in it) is
+  set on every pod template the chart renders (release.py), so they restart with the new
+  value; a Job's pod template is immutable, so the Job is recreated and runs again.
+- PostgreSQL: the database pod's `password-sync` container applies the superuser and
+  application passwords from the Secret over the local socket when the pod starts; the same
+  hash is the chart's `databaseBootstrap.runToken` (values.py), so the bootstrap Job runs
+  again and applies the role passwords.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.settings import CREDENTIALS_SECRET, RELEASE_NAME
+from components.settings import CREDENTIALS_SECRET, NAMESPACE, RELEASE_NAME, ConfigError
+from components.settings.credentials import ROTATABLE, rotation_version
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 # key in the Secret -> length of the generated password
 PASSWORDS = {
@@ -27,6 +49,52 @@ PASSWORDS = {
 }
 GRAFANA_ADMIN_USER = "admin"
 SECRET_KEYS = (*PASSWORDS, "encryption-key", "grafana-admin-user")
+# Which of them rotate (ROTATABLE) and why the others cannot is part of the validated config:
+# components/settings/credentials.py.
+CREDENTIALS_VERSION_ANNOTATION = "pganalytics.io/credentials-version"
+
+
+# Keys only the bundled database uses: with an external database its password lives there.
+BUNDLED_DATABASE_KEYS = ("postgres-password", "database-password")
+
+
+def rotating_keys(rotation: dict[str, int], previous: dict[str, int]) -> frozenset[str]:
+    """Keys whose generation differs from the one the last update deployed."""
+    return frozenset(k for k in ROTATABLE if rotation.get(k, 0) != previous.get(k, 0))
+
+
+def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
+    """ConfigError for a rotation that would change nothing real: the bundled database's
+    passwords while the chart runs against an external database."""
+    from components import values as chart_values
+
+    values = chart_values.merged_values(settings, include_defaults=True)
+    if (values.get("timescaledb") or {}).get("enabled", True):
+        return
+    rotating = rotating_keys(settings.credentials.rotation, previous)
+    problems = []
+    for key in BUNDLED_DATABASE_KEYS:
+        if key not in rotating:
+            continue
+        path = f"{NAMESPACE}:credentials.rotation.{key}"
+        live = previous.get(key, 0)
+        fix = (
+            f"pulumi config set --path {path} {live}" if live else f"pulumi config rm --path {path}"
+        )
+        problems.append(
+            f"{path} rotates a password of the bundled database, which is off "
+            "(timescaledb.enabled false): an external database's password is changed there and "
+            f"in its Secret (externalDatabase.existingSecret); fix: {fix}"
+        )
+    if problems:
+        raise ConfigError(problems, settings.stack)
+
+
+def credentials_version(rotation: dict[str, int]) -> str | None:
+    """Hash of the rotation generations: the pod-template annotation that restarts the pods
+    using the Secret (and the bootstrap Job's runToken, values.py). None while nothing was
+    ever rotated (no annotation, no restart)."""
+    return rotation_version(rotation)
 
 
 @dataclass
@@ -34,6 +102,10 @@ class CredentialsArgs:
     namespace: pulumi.Input[str]
     provider: k8s.Provider
     protect: bool = False
+    # Secret key -> generation (settings.credentials.rotation).
+    rotation: dict[str, int] = field(default_factory=dict)
+    # Keys whose generation differs from the last update's: unprotected for this update only.
+    rotating: frozenset[str] = frozenset()
 
 
 class Credentials(pulumi.ComponentResource):
@@ -48,6 +120,7 @@ class Credentials(pulumi.ComponentResource):
         keep = pulumi.ResourceOptions(parent=self, protect=args.protect)
         data: dict[str, pulumi.Output[str]] = {}
         for key, length in PASSWORDS.items():
+            generation = args.rotation.get(key, 0)
             password = random.RandomPassword(
                 key,
                 length=length,
@@ -55,7 +128,11 @@ class Credentials(pulumi.ComponentResource):
                 min_lower=2,
                 min_upper=2,
                 min_numeric=2,
-                opts=keep,
+                # Changing keepers replaces the password; none at generation 0.
+                keepers={"rotation": str(generation)} if generation else None,
+                opts=pulumi.ResourceOptions(
+                    parent=self, protect=args.protect and key not in args.rotating
+                ),
             )
             data[key] = password.result
         encryption_key = random.RandomBytes(
@@ -87,4 +164,5 @@ class Credentials(pulumi.ComponentResource):
             ),
         )
         self.secret_name = self.secret.metadata.name
-        self.register_outputs({"secretName": self.secret_name})
+        self.version = credentials_version(args.rotation)
+        self.register_outputs({"secretName": self.secret_name, "version": self.version})

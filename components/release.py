@@ -5,6 +5,11 @@ Values: chart defaults < values-<stack>.yaml < target-derived < `pganalytics:cha
 (see components/values.py). The chart waits only for what it really needs: the namespace,
 the credentials Secret, the StorageClass, schedulable nodes, and the ClusterIssuer when TLS
 is on; never for the load balancer's address (Ingresses carry `pulumi.com/skipAwait`).
+
+Day 2 (docs/OPERATIONS.md): every object holding data is protected on a protected stack;
+StatefulSets with claims are deleted with orphan propagation; a credential rotation restarts
+the pods through a pod-template annotation; a volume that grows is patched in place; values
+set with `--secret` stay secret in the Chart and in every object it renders.
 """
 
 from __future__ import annotations
@@ -14,44 +19,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import chart_secrets
+from components import chart_transforms as transforms
 from components import values as chart_values
 from components.backup.base import merge_backup_values
 from components.settings import RELEASE_NAME, Settings
-
-STATEFUL_KINDS = (
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:core/v1:PersistentVolumeClaim",
-)
-
-
-def protect_database(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-    """Transform that protects the database StatefulSet and any PVC the chart renders: a
-    `pulumi destroy` or a replacing change must not take the data with it."""
-    if args.type_ in STATEFUL_KINDS and "timescaledb" in args.name:
-        return pulumi.ResourceTransformResult(
-            props=args.props,
-            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)),
-        )
-    return None
-
-
-INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
-SKIP_AWAIT = "pulumi.com/skipAwait"
-
-
-def skip_ingress_await(
-    args: pulumi.ResourceTransformArgs,
-) -> pulumi.ResourceTransformResult | None:
-    """Transform that stops Pulumi waiting for an Ingress's `.status.loadBalancer`: only an
-    ingress controller fills it, and with controller `none`, on kind, or behind a controller
-    without a LoadBalancer nothing ever does, so `pulumi up` would fail after its timeout."""
-    if args.type_ != INGRESS_TYPE:
-        return None
-    props = dict(args.props)
-    metadata = dict(props.get("metadata") or {})
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), SKIP_AWAIT: "true"}
-    props["metadata"] = metadata
-    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+from components.volumes import Volume, VolumePlan
 
 
 @dataclass
@@ -63,6 +36,10 @@ class ReleaseArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     # `backup` values derived from the backup destination (components/backup/); may hold Outputs.
     backup_values: dict | None = None
+    # credentials.version: None until a credential is rotated.
+    credentials_version: str | None = None
+    # What this update does to the volumes (volumes.plan).
+    volumes: VolumePlan = field(default_factory=VolumePlan)
 
 
 class PgAnalyticsRelease(pulumi.ComponentResource):
@@ -72,13 +49,15 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
         self.values = merge_backup_values(chart_values.merged_values(s), args.backup_values)
+        secret_paths = s.chart_secret_paths
         self.chart = k8s.helm.v4.Chart(
             "pganalytics",
             # Resolved from this file, not the working directory.
             chart=str(s.chart.path),
             name=RELEASE_NAME,
             namespace=args.namespace,
-            values=self.values,
+            # Leaves set with --secret reach the chart as secrets.
+            values=chart_secrets.mark_values(self.values, secret_paths),
             # Fixed prefix: renaming this Pulumi resource never renames (replaces) the
             # objects the chart renders.
             resource_prefix=RELEASE_NAME,
@@ -86,7 +65,56 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
                 parent=self,
                 provider=args.provider,
                 depends_on=args.depends_on,
-                transforms=[skip_ingress_await, *([protect_database] if s.protect else [])],
+                transforms=_transforms(args),
             ),
         )
+        self.claim_patches = [
+            _grow_claim(self, args, volume, claim)
+            for volume in args.volumes.grow.values()
+            if volume.workload
+            for claim in volume.claims
+        ]
         self.register_outputs({"release": RELEASE_NAME})
+
+
+def _transforms(args: ReleaseArgs) -> list:
+    s = args.settings
+    chosen = [
+        transforms.skip_ingress_await,
+        transforms.orphan_on_delete,
+        transforms.skip_claim_await,
+    ]
+    if s.protect:
+        chosen.append(transforms.protect_state(args.volumes.reshaped))
+    if args.credentials_version:
+        chosen.append(transforms.restart_on_rotation(args.credentials_version))
+    secrets = chart_secrets.secret_strings(s.chart.values, s.chart_secret_paths)
+    if secrets:
+        chosen.append(transforms.hide_secrets(secrets))  # last: see chart_transforms
+    return chosen
+
+
+def _grow_claim(
+    parent: pulumi.Resource, args: ReleaseArgs, volume: Volume, claim: str
+) -> k8s.core.v1.PersistentVolumeClaimPatch:
+    """Raises the request of a claim made from a StatefulSet's volumeClaimTemplates (the
+    StatefulSet controller never resizes an existing claim). Kept only for the update that
+    grows it: retain_on_delete, so dropping it later leaves the claim and its field owner as
+    they are."""
+    return k8s.core.v1.PersistentVolumeClaimPatch(
+        f"grow-{claim}",
+        metadata={
+            "name": claim,
+            "namespace": args.namespace,
+            "annotations": {
+                # The claim's request is owned by the StatefulSet controller: take it over.
+                "pulumi.com/patchForce": "true",
+                # A resize shows in the claim's conditions; see chart_transforms.skip_claim_await.
+                transforms.SKIP_AWAIT_ANNOTATION: "true",
+            },
+        },
+        spec={"resources": {"requests": {"storage": volume.size}}},
+        opts=pulumi.ResourceOptions(
+            parent=parent, provider=args.provider, retain_on_delete=True, protect=False
+        ),
+    )

@@ -1,7 +1,8 @@
 """The chart values the program passes to `charts/pganalytics`, and their schema check.
 
 Merge order (later wins): chart defaults (`values.yaml`) < `values-<stack>.yaml` < values
-derived from the target (storage class, ingress class, hosts, URLs, the credentials Secret) <
+derived from the target (storage class, ingress class, hosts, URLs, the credentials Secret,
+the bootstrap's run token after a credential rotation) <
 overrides from `pganalytics:chart.values`. Only the keys listed in docs/CHART_INTERFACE.md
 are derived here.
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
+from components.settings.credentials import rotation_version
 
 if TYPE_CHECKING:
     from components.settings import Settings
@@ -72,6 +74,10 @@ def derived_values(settings: Settings) -> dict[str, Any]:
     if ing.enabled:
         # The NetworkPolicy allow rule: ingress controller -> API / Grafana.
         values["networkPolicy"] = {"ingressControllerNamespace": ing.controller_namespace}
+    version = rotation_version(settings.credentials.rotation)
+    if version:
+        # A rotation runs the database bootstrap again, which applies the role passwords.
+        values["databaseBootstrap"] = {"runToken": version}
     if settings.chart.image_registry:
         values["global"]["imageRegistry"] = settings.chart.image_registry
     if settings.chart.image_tag:

@@ -2,8 +2,9 @@
 
 One pydantic model per config object, with its fields, defaults, docs and validators:
 `cluster` (node pool, network, endpoint, cluster options), `workload` (ingress, storage,
-chart), `backup` (off-cluster backups) and `models` (`Settings`, the top-level keys). `base`
-holds the shared field types and the per-cloud facts, `checks` the problem format, and
+chart), `backup` (off-cluster backups), `credentials` (rotation) and `models` (`Settings`,
+the top-level keys). `base` holds the shared field types and the per-cloud facts, `checks`
+the problem format, `secret_leaves` which leaves of a key set with --secret are secret, and
 `loader` reads the stack configuration and reports every problem at once. See
 docs/ARCHITECTURE.md.
 """

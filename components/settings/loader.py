@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from components.settings.base import TARGETS
 from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
 from components.settings.models import Settings
+from components.settings.secret_leaves import chart_values_paths, leaves, parsed, secret_leaves
 
 # Provider config the program deliberately does not read: every cloud provider is explicit.
 FOREIGN_KEYS = {
@@ -86,6 +87,7 @@ def build_settings(
     data = _prepare(config, problems)
     target = data.get("target") if data.get("target") in TARGETS else "existing"
     cluster = data.get("cluster")
+    hidden = secret_leaves(stack, config, secret_keys)
     context = {
         "stack": stack,
         "target": target,
@@ -93,6 +95,7 @@ def build_settings(
         "secret_keys": secret_keys,
         # Set: an overlap with the network is that key's problem (base.reserved_ranges).
         "master_cidr_set": isinstance(cluster, dict) and "masterCidr" in cluster,
+        "chart_secret_paths": chart_values_paths(hidden.get("chart", ())),
     }
     settings, errors = _validate(data, context)
     problems += [line for e in errors for line in _lines(e, secret_keys)]
@@ -105,7 +108,7 @@ def build_settings(
         elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
             problems += chart_check(None, values_file, overrides)
     if problems:
-        raise ConfigError(_scrub(problems, config, secret_keys), stack)
+        raise ConfigError(_scrub(problems, config, hidden), stack)
     assert settings is not None
     return settings
 
@@ -273,21 +276,29 @@ def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
     return f"is invalid ({error['msg']}; got {got!r})", _rm(key)
 
 
-def _scrub(problems: list[str], config: dict[str, Any], secret_keys: set[str]) -> list[str]:
-    """Messages quote bad values; never quote one that was set with --secret."""
+def _scrub(problems: list[str], config: dict[str, Any], hidden: dict[str, tuple]) -> list[str]:
+    """Messages quote bad values; never quote one that was set with --secret. `hidden`: the
+    secret leaves of each secret key (secret_leaves.py), so a plain value beside a secret one
+    in the same object is still shown."""
 
-    def leaves(value: Any):
-        if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-            with contextlib.suppress(json.JSONDecodeError):
-                yield from leaves(json.loads(value))
+    def texts(value: Any):
         if isinstance(value, (dict, list)):
-            for item in value.values() if isinstance(value, dict) else value:
-                yield from leaves(item)
+            for _, leaf in leaves(value):
+                yield from texts(leaf)
         elif value is not None and len(str(value)) >= 4:
             # as it is, and as a message or a fix command quotes it (repr, JSON)
             yield from (str(value), repr(str(value))[1:-1], json.dumps(str(value))[1:-1])
 
-    secrets = sorted({leaf for key in secret_keys for leaf in leaves(config.get(key))}, key=len)
+    secrets = sorted(
+        {
+            text
+            for key, paths in hidden.items()
+            for path, leaf in leaves(parsed(config.get(key)))
+            if path in paths
+            for text in texts(parsed(leaf))
+        },
+        key=len,
+    )
     for secret in reversed(secrets):
         problems = [message.replace(secret, "[secret]") for message in problems]
     return problems

@@ -22,6 +22,7 @@ from components.settings.backup import Backup
 from components.settings.base import CHART_DIR, MASTER_CIDRS, Flag, Model, Text, cloud_of, ctx
 from components.settings.checks import NAMESPACE, Problems, fail, free_range, network, overlaps
 from components.settings.cluster import Cluster, ClusterAdmins, Endpoint, Network, NodePool
+from components.settings.credentials import Credentials
 from components.settings.workload import Chart, Ingress, Storage
 
 
@@ -52,7 +53,8 @@ class Settings(Model):
     default."""
     protect: Flag = False
     """Protect the stateful resources (cluster, KMS key, namespace, StorageClass, credentials,
-    database) from deletion and replacement; true on prod and enterprise."""
+    the chart's StatefulSets and volume claims) from deletion and replacement; true on prod
+    and enterprise."""
     kubeconfig: Text = Field("", repr=False)
     """Target existing: a kubeconfig document, set with --secret; empty: the ambient
     kubeconfig (KUBECONFIG or ~/.kube/config)."""
@@ -70,8 +72,11 @@ class Settings(Model):
     storage: Storage = Field(default_factory=dict)
     backup: Backup = Field(default_factory=dict)
     chart: Chart = Field(default_factory=dict)
+    credentials: Credentials = Field(default_factory=dict)
 
     _stack: str = PrivateAttr("")
+    # Derived by the loader (secret_leaves.py), not a config key.
+    _chart_secret_paths: tuple = PrivateAttr(())
 
     @check("region", "gcp_project")
     def _required(cls, value: str, info: ValidationInfo) -> str:
@@ -181,9 +186,19 @@ class Settings(Model):
                     found.add("kubeContext", why, fix=fix)
         return found
 
+    @model_validator(mode="after")
+    def _derived(self, info: ValidationInfo) -> Settings:
+        self._chart_secret_paths = tuple(ctx(info, "chart_secret_paths", ()))
+        return self
+
     @property
     def stack(self) -> str:
         return self._stack
+
+    @property
+    def chart_secret_paths(self) -> tuple:
+        """Paths inside `chart.values` of the leaves set with --secret."""
+        return self._chart_secret_paths
 
     @property
     def is_cloud(self) -> bool:

@@ -191,6 +191,9 @@ def k8s_provider(
         context=context or None,
         cluster_identifier=cluster_name,
         enable_server_side_apply=True,
+        # A credential rotation updates the credentials Secret in place; without this the
+        # provider replaces any Secret whose data changes (and a protected one cannot be).
+        enable_secret_mutable=True,
         delete_unreachable=False,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
     )

@@ -63,14 +63,20 @@ def run_program(
     config: dict,
     secret_keys: tuple = (),
     preview: bool = True,
+    previous_outputs: dict | None = None,
+    fail_types: tuple = (),
     **extra,
 ) -> dict:
-    """`extra`: runner options, e.g. invokes={token: result}, ambient_kubeconfig="..."."""
+    """`previous_outputs`: the stack outputs of the last update, as the engine returns them;
+    `fail_types`: resource types whose creation fails; `extra`: runner options, e.g.
+    invokes={token: result}, ambient_kubeconfig="..."."""
     spec = {
         "stack": stack,
         "config": config,
         "secret_keys": list(secret_keys),
         "preview": preview,
+        "previous_outputs": previous_outputs or {},
+        "fail_types": list(fail_types),
         **extra,
     }
     proc = subprocess.run(

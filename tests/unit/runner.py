@@ -6,9 +6,10 @@ One process per run: Pulumi's runtime state is process-global, so a fresh interp
 stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
-"secret_keys": [...], "preview": true, and optionally "invokes": {token: result} (a run's own
-data-source answers) and "ambient_kubeconfig": text}. Output (stdout, JSON): {"resources":
-[...], "invokes": [{token, args}], "outputs": {...}, "error": null | "..."}.
+"secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...], and
+optionally "invokes": {token: result} (a run's own data-source answers) and
+"ambient_kubeconfig": text}. Output (stdout, JSON): {"resources": [...], "invokes": [{token,
+args}], "outputs": {...}, "error": null | "..."}.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import pulumi  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 from pulumi.runtime import mocks, rpc  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
@@ -133,13 +135,25 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
 
 
 class Mocks(pulumi.runtime.Mocks):
-    def __init__(self, invokes: dict | None = None):
+    def __init__(
+        self,
+        invokes: dict | None = None,
+        previous_outputs: dict | None = None,
+        fail_types: list | None = None,
+    ):
         # token -> result: a run's own answers for a data source (e.g. another GKE channel
         # table); a result {"__error__": "..."} makes the invoke fail as a provider's would.
         self.invokes = invokes or {}
         self.calls: list[dict] = []
+        # What `pulumi:pulumi:readStackOutputs` answers for this stack: the outputs of its
+        # last update (none: a new stack).
+        self.previous_outputs = previous_outputs or {}
+        # Resource types whose creation fails, as a provider error would.
+        self.fail_types = set(fail_types or ())
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ in self.fail_types:
+            raise RuntimeError(f"mock failure creating {args.typ} {args.name}")
         outputs = dict(args.inputs)
         outputs.update(_extra_outputs(args.typ, args.name, args.inputs))
         return f"{args.name}-id", outputs
@@ -184,6 +198,8 @@ class Mocks(pulumi.runtime.Mocks):
                 "latestNodeVersion": GKE_CHANNELS["RAPID"],
                 "id": "versions",
             }
+        if token == "pulumi:pulumi:readStackOutputs":
+            return {"name": args.args.get("name"), "outputs": self.previous_outputs}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": "123456789012",
@@ -257,6 +273,23 @@ def _plain(value):
     return repr(value)
 
 
+def _secret_paths(node, path=()) -> list:
+    """Paths of the secret values in a raw request struct, as the engine receives them (the
+    SDK's deserializer would push a nested secret up to the whole top-level property)."""
+    if isinstance(node, dict):
+        sig = node.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig or (
+            sig == rpc._special_output_value_sig and node.get("secret")
+        ):
+            return [list(path)]
+        if sig == rpc._special_output_value_sig:
+            return _secret_paths(node.get("value"), path)
+        return [p for k, v in node.items() for p in _secret_paths(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _secret_paths(v, (*path, i))]
+    return []
+
+
 class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, m):
         super().__init__(m)
@@ -274,6 +307,9 @@ class RecordingMonitor(mocks.MockMonitor):
             "custom": True if read else bool(request.custom),
             "read": read,
             "inputs": _plain(inputs),
+            "secretPaths": _secret_paths(
+                json_format.MessageToDict(request.properties if read else request.object)
+            ),
         }
         if not read:
             rec.update(
@@ -316,7 +352,7 @@ def main() -> None:
         kubeconfig_path.write_text(ambient)
     os.environ["KUBECONFIG"] = str(kubeconfig_path)
     os.environ["HOME"] = str(kubeconfig_path.parent)
-    mocks_ = Mocks(spec.get("invokes"))
+    mocks_ = Mocks(spec.get("invokes"), spec.get("previous_outputs"), spec.get("fail_types"))
     monitor = RecordingMonitor(mocks_)
     pulumi.runtime.set_mocks(
         mocks_,

@@ -757,6 +757,35 @@ CASES = {
             "pulumi config set --path pganalytics:cluster.masterCidr 192.168.255.240/28",
         ],
     ),
+    # --- credential rotation (issue 11b)
+    "rotation-of-the-encryption-key": (
+        "prod",
+        None,
+        {"credentials.rotation": {"encryption-key": 1}},
+        [
+            "pganalytics:credentials.rotation.encryption-key cannot be rotated",
+            "pulumi config rm --path pganalytics:credentials.rotation.encryption-key",
+        ],
+    ),
+    "rotation-of-a-mistyped-credential": (
+        "dev",
+        None,
+        {"credentials.rotation": {"redis-pasword": 2}},
+        [
+            "pganalytics:credentials.rotation.redis-pasword names no rotatable credential",
+            "pulumi config set --path pganalytics:credentials.rotation.redis-password 2",
+        ],
+    ),
+    "rotation-generation-out-of-range": (
+        "enterprise",
+        None,
+        {"credentials.rotation": {"jwt-secret": 1000001}},
+        [
+            "pganalytics:credentials.rotation.jwt-secret must be a whole number from 0 to "
+            "1000000 (got 1000001)",
+            "pulumi config set --path pganalytics:credentials.rotation.jwt-secret 1",
+        ],
+    ),
 }
 
 

@@ -68,6 +68,8 @@ def test_program_runs_and_exports_outputs(stack, target):
         "grafanaUrl",
         "ingressAddress",
         "backupBucket",
+        "credentialRotation",
+        "volumes",
     }
     assert outputs["target"]["value"] == target
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
@@ -473,8 +475,9 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     assert set(chart["dependencies"]) == expected
     # Never the load balancer: the app deploys while the address is still pending.
     assert not any("traefik" in d for d in chart["dependencies"])
-    # skip_ingress_await always; protect_database on protected stacks.
-    assert chart["transforms"] == (2 if PROTECTED[stack] else 1)
+    # skip_ingress_await, orphan_on_delete and skip_claim_await always, protect_state on
+    # protected stacks (tests/unit/test_protection.py).
+    assert chart["transforms"] == (4 if PROTECTED[stack] else 3)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -494,28 +497,11 @@ def test_stateful_resources_protected_per_stack(stack):
         assert protected == set()
 
 
-def test_protect_transform_targets_only_the_database():
-    import pulumi
-
-    from components.release import protect_database
-
-    def args(type_, name):
-        return pulumi.ResourceTransformArgs(
-            custom=True, type_=type_, name=name, props={}, opts=pulumi.ResourceOptions()
-        )
-
-    hit = protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-timescaledb"))
-    assert hit is not None and hit.opts.protect is True
-    assert protect_database(args("kubernetes:apps/v1:StatefulSet", "pganalytics-redis")) is None
-    assert (
-        protect_database(args("kubernetes:apps/v1:Deployment", "pganalytics-timescaledb")) is None
-    )
-
-
 def test_ingress_await_transform_marks_only_ingresses():
     import pulumi
 
-    from components.release import SKIP_AWAIT, skip_ingress_await
+    from components.chart_transforms import SKIP_AWAIT_ANNOTATION as SKIP_AWAIT
+    from components.chart_transforms import skip_ingress_await
 
     def args(type_, props):
         return pulumi.ResourceTransformArgs(

@@ -1,0 +1,95 @@
+"""Values set with `pulumi config set --secret --path pganalytics:chart.values.<path> ...` stay
+secret on their way into the chart.
+
+Which leaves are secret is settled with the settings (components/settings/secret_leaves.py:
+from the encrypted leaves of `Pulumi.<stack>.yaml`, every leaf of `chart.values` when the file
+cannot tell) and arrives here as `settings.chart_secret_paths`.
+
+Two places need the marking:
+- the Chart's `values` input: each secret leaf becomes `Output.secret`, so the state keeps only
+  that leaf encrypted;
+- the objects the chart renders: helm.v4.Chart registers them with plain inputs whatever the
+  secrecy of `values` (only `v1/Secret` data is wrapped by the provider), so a transform wraps
+  every rendered string that contains a secret value (`hide_secret_strings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+SecretPath = tuple  # elements: str (map key) or int (list index)
+
+# A secret shorter than this is only hidden where a whole rendered string equals it: a short
+# value (e.g. "abc") would match inside unrelated strings.
+MIN_SUBSTRING = 4
+
+
+_MISSING = object()
+
+
+def _get(tree: Any, path: SecretPath) -> Any:
+    node = tree
+    for part in path:
+        in_map = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_map or in_list):
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _copy_tree(node: Any) -> Any:
+    """A copy of the maps and lists of `node`; leaves are shared, not copied: they may be
+    Outputs (e.g. the backup values), which cannot be deep-copied."""
+    if isinstance(node, dict):
+        return {key: _copy_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy_tree(value) for value in node]
+    return node
+
+
+def mark_values(values: dict, paths: tuple[SecretPath, ...]) -> dict:
+    """A copy of the chart values with each secret leaf wrapped in `Output.secret`."""
+    out = _copy_tree(values)
+    for path in paths:
+        parent = _get(out, path[:-1])
+        if parent is _MISSING or _get(out, path) is _MISSING:
+            continue
+        parent[path[-1]] = pulumi.Output.secret(parent[path[-1]])
+    return out
+
+
+def secret_strings(overrides: dict, paths: tuple[SecretPath, ...]) -> frozenset[str]:
+    """The secret leaves as the chart renders them (strings)."""
+    found = set()
+    for path in paths:
+        value = _get(overrides, path)
+        if value is not _MISSING and value is not None and not isinstance(value, (dict, list)):
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if text:
+                found.add(text)
+    return frozenset(found)
+
+
+def _holds_secret(text: str, secrets: frozenset[str]) -> bool:
+    return any(s == text or (len(s) >= MIN_SUBSTRING and s in text) for s in secrets)
+
+
+def hide_secret_strings(props: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
+    """`props` with every string that contains a secret wrapped in `Output.secret`, and
+    whether anything was wrapped."""
+    if isinstance(props, dict):
+        changed = False
+        out = {}
+        for key, value in props.items():
+            out[key], hit = hide_secret_strings(value, secrets)
+            changed |= hit
+        return out, changed
+    if isinstance(props, list):
+        items = [hide_secret_strings(v, secrets) for v in props]
+        return [v for v, _ in items], any(hit for _, hit in items)
+    if isinstance(props, str) and _holds_secret(props, secrets):
+        return pulumi.Output.secret(props), True
+    return props, False

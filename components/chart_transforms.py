@@ -1,0 +1,169 @@
+"""Transforms applied to every object `charts/pganalytics` renders, each with one job.
+
+helm.v4.Chart names a child `<resource_prefix>:<namespace>/<object name>` (cluster-scoped:
+`<resource_prefix>:<object name>`) with the Kubernetes type token, e.g.
+`kubernetes:core/v1:PersistentVolumeClaim` `pganalytics:pganalytics/pganalytics-grafana`.
+The transforms decide on the type and the object itself (its kind, its volume claim
+templates), so a renamed release or a new component is covered without a name list.
+
+The SDK hands a transform its props with any nested secret pushed up to the top-level field
+(e.g. a whole `spec`), so `hide_secrets`, which creates such secrets, must run last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret, wrap_rpc_secret
+
+from components.chart_secrets import hide_secret_strings
+from components.credentials import CREDENTIALS_VERSION_ANNOTATION
+
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+ORPHAN_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+# Kinds whose pods read the credentials Secret, and where their pod template sits.
+POD_TEMPLATE_PATHS = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template"),
+    "kubernetes:batch/v1:Job": ("spec", "template"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+Transform = Callable[[pulumi.ResourceTransformArgs], pulumi.ResourceTransformResult | None]
+
+
+def child_name(namespace: str, name: str, prefix: str) -> str:
+    """The Pulumi name helm.v4.Chart gives a namespaced object."""
+    return f"{prefix}:{namespace}/{name}"
+
+
+def _field(props: dict[str, Any], name: str) -> dict[str, Any]:
+    """A top-level field for reading, whether or not it arrived marked secret."""
+    value = unwrap_rpc_secret(props.get(name))
+    return value if isinstance(value, dict) else {}
+
+
+def _object_name(props: dict[str, Any]) -> str:
+    return str(_field(props, "metadata").get("name") or "")
+
+
+def _has_claim_templates(props: dict[str, Any]) -> bool:
+    return bool(_field(props, "spec").get("volumeClaimTemplates"))
+
+
+def holds_state(type_: str, props: dict[str, Any]) -> bool:
+    """Every PVC, and every StatefulSet that owns claims through volumeClaimTemplates."""
+    return type_ == PVC or (type_ == STATEFUL_SET and _has_claim_templates(props))
+
+
+def protect_state(reshaped_workloads: frozenset[str] = frozenset()) -> Transform:
+    """Protects every object holding data. A StatefulSet whose claim templates change in this
+    update (a claim grows, or the volume is turned off) is left unprotected for this update
+    only: its immutable volumeClaimTemplates make the provider replace it, and the engine
+    refuses to replace a resource that stays protected. The replacement orphans the pods (see
+    `orphan_on_delete`) and the claims stay."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not holds_state(args.type_, args.props):
+            return None
+        if args.type_ == STATEFUL_SET and _object_name(args.props) in reshaped_workloads:
+            return None
+        return pulumi.ResourceTransformResult(
+            props=args.props,
+            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)),
+        )
+
+    return transform
+
+
+def orphan_on_delete(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Deleting (or replacing) a StatefulSet with claim templates orphans its pods instead of
+    deleting them; the new StatefulSet adopts them. Set on every update, because the provider
+    deletes with the annotation of the state being deleted."""
+    if args.type_ != STATEFUL_SET or not _has_claim_templates(args.props):
+        return None
+    return pulumi.ResourceTransformResult(
+        props=_annotated(args.props, ORPHAN_ANNOTATION, "orphan"), opts=args.opts
+    )
+
+
+def _annotated(props: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    props = dict(props)
+    metadata = dict(unwrap_rpc_secret(props.get("metadata")) or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), key: value}
+    props["metadata"] = metadata
+    return props
+
+
+def skip_claim_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """The provider's PVC await waits for phase Pending on a WaitForFirstConsumer class (the
+    cloud classes here) and Bound otherwise, so any update of a bound claim, e.g. a larger
+    request, would wait 5 minutes and fail. Kubernetes reports a resize in the claim's
+    conditions; nothing is gained by waiting."""
+    if args.type_ != PVC:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=_annotated(args.props, SKIP_AWAIT_ANNOTATION, "true"), opts=args.opts
+    )
+
+
+def skip_ingress_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Pulumi would wait for an Ingress's `.status.loadBalancer`, which only an ingress
+    controller fills: with controller `none`, on kind, or behind a controller without a
+    LoadBalancer nothing ever does, and `pulumi up` would fail after its timeout."""
+    if args.type_ != INGRESS:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=_annotated(args.props, SKIP_AWAIT_ANNOTATION, "true"), opts=args.opts
+    )
+
+
+def restart_on_rotation(version: str) -> Transform:
+    """Sets the credentials version on every pod template: a rotation restarts the pods (and
+    recreates Jobs, whose pod template is immutable, so they run again)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        path = POD_TEMPLATE_PATHS.get(args.type_)
+        if path is None:
+            return None
+        props = dict(args.props)
+        top, rest = path[0], path[1:]
+        secret = is_rpc_secret(props.get(top))
+        field = unwrap_rpc_secret(props.get(top))
+        if not isinstance(field, dict):
+            return None
+        root = node = dict(field)
+        for part in rest:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                return None
+            node[part] = dict(child)
+            node = node[part]
+        metadata = dict(node.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        annotations[CREDENTIALS_VERSION_ANNOTATION] = version
+        metadata["annotations"] = annotations
+        node["metadata"] = metadata
+        props[top] = wrap_rpc_secret(root) if secret else root
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
+
+
+def hide_secrets(secrets: frozenset[str]) -> Transform:
+    """Marks as secret every rendered string that holds a value set with `--secret` in
+    `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        props, changed = hide_secret_strings(args.props, secrets)
+        if not changed:
+            return None
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform

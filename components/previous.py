@@ -1,0 +1,81 @@
+"""What the last update of this stack applied, for the decisions that need to know what is
+live: which credential generation is deployed, and the size and StorageClass of each volume.
+
+The record is two stack outputs the program writes itself (`credentialRotation`, `volumes`),
+each resolved only once the resources that apply it are done (`record`). The next run reads
+them back through the engine's built-in `pulumi:pulumi:readStackOutputs` function (what a
+StackReference reads), before any resource is registered. A live read of the PVCs was the
+alternative; it fails on a first deployment (no PVC yet) and on a cloud target whose cluster
+does not exist yet, so a preview could not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components import volumes as chart_volumes
+from components.chart_secrets import hide_secret_strings, secret_strings
+
+if TYPE_CHECKING:
+    from components.settings import Settings
+
+ROTATION_OUTPUT = "credentialRotation"
+VOLUMES_OUTPUT = "volumes"
+
+
+@dataclass(frozen=True)
+class PreviousState:
+    # Secret key -> generation; keys absent were never rotated (generation 0).
+    rotation: dict[str, int] = field(default_factory=dict)
+    # Volume name -> {"size": "20Gi", "storageClass": "..."}; None when the last update
+    # predates the record (sizes unknown).
+    volumes: dict[str, dict[str, str]] | None = None
+
+
+def from_outputs(outputs: dict[str, Any]) -> PreviousState:
+    rotation = outputs.get(ROTATION_OUTPUT) or {}
+    recorded = outputs.get(VOLUMES_OUTPUT)
+    return PreviousState(
+        rotation={str(k): int(v) for k, v in rotation.items()},
+        volumes=_volumes(recorded) if isinstance(recorded, dict) else None,
+    )
+
+
+def _volumes(recorded: dict) -> dict[str, dict[str, str]]:
+    return {str(k): {f: str(x) for f, x in dict(v).items()} for k, v in recorded.items()}
+
+
+def read_previous_state() -> PreviousState:
+    """The record of this stack's last successful update (empty on a new stack)."""
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
+    value = result.value or {}
+    return from_outputs(dict(value.get("outputs") or {}))
+
+
+def _once_applied(resources: list[pulumi.CustomResource], value: Any) -> Any:
+    """`value`, resolved only after these resources were created or updated: when one fails the
+    stack keeps the previous record, and the next run plans the same change again."""
+    if not resources:
+        return value
+    return pulumi.Output.all(*[r.id for r in resources]).apply(lambda _: value)
+
+
+def record(
+    settings: Settings,
+    credentials_secret: pulumi.CustomResource,
+    claim_patches: list[pulumi.CustomResource],
+) -> None:
+    """Exports what this update deploys, for the next run."""
+    rotation = {k: n for k, n in sorted(settings.credentials.rotation.items()) if n}
+    pulumi.export(ROTATION_OUTPUT, _once_applied([credentials_secret], rotation))
+    sizes = chart_volumes.record(chart_volumes.chart_volumes(settings))
+    # A size set with --secret (unusual, but allowed) keeps the record secret.
+    _, holds_secret = hide_secret_strings(
+        sizes, secret_strings(settings.chart.values, settings.chart_secret_paths)
+    )
+    value = _once_applied(claim_patches, sizes)
+    pulumi.export(VOLUMES_OUTPUT, pulumi.Output.secret(value) if holds_secret else value)

@@ -1,0 +1,91 @@
+"""Which leaves of a config key set with `--secret` are secret.
+
+The engine says only which top-level keys hold a secret (PULUMI_CONFIG_SECRET_KEYS):
+`pulumi config set --secret --path pganalytics:chart.values.a.b ...` makes all of
+`pganalytics:chart` a secret key, while Pulumi.<stack>.yaml keeps its other leaves in plain
+text (the secret one as `secure: v1:...`). A leaf counts as plain only where the stack file
+holds the same value in plain text at the same path, so a missing or stale stack file (config
+from the automation API, another config file) hides more, never less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from components.settings.base import PROJECT_ROOT
+from components.settings.checks import NAMESPACE
+
+LeafPath = tuple  # elements: str (map key) or int (list index); () is the whole value
+
+
+def parsed(value: Any) -> Any:
+    """A config value as the program reads it: the CLI passes objects and lists as JSON."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        with contextlib.suppress(json.JSONDecodeError):
+            return json.loads(value)
+    return value
+
+
+def leaves(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
+    """(path, value) of every scalar inside `node`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from leaves(value, (*prefix, i))
+    else:
+        yield prefix, node
+
+
+def plain_leaves(text: str) -> dict[str, dict[LeafPath, Any]]:
+    """Per `pganalytics:` key (without the namespace), the leaves a stack file's text holds in
+    plain text; the encrypted ones (`{secure: ...}`) are left out."""
+    config = (yaml.safe_load(text) or {}).get("config") or {}
+    found: dict[str, dict[LeafPath, Any]] = {}
+    for key, value in config.items() if isinstance(config, dict) else ():
+        if str(key).startswith(f"{NAMESPACE}:"):
+            found[key.split(":", 1)[1]] = dict(_leaves_outside_secure(value))
+    return found
+
+
+def _leaves_outside_secure(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
+    if isinstance(node, dict) and set(node) == {"secure"}:
+        return
+    if isinstance(node, (dict, list)):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            yield from _leaves_outside_secure(value, (*prefix, key))
+    else:
+        yield prefix, node
+
+
+def secret_leaves(
+    stack: str, config: dict[str, Any], secret_keys: set[str]
+) -> dict[str, tuple[LeafPath, ...]]:
+    """For each secret key, the paths of its secret leaves inside its (parsed) value."""
+    stack_file = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    plain = plain_leaves(stack_file.read_text()) if stack_file.is_file() else {}
+    found = {}
+    for key in secret_keys:
+        known = plain.get(key, {})
+        found[key] = tuple(
+            path
+            for path, value in leaves(parsed(config.get(key)))
+            if path not in known or not _same(known[path], value)
+        )
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def chart_values_paths(chart_leaves: tuple[LeafPath, ...]) -> tuple[LeafPath, ...]:
+    """The secret leaves of `pganalytics:chart` that lie inside `chart.values`, relative to it."""
+    return tuple(path[1:] for path in chart_leaves if path[:1] == ("values",) and len(path) > 1)
