@@ -74,7 +74,8 @@ def test_dev_protects_nothing_but_still_orphans_pods():
         has_claims = child.type_ == STS and child.props["spec"].get("volumeClaimTemplates")
         assert orphan == ("orphan" if has_claims else None), child.name
         skip = annotations.get(transforms.SKIP_AWAIT_ANNOTATION)
-        assert skip == ("true" if child.type_ == PVC else None), child.name
+        # Claims and Ingresses only: nothing else may skip the provider's readiness await.
+        assert skip == ("true" if child.type_ in (PVC, transforms.INGRESS) else None), child.name
 
 
 def test_a_growing_statefulset_is_unprotected_for_that_update_only():
