@@ -201,3 +201,23 @@ def property_source(result: dict, resource: tuple[str, str], prop: str) -> list[
     """The resources an input's value comes from (Output wiring)."""
     r = next(x for x in result["resources"] if key(x) == resource and not x["read"])
     return r["propertyDependencies"].get(prop, [])
+
+
+def cloud_run(cloud: str, version: str | None, stack: str, invokes: dict, **fields) -> dict:
+    """A mock run of `stack` on `cloud` at `version`; fields like nodePool__spot=True set
+    pganalytics:nodePool.spot (the shape of the per-cloud plan tests)."""
+    from tests.unit.harness import run_program, stack_config
+
+    config = stack_config(stack, cloud)
+    if version:
+        config["pganalytics:kubernetesVersion"] = version
+    for path, value in fields.items():
+        head, sub = path.split("__")
+        config[f"pganalytics:{head}"] = {**config.get(f"pganalytics:{head}", {}), sub: value}
+    return run_program(stack, config, invokes=invokes)
+
+
+def ok(result: dict) -> dict:
+    """The run itself, after checking that the program did not fail."""
+    assert result["error"] is None, result["error"]
+    return result

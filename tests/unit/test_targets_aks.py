@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.unit.harness import by_type, one, run_program, stack_config
-from tests.unit.plan import changes, depends_on, plan, property_source
+from tests.unit.harness import by_type, one
+from tests.unit.plan import changes, cloud_run, depends_on, ok, plan, property_source
 
 CLUSTER = ("azure-native:containerservice:ManagedCluster", "cluster")
 POOL = ("azure-native:containerservice:AgentPool", "user-pool")
@@ -18,19 +18,8 @@ RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 
 
 def aks(version: str | None = "1.34", stack: str = "prod", invokes=None, **fields) -> dict:
-    """A run of `stack` on azure; fields like nodePool__spot=True set pganalytics:nodePool.spot."""
-    config = stack_config(stack, "azure")
-    if version:
-        config["pganalytics:kubernetesVersion"] = version
-    for path, value in fields.items():
-        head, sub = path.split("__")
-        config[f"pganalytics:{head}"] = {**config.get(f"pganalytics:{head}", {}), sub: value}
-    return run_program(stack, config, invokes=invokes or {})
-
-
-def ok(result: dict) -> dict:
-    assert result["error"] is None, result["error"]
-    return result
+    """A run of `stack` on azure (see plan.cloud_run)."""
+    return cloud_run("azure", version, stack, invokes or {}, **fields)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.unit.harness import by_type, one, run_program, stack_config
-from tests.unit.plan import changes, depends_on, plan, property_source
+from tests.unit.plan import changes, cloud_run, depends_on, ok, plan, property_source
 
 CLUSTER = ("aws:eks/cluster:Cluster", "cluster")
 NODES = ("aws:eks/nodeGroup:NodeGroup", "node-group")
@@ -26,24 +26,15 @@ ALL_STANDARD = {
 }
 
 
-def eks(
-    version: str | None = "1.34", stack: str = "prod", invokes: dict | None = None, **fields
-) -> dict:
-    """A run of `stack` on aws; fields like nodePool__spot=True set pganalytics:nodePool.spot."""
-    config = stack_config(stack, "aws")
-    if version:
-        config["pganalytics:kubernetesVersion"] = version
-    for path, value in fields.items():
-        head, sub = path.split("__")
-        config[f"pganalytics:{head}"] = {**config.get(f"pganalytics:{head}", {}), sub: value}
-    return run_program(
-        stack, config, invokes={VERSIONS_TOKEN: ALL_STANDARD} if invokes is None else invokes
+def eks(version: str | None = "1.34", stack: str = "prod", invokes=None, **fields) -> dict:
+    """A run of `stack` on aws (see plan.cloud_run)."""
+    return cloud_run(
+        "aws",
+        version,
+        stack,
+        {VERSIONS_TOKEN: ALL_STANDARD} if invokes is None else invokes,
+        **fields,
     )
-
-
-def ok(result: dict) -> dict:
-    assert result["error"] is None, result["error"]
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from tests.unit.harness import one, run_program, stack_config
-from tests.unit.plan import changes, plan
+from tests.unit.plan import changes, ok, plan
 
 PROVIDER = ("pulumi:providers:kubernetes", "k8s")
 TWO_CLUSTERS = """apiVersion: v1
@@ -32,11 +32,6 @@ def existing(stack: str = "dev", context: str = "", kubeconfig: str | None = Non
         config["pganalytics:kubeconfig"] = kubeconfig
         secret = ("pganalytics:kubeconfig",)
     return run_program(stack, config, secret_keys=secret, **extra)
-
-
-def ok(result: dict) -> dict:
-    assert result["error"] is None, result["error"]
-    return result
 
 
 def test_provider_identity_is_context_and_server():

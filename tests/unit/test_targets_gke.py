@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from tests.unit.harness import by_type, one, run_program, stack_config
-from tests.unit.plan import changes, depends_on, plan, property_source
+from tests.unit.harness import by_type, one
+from tests.unit.plan import changes, cloud_run, depends_on, ok, plan, property_source
 
 CLUSTER = ("gcp:container/cluster:Cluster", "cluster")
 POOL = ("gcp:container/nodePool:NodePool", "node-pool")
@@ -16,19 +16,8 @@ ENGINE = "gcp:container/getEngineVersions:getEngineVersions"
 
 
 def gke(version: str | None = "1.34", stack: str = "prod", invokes=None, **fields) -> dict:
-    """A run of `stack` on gcp; fields like nodePool__spot=True set pganalytics:nodePool.spot."""
-    config = stack_config(stack, "gcp")
-    if version:
-        config["pganalytics:kubernetesVersion"] = version
-    for path, value in fields.items():
-        head, sub = path.split("__")
-        config[f"pganalytics:{head}"] = {**config.get(f"pganalytics:{head}", {}), sub: value}
-    return run_program(stack, config, invokes=invokes or {})
-
-
-def ok(result: dict) -> dict:
-    assert result["error"] is None, result["error"]
-    return result
+    """A run of `stack` on gcp (see plan.cloud_run)."""
+    return cloud_run("gcp", version, stack, invokes or {}, **fields)
 
 
 @pytest.fixture(scope="module")
