@@ -237,6 +237,43 @@ def _pvcs(cluster) -> dict[str, str]:
     return {i["metadata"]["name"]: i["metadata"]["uid"] for i in items}
 
 
+# ----- credential rotation (docs/OPERATIONS.md) -------------------------------------------------
+
+
+def _jobs(cluster) -> set[str]:
+    return {
+        j["metadata"]["name"] for j in cluster.kubectl_json("get", "jobs", "-n", NAMESPACE)["items"]
+    }
+
+
+def test_rotation_changes_one_credential_in_place_and_reruns_the_bootstrap(step):
+    secret_uid = uid(step.cluster, "secret", NAMESPACE, SECRET)
+    before = secret_data(step.cluster, NAMESPACE, SECRET)
+    pvcs = {n: u for n, u in _pvcs(step.cluster).items() if "timescaledb" in n}
+    jobs = _jobs(step.cluster)
+    step.project.set_config("pganalytics:credentials.rotation.database-password", "1")
+    step.project.up()
+    after = secret_data(step.cluster, NAMESPACE, SECRET)
+    # The Secret is updated in place: same object, only the rotated key differs.
+    assert uid(step.cluster, "secret", NAMESPACE, SECRET) == secret_uid
+    assert after["database-password"] and after["database-password"] != before["database-password"]
+    assert {k: v for k, v in after.items() if k != "database-password"} == {
+        k: v for k, v in before.items() if k != "database-password"
+    }
+    # The data stays: the database's claims are the same objects.
+    assert {n: u for n, u in _pvcs(step.cluster).items() if "timescaledb" in n} == pvcs
+    # A new bootstrap Job (it re-applies the role passwords in PostgreSQL) ran to completion.
+    new_jobs = _jobs(step.cluster) - jobs
+    assert any("bootstrap" in j for j in new_jobs), (jobs, new_jobs)
+    for name in new_jobs:
+        obj = step.cluster.kubectl_json("get", "job", "-n", NAMESPACE, name)
+        assert workload_not_ready(obj) is None, workload_not_ready(obj)
+    # Never in plaintext in the state, and the next preview is clean.
+    assert after["database-password"] not in json.dumps(step.project.export())
+    again = step.project.preview("--expect-no-changes", check=False)
+    assert again.returncode == 0, again.describe()
+
+
 # ----- d. destroy ------------------------------------------------------------------------------
 
 
