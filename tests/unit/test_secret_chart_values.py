@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pulumi
 import pytest
@@ -137,9 +138,12 @@ def _program(stack_name: str) -> dict:
 @pytest.fixture
 def stack_file():
     """A stack whose Pulumi.<stack>.yaml marks one leaf secure, as the CLI writes it."""
-    path = ROOT / "Pulumi.secretleaf.yaml"
+    # A name of its own per use: xdist workers run this module's tests at the same time, and a
+    # shared file would be deleted under the other worker's test.
+    stack = f"secretleaf{uuid.uuid4().hex[:8]}"
+    path = ROOT / f"Pulumi.{stack}.yaml"
     path.write_text(STACK_FILE)
-    yield "secretleaf"
+    yield stack
     path.unlink()
 
 
