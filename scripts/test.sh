@@ -29,6 +29,15 @@ if [[ $# -eq 0 || " $* " == *" tests/e2e"* || " $* " == *" tests/cluster"* ]]; t
   mkdir -p .pytest_cache
   tools/build.sh all pulumi pulumi-plugins >.pytest_cache/tools-build.log 2>&1 &
 fi
-# Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster tier
-# and the e2e tier (one xdist_group each) on one worker each, so each starts one control plane.
+# The e2e tier's modules are ordered stories on one stack each (deploy, change, rotate, destroy):
+# xdist may split or reorder a group, so that tier runs on its own, serially, in file order.
+if [[ $# -eq 0 ]]; then
+  # Two workers: CI has two cores and helm renders dominate. loadgroup keeps the cluster tier
+  # (one xdist_group) on one worker, so it starts one control plane.
+  .venv/bin/pytest -n 2 --dist loadgroup --ignore=tests/e2e
+  exec .venv/bin/pytest -p no:xdist tests/e2e
+fi
+if [[ " $* " == *" tests/e2e"* ]]; then
+  exec .venv/bin/pytest -p no:xdist "$@"
+fi
 exec .venv/bin/pytest -n 2 --dist loadgroup "$@"
