@@ -11,6 +11,7 @@ does not exist yet, so a preview could not run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +49,22 @@ def _volumes(recorded: dict) -> dict[str, dict[str, str]]:
     return {str(k): {f: str(x) for f, x in dict(v).items()} for k, v in recorded.items()}
 
 
+CHECKPOINT_READS = 5
+
+
 def read_previous_state() -> PreviousState:
     """The record of this stack's last successful update (empty on a new stack)."""
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
+    for attempt in range(1, CHECKPOINT_READS + 1):
+        try:
+            result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
+            break
+        except Exception as exc:
+            # The file backend rewrites the checkpoint during an update, and a read can catch it
+            # half-written ("failed to load checkpoint: EOF"); anything else is a real failure.
+            if "failed to load checkpoint" not in str(exc) or attempt == CHECKPOINT_READS:
+                raise
+            time.sleep(0.5)
     value = result.value or {}
     return from_outputs(dict(value.get("outputs") or {}))
 
