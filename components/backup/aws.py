@@ -14,7 +14,6 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
-from components.targets.base import merged_tags
 
 # The EKS Pod Identity agent serves credentials on the node at this link-local address.
 POD_IDENTITY_AGENT_EGRESS = {
@@ -93,11 +92,8 @@ class S3Backup(BackupDestination):
         super().__init__("pganalytics:backup:S3Backup", name, args, opts)
         s = args.settings
         provider = args.target.aws_provider
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        keep = pulumi.ResourceOptions.merge(
-            self._stateful(), pulumi.ResourceOptions(provider=provider)
-        )
-        tags = {**merged_tags(s), "purpose": "backups"}
+        child, keep = self._options(provider)
+        tags = self._tags()
 
         self.bucket = aws.s3.Bucket(
             "backup-bucket",

@@ -14,7 +14,6 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
-from components.targets.base import merged_tags
 
 CONTAINER = "backups"
 # Built-in role: Storage Blob Data Contributor (read, write, list blobs).
@@ -54,11 +53,8 @@ class AzureBlobBackup(BackupDestination):
         super().__init__("pganalytics:backup:AzureBlobBackup", name, args, opts)
         s = args.settings
         provider = args.target.azure_provider
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        keep = pulumi.ResourceOptions.merge(
-            self._stateful(), pulumi.ResourceOptions(provider=provider)
-        )
-        tags = {**merged_tags(s), "purpose": "backups"}
+        child, keep = self._options(provider)
+        tags = self._tags()
 
         # Its own group: deleting the cluster's group never takes the backups with it.
         group = resources.ResourceGroup(

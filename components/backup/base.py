@@ -8,7 +8,7 @@ import pulumi
 import pulumi_random as random
 
 from components.settings import RELEASE_NAME, Settings
-from components.targets.base import ClusterTarget
+from components.targets.base import ClusterTarget, merged_tags
 
 # Path of the backups inside the bucket.
 BACKUP_PREFIX = RELEASE_NAME
@@ -72,14 +72,20 @@ class BackupDestination(pulumi.ComponentResource):
         base = f"{self.settings.cluster_name}-backups"[: max_length - 9].rstrip("-.")
         return self._suffix(8).apply(lambda s: f"{base}-{s}")
 
-    def _stateful(self, **extra) -> pulumi.ResourceOptions:
-        """Options of the resources that hold backups: protected and retained on prod."""
-        return pulumi.ResourceOptions(
-            parent=self,
-            protect=self.settings.protect,
-            retain_on_delete=self.settings.protect,
-            **extra,
+    def _options(
+        self, provider: pulumi.ProviderResource
+    ) -> tuple[pulumi.ResourceOptions, pulumi.ResourceOptions]:
+        """Options of this destination's children on `provider`: (plain, stateful). Stateful
+        ones hold backups: protected and retained when the stack is destroyed on prod."""
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        keep = pulumi.ResourceOptions(
+            protect=self.settings.protect, retain_on_delete=self.settings.protect
         )
+        return child, pulumi.ResourceOptions.merge(child, keep)
+
+    def _tags(self) -> dict[str, str]:
+        """The stack's tags (labels on GCP), marked as backups."""
+        return {**merged_tags(self.settings), "purpose": "backups"}
 
     def _outputs(self) -> None:
         self.register_outputs({"bucketName": self.bucket_name})

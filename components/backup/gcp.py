@@ -13,7 +13,6 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
-from components.targets.base import merged_tags
 
 # GKE's metadata server answers Workload Identity token requests; on Dataplane V2 the
 # NetworkPolicy must allow it (169.254.169.252:988) besides the metadata address itself.
@@ -44,11 +43,8 @@ class GcsBackup(BackupDestination):
         s = args.settings
         project = s.gcp_project
         provider = args.target.gcp_provider
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        keep = pulumi.ResourceOptions.merge(
-            self._stateful(), pulumi.ResourceOptions(provider=provider)
-        )
-        labels = {_label(k): _label(v) for k, v in {**merged_tags(s), "purpose": "backups"}.items()}
+        child, keep = self._options(provider)
+        labels = {_label(k): _label(v) for k, v in self._tags().items()}
 
         self.bucket = gcp.storage.Bucket(
             "backup-bucket",
