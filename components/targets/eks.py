@@ -172,8 +172,26 @@ class EksCluster(ClusterTarget):
         # ARNs of AWS-managed policies carry the partition (aws, aws-us-gov, aws-cn).
         partition = aws.get_partition_output(opts=invoke).partition
 
-        def managed_policy(name: str) -> pulumi.Output[str]:
-            return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
+        def service_role(
+            name: str, service: str, policies: dict[str, str], tag_session: bool = True
+        ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+            """A role `service` assumes, with AWS-managed policies attached
+            ({attachment's resource name: policy name})."""
+            role = aws.iam.Role(
+                f"{name}-role",
+                assume_role_policy=_assume_role(service, tag_session=tag_session),
+                opts=child,
+            )
+            attachments = [
+                aws.iam.RolePolicyAttachment(
+                    resource_name,
+                    role=role.name,
+                    policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", policy),
+                    opts=child,
+                )
+                for resource_name, policy in policies.items()
+            ]
+            return role, attachments
 
         self.egress: list[pulumi.Resource] = []
         subnet_ids = (
@@ -181,16 +199,8 @@ class EksCluster(ClusterTarget):
         )
 
         # --- control plane --------------------------------------------------------------
-        cluster_role = aws.iam.Role(
-            "cluster-role",
-            assume_role_policy=_assume_role("eks.amazonaws.com", tag_session=True),
-            opts=child,
-        )
-        cluster_policy = aws.iam.RolePolicyAttachment(
-            "cluster-policy",
-            role=cluster_role.name,
-            policy_arn=managed_policy("AmazonEKSClusterPolicy"),
-            opts=child,
+        cluster_role, cluster_policies = service_role(
+            "cluster", "eks.amazonaws.com", {"cluster-policy": "AmazonEKSClusterPolicy"}
         )
         # Envelope encryption of Kubernetes Secrets with a customer-managed, rotating key.
         secrets_key = aws.kms.Key(
@@ -232,7 +242,9 @@ class EksCluster(ClusterTarget):
             upgrade_policy={"support_type": "STANDARD"},
             opts=pulumi.ResourceOptions.merge(
                 child,
-                pulumi.ResourceOptions(depends_on=[cluster_policy, log_group], protect=s.protect),
+                pulumi.ResourceOptions(
+                    depends_on=[*cluster_policies, log_group], protect=s.protect
+                ),
             ),
         )
         # Everything version-bound reads the version back from the cluster, so it moves only
@@ -242,22 +254,19 @@ class EksCluster(ClusterTarget):
         admin_policies = self._admins(s, partition, child, invoke)
 
         # --- nodes ----------------------------------------------------------------------
-        node_role = aws.iam.Role(
-            "node-role", assume_role_policy=_assume_role("ec2.amazonaws.com"), opts=child
+        node_role, node_policies = service_role(
+            "node",
+            "ec2.amazonaws.com",
+            {
+                f"node-{policy}": policy
+                for policy in (
+                    "AmazonEKSWorkerNodePolicy",
+                    "AmazonEKS_CNI_Policy",
+                    "AmazonEC2ContainerRegistryReadOnly",
+                )
+            },
+            tag_session=False,
         )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"node-{policy}",
-                role=node_role.name,
-                policy_arn=managed_policy(policy),
-                opts=child,
-            )
-            for policy in (
-                "AmazonEKSWorkerNodePolicy",
-                "AmazonEKS_CNI_Policy",
-                "AmazonEC2ContainerRegistryReadOnly",
-            )
-        ]
         np = s.node_pool
         ami = ami_type(np.machine_type)
         release = aws.ssm.get_parameter_output(
@@ -306,22 +315,16 @@ class EksCluster(ClusterTarget):
         # Other components (backups) bind their service accounts through Pod Identity too.
         self.pod_identity_agent = pod_identity_agent = self.addons["eks-pod-identity-agent"]
 
-        ebs_role = aws.iam.Role(
-            "ebs-csi-role",
-            assume_role_policy=_assume_role("pods.eks.amazonaws.com", tag_session=True),
-            opts=child,
-        )
-        ebs_policy = aws.iam.RolePolicyAttachment(
-            "ebs-csi-policy",
-            role=ebs_role.name,
-            policy_arn=managed_policy("service-role/AmazonEBSCSIDriverPolicy"),
-            opts=child,
+        ebs_role, ebs_policies = service_role(
+            "ebs-csi",
+            "pods.eks.amazonaws.com",
+            {"ebs-csi-policy": "service-role/AmazonEBSCSIDriverPolicy"},
         )
         self.ebs_csi = self._addon(
             "aws-ebs-csi-driver",
             invoke,
             pulumi.ResourceOptions.merge(
-                after_nodes, pulumi.ResourceOptions(depends_on=[pod_identity_agent, ebs_policy])
+                after_nodes, pulumi.ResourceOptions(depends_on=[pod_identity_agent, *ebs_policies])
             ),
             resource_name="ebs-csi-driver",
             pod_identity_associations=[
