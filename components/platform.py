@@ -42,6 +42,31 @@ def lb_address(status) -> str:
     return getattr(ingress[0], "hostname", None) or getattr(ingress[0], "ip", None) or ""
 
 
+def pinned_release(
+    chart: tuple[str, str, str],
+    namespace: k8s.core.v1.Namespace,
+    values: dict,
+    opts: pulumi.ResourceOptions,
+    **options,
+) -> k8s.helm.v3.Release:
+    """A third-party chart at its pinned (name, version, repository), released under its own
+    name; a failed install is cleaned up rather than left half-made."""
+    name, version, repo = chart
+    return k8s.helm.v3.Release(
+        name,
+        name=name,
+        chart=name,
+        version=version,
+        repository_opts={"repo": repo},
+        namespace=namespace.metadata.name,
+        values=values,
+        cleanup_on_fail=True,
+        timeout=600,
+        opts=opts,
+        **options,
+    )
+
+
 @dataclass
 class PlatformArgs:
     settings: Settings
@@ -96,7 +121,6 @@ class Platform(pulumi.ComponentResource):
             metadata={"name": s.ingress.controller_namespace, "labels": psa_labels("baseline")},
             opts=k8s_opts,
         )
-        chart, version, repo = TRAEFIK_CHART
         service: dict = {"type": s.ingress.service_type, "annotations": args.lb_annotations}
         if s.is_cloud:
             # Keep client source IPs and only send traffic to nodes that run a controller:
@@ -116,21 +140,15 @@ class Platform(pulumi.ComponentResource):
             "providers": {"kubernetesIngress": {"publishedService": {"enabled": True}}},
             "service": service,
         }
-        self.controller = k8s.helm.v3.Release(
-            "traefik",
-            name="traefik",
-            chart=chart,
-            version=version,
-            repository_opts={"repo": repo},
-            namespace=ns.metadata.name,
-            values=values,
+        self.controller = pinned_release(
+            TRAEFIK_CHART,
+            ns,
+            values,
+            after_nodes,
             # On a laptop cluster (kind) a LoadBalancer may never get an address: do not
             # hold the update hostage to it there.
             skip_await=not s.is_cloud,
             atomic=s.is_cloud,
-            cleanup_on_fail=True,
-            timeout=600,
-            opts=after_nodes,
         )
         svc = k8s.core.v1.Service.get(
             "traefik-service",
@@ -152,19 +170,12 @@ class Platform(pulumi.ComponentResource):
                 metadata={"name": CERT_MANAGER_NAMESPACE, "labels": psa_labels("restricted")},
                 opts=k8s_opts,
             )
-            chart, version, repo = CERT_MANAGER_CHART
-            self.cert_manager = k8s.helm.v3.Release(
-                "cert-manager",
-                name="cert-manager",
-                chart=chart,
-                version=version,
-                repository_opts={"repo": repo},
-                namespace=ns.metadata.name,
-                values={"crds": {"enabled": True, "keep": True}},
+            self.cert_manager = pinned_release(
+                CERT_MANAGER_CHART,
+                ns,
+                {"crds": {"enabled": True, "keep": True}},
+                after_nodes,
                 atomic=True,
-                cleanup_on_fail=True,
-                timeout=600,
-                opts=after_nodes,
             )
             depends.append(self.cert_manager)
         issuer_name = s.ingress.cluster_issuer
