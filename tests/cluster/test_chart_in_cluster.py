@@ -362,6 +362,26 @@ def test_pod_references_resolve(release: Release):
                 f"{where}: {kind} {name!r} has no key {key!r} (keys: {sorted(store[name])})"
             )
 
+    # Where a pod names a Secret or ConfigMap: {ref_field: (kind, objects)}.
+    stores = {
+        "secret": ("Secret", secrets_),
+        "secretRef": ("Secret", secrets_),
+        "secretKeyRef": ("Secret", secrets_),
+        "configMap": ("ConfigMap", cms),
+        "configMapRef": ("ConfigMap", cms),
+        "configMapKeyRef": ("ConfigMap", cms),
+    }
+
+    def need_ref(ref_field: str, ref: dict, where: str) -> set[str]:
+        """Checks one reference (with its `items` or `key`); returns the keys it provides."""
+        kind, store = stores[ref_field]
+        name = ref.get("secretName") or ref["name"]
+        optional = ref.get("optional", False)
+        need(kind, store, name, ref.get("key"), optional, where)
+        for item in ref.get("items", []):
+            need(kind, store, name, item["key"], optional, where)
+        return set(store.get(name, ()))
+
     for pod in pods:
         pname, spec = pod["metadata"]["name"], pod["spec"]
         if spec.get("serviceAccountName", "default") not in sas:
@@ -370,114 +390,23 @@ def test_pod_references_resolve(release: Release):
             )
         for v in spec.get("volumes", []):
             where = f"{pname} volume {v['name']}"
-            if "secret" in v:
-                need(
-                    "Secret",
-                    secrets_,
-                    v["secret"]["secretName"],
-                    optional=v["secret"].get("optional", False),
-                    where=where,
-                )
-                for it in v["secret"].get("items", []):
-                    need(
-                        "Secret",
-                        secrets_,
-                        v["secret"]["secretName"],
-                        it["key"],
-                        v["secret"].get("optional", False),
-                        where,
-                    )
-            if "configMap" in v:
-                need(
-                    "ConfigMap",
-                    cms,
-                    v["configMap"]["name"],
-                    optional=v["configMap"].get("optional", False),
-                    where=where,
-                )
-                for it in v["configMap"].get("items", []):
-                    need(
-                        "ConfigMap",
-                        cms,
-                        v["configMap"]["name"],
-                        it["key"],
-                        v["configMap"].get("optional", False),
-                        where,
-                    )
+            for source in [v, *v.get("projected", {}).get("sources", [])]:
+                for ref_field in [f for f in ("secret", "configMap") if f in source]:
+                    need_ref(ref_field, source[ref_field], where)
             if "persistentVolumeClaim" in v:
-                need(
-                    "PVC",
-                    {n: set() for n in pvcs},
-                    v["persistentVolumeClaim"]["claimName"],
-                    where=where,
-                )
-            for src in v.get("projected", {}).get("sources", []):
-                if "secret" in src:
-                    need(
-                        "Secret",
-                        secrets_,
-                        src["secret"]["name"],
-                        optional=src["secret"].get("optional", False),
-                        where=where,
-                    )
-                if "configMap" in src:
-                    need(
-                        "ConfigMap",
-                        cms,
-                        src["configMap"]["name"],
-                        optional=src["configMap"].get("optional", False),
-                        where=where,
-                    )
+                claim = v["persistentVolumeClaim"]["claimName"]
+                need("PVC", {n: set() for n in pvcs}, claim, where=where)
         for c in spec.get("initContainers", []) + spec.get("containers", []):
             where = f"{pname}/{c['name']}"
             defined: set[str] = set()
             for ef in c.get("envFrom", []):
-                if "secretRef" in ef:
-                    need(
-                        "Secret",
-                        secrets_,
-                        ef["secretRef"]["name"],
-                        optional=ef["secretRef"].get("optional", False),
-                        where=where,
-                    )
-                    defined |= {
-                        ef.get("prefix", "") + key
-                        for key in secrets_.get(ef["secretRef"]["name"], ())
-                    }
-                if "configMapRef" in ef:
-                    need(
-                        "ConfigMap",
-                        cms,
-                        ef["configMapRef"]["name"],
-                        optional=ef["configMapRef"].get("optional", False),
-                        where=where,
-                    )
-                    defined |= {
-                        ef.get("prefix", "") + key
-                        for key in cms.get(ef["configMapRef"]["name"], ())
-                    }
+                for ref_field in [f for f in ("secretRef", "configMapRef") if f in ef]:
+                    keys = need_ref(ref_field, ef[ref_field], where)
+                    defined |= {ef.get("prefix", "") + key for key in keys}
             for e in c.get("env", []):
                 vf = e.get("valueFrom", {})
-                if "secretKeyRef" in vf:
-                    r = vf["secretKeyRef"]
-                    need(
-                        "Secret",
-                        secrets_,
-                        r["name"],
-                        r["key"],
-                        r.get("optional", False),
-                        f"{where} env {e['name']}",
-                    )
-                if "configMapKeyRef" in vf:
-                    r = vf["configMapKeyRef"]
-                    need(
-                        "ConfigMap",
-                        cms,
-                        r["name"],
-                        r["key"],
-                        r.get("optional", False),
-                        f"{where} env {e['name']}",
-                    )
+                for ref_field in [f for f in ("secretKeyRef", "configMapKeyRef") if f in vf]:
+                    need_ref(ref_field, vf[ref_field], f"{where} env {e['name']}")
                 for ref in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
                     if ref not in defined:
                         problems.append(
