@@ -18,6 +18,7 @@ from components.previous import read_previous_state
 from components.previous import record as previous_record
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
+from components.snapshots import build_snapshot_class, snapshot_values
 from components.targets import build_target
 from components.values import problems as chart_problems
 
@@ -57,6 +58,10 @@ credentials = Credentials(
 # Off-cluster backups: the bucket and the identity of the backup job (None when backups are off).
 backup = build_backup(settings, target, platform.namespace)
 
+# The VolumeSnapshotClass of the chart's scheduled snapshots (None unless they are on and the
+# config names no class).
+snapshot_class = build_snapshot_class(settings, target)
+
 release_deps = [platform.app_namespace, credentials.secret, *target.workload_dependencies]
 if target.storage_class is not None:
     release_deps.append(target.storage_class)
@@ -65,6 +70,8 @@ if platform.issuer is not None:
 if backup is not None:
     # The bucket and the identity binding exist before a backup job can run.
     release_deps.append(backup)
+if snapshot_class is not None:
+    release_deps.append(snapshot_class)
 
 release = PgAnalyticsRelease(
     "pganalytics",
@@ -74,6 +81,7 @@ release = PgAnalyticsRelease(
         namespace=platform.namespace,
         depends_on=release_deps,
         backup_values=backup.chart_values if backup else None,
+        snapshot_values=snapshot_values(snapshot_class),
         credentials_version=credentials.version,
         volumes=volume_plan,
     ),

@@ -36,6 +36,8 @@ class ReleaseArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     # `backup` values derived from the backup destination (components/backup/); may hold Outputs.
     backup_values: dict | None = None
+    # `volumeSnapshots` values: the program's VolumeSnapshotClass (components/snapshots.py).
+    snapshot_values: dict | None = None
     # credentials.version: None until a credential is rotated.
     credentials_version: str | None = None
     # What this update does to the volumes (volumes.plan).
@@ -49,6 +51,9 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
         self.values = merge_backup_values(chart_values.merged_values(s), args.backup_values)
+        if args.snapshot_values:
+            snapshots = {**(self.values.get("volumeSnapshots") or {}), **args.snapshot_values}
+            self.values = {**self.values, "volumeSnapshots": snapshots}
         secret_paths = s.chart_secret_paths
         self.chart = k8s.helm.v4.Chart(
             "pganalytics",

@@ -168,6 +168,21 @@ class Settings(Model):
         if ok(("chart", "ingress")) and self.chart.namespace == self.ingress.controller_namespace:
             fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
             found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
+        chart = self.chart
+        if (
+            ok(("target", "chart"))
+            and self.target == "existing"
+            and chart.snapshots_enabled
+            and not chart.snapshot_class_name
+        ):
+            # The program creates a VolumeSnapshotClass only where it knows the CSI driver.
+            key = f"{NAMESPACE}:chart.values.volumeSnapshots.className"
+            why = "is required on target existing when volumeSnapshots.enabled is true (the "
+            why += "program creates a VolumeSnapshotClass only on aws, gcp and azure)"
+            fix = f"pulumi config set --path {key} <class> (a class of the cluster: "
+            fix += "kubectl get volumesnapshotclass), or pulumi config set --path "
+            fix += f"{NAMESPACE}:chart.values.volumeSnapshots.enabled false"
+            found.add("chart.values.volumeSnapshots.className", why, fix=fix)
         if ok(("kubeconfig", "kubeContext")) and self.kube_context and self.kubeconfig:
             # Worded as targets/existing.py words it for the ambient kubeconfig.
             parsed = yaml.safe_load(self.kubeconfig) or {}

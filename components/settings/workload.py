@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import Field, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
@@ -208,6 +210,36 @@ class Chart(Model):
     @property
     def path(self) -> Path:
         return CHART_DIR
+
+    def value(self, *path: str) -> Any:
+        """A chart value as Helm sees it: values.yaml < the values file < `values` (the last
+        layer that sets it). For the few values the program acts on before the release."""
+        found = None
+        for layer in (_chart_file("values.yaml"), _chart_file(self.values_file), self.values):
+            node: Any = layer
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                found = node
+        return found
+
+    @property
+    def snapshots_enabled(self) -> bool:
+        """volumeSnapshots.enabled: scheduled CSI VolumeSnapshots (components/snapshots.py)."""
+        return self.value("volumeSnapshots", "enabled") is True
+
+    @property
+    def snapshot_class_name(self) -> str:
+        """volumeSnapshots.className as configured; empty: the program creates a class."""
+        return str(self.value("volumeSnapshots", "className") or "")
+
+
+@cache
+def _chart_file(name: str) -> dict:
+    """A values file of the chart, parsed ({} when absent or not a map)."""
+    path = CHART_DIR / name
+    data = yaml.safe_load(path.read_text()) if name and path.is_file() else None
+    return data if isinstance(data, dict) else {}
 
 
 def _literal_credentials(values: Any, path: str):

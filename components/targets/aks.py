@@ -18,6 +18,7 @@ from pulumi_azure_native.provider import Provider as AzureProvider
 
 from components.targets.base import (
     ClusterTarget,
+    SnapshotClassSpec,
     StorageClassSpec,
     TargetArgs,
     exec_kubeconfig,
@@ -284,6 +285,9 @@ class AksCluster(ClusterTarget):
         # answers for nodes that run a controller pod, and ignores probe annotations.
         self.lb_annotations = {}
         self.workload_dependencies = [self.user_pool]
+        # AKS ships the VolumeSnapshot CRDs and controller with its CSI drivers; incremental
+        # snapshots store only the changed blocks, as AKS's own csi-azuredisk-vsc class does.
+        self.snapshot_class = SnapshotClassSpec("disk.csi.azure.com", {"incremental": "true"})
         self._outputs()
 
     def _admins(self, s, client, child) -> list[pulumi.Resource]:

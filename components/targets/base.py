@@ -90,6 +90,17 @@ class StorageClassSpec:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class SnapshotClassSpec:
+    """The cloud-specific part of the VolumeSnapshotClass the program creates when the chart's
+    volumeSnapshots are on (components/snapshots.py): the cloud's CSI driver, its parameters,
+    and what must exist first (the snapshot CRDs and controller)."""
+
+    driver: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    dependencies: list[pulumi.Resource] = field(default_factory=list)
+
+
 class ClusterTarget(pulumi.ComponentResource):
     """Base class. Subclasses set, before `register_outputs`:
 
@@ -102,6 +113,8 @@ class ClusterTarget(pulumi.ComponentResource):
     lb_annotations    dict: Service annotations the ingress controller's LoadBalancer needs
     workload_dependencies  resources a workload needs before it can schedule (node pools,
                       CSI driver), so Helm releases wait for them and nothing else
+    snapshot_class    SnapshotClassSpec of the cloud's CSI driver, or None where the program
+                      knows no driver (existing: the user names a VolumeSnapshotClass)
     stateful_opts     ResourceOptions for resources holding data (protect on prod)
     """
 
@@ -113,6 +126,7 @@ class ClusterTarget(pulumi.ComponentResource):
     ingress_class: str
     lb_annotations: dict[str, str]
     workload_dependencies: list[pulumi.Resource]
+    snapshot_class: SnapshotClassSpec | None
 
     def __init__(self, type_: str, name: str, args: TargetArgs, opts=None):
         super().__init__(type_, name, None, opts)
@@ -122,6 +136,7 @@ class ClusterTarget(pulumi.ComponentResource):
         self.ingress_class = args.settings.ingress.class_name
         self.lb_annotations = {}
         self.workload_dependencies = []
+        self.snapshot_class = None
 
     def _create_storage_class(
         self, spec: StorageClassSpec, cloud_default: str = ""

@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components.settings import ConfigError
 from components.targets.base import (
     ClusterTarget,
+    SnapshotClassSpec,
     StorageClassSpec,
     TargetArgs,
     cloud_lookup,
@@ -358,6 +359,7 @@ class EksCluster(ClusterTarget):
             ),
         }
         self.workload_dependencies = [self.node_group, self.ebs_csi, self.addons["vpc-cni"]]
+        self.snapshot_class = self._snapshot_class(invoke, after_nodes)
         self._outputs()
 
     # --- preview-time checks against the cloud ------------------------------------------
@@ -458,6 +460,24 @@ class EksCluster(ClusterTarget):
             opts=opts,
             **extra,
         )
+
+    def _snapshot_class(
+        self, invoke: pulumi.InvokeOptions, after_nodes: pulumi.ResourceOptions
+    ) -> SnapshotClassSpec:
+        """EBS snapshots through the EBS CSI driver. EKS ships neither the VolumeSnapshot CRDs
+        nor their controller: the managed `snapshot-controller` addon installs both, only when
+        the chart's volumeSnapshots are on."""
+        spec = SnapshotClassSpec("ebs.csi.aws.com")
+        if self.settings.chart.snapshots_enabled:
+            self.snapshot_controller = self._addon(
+                "snapshot-controller",
+                invoke,
+                pulumi.ResourceOptions.merge(
+                    after_nodes, pulumi.ResourceOptions(depends_on=[self.ebs_csi])
+                ),
+            )
+            spec.dependencies.append(self.snapshot_controller)
+        return spec
 
     # --- autoscaling --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pulumi_gcp as gcp
 from components.settings import ConfigError
 from components.targets.base import (
     ClusterTarget,
+    SnapshotClassSpec,
     StorageClassSpec,
     TargetArgs,
     cloud_lookup,
@@ -247,6 +248,8 @@ class GkeCluster(ClusterTarget):
         # GKE's L4 load balancer needs nothing special for a public controller.
         self.lb_annotations = {}
         self.workload_dependencies = [self.node_pool]
+        # GKE ships the VolumeSnapshot CRDs and controller with its PD CSI driver.
+        self.snapshot_class = SnapshotClassSpec("pd.csi.storage.gke.io", {})
         self._outputs()
 
     def _check_version(self, version: str, location: str, invoke: pulumi.InvokeOptions) -> None:

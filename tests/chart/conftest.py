@@ -294,6 +294,23 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         },
     ),
     "single-replica-pdb": ((), {"backend": {"replicaCount": 1, "pdb": {"enabled": True}}}),
+    # Scheduled CSI VolumeSnapshots of every claim-bearing component, image through a mirror.
+    "volume-snapshots": (
+        (),
+        {
+            "global": {"imageRegistry": "mirror.example.com", "imagePullSecrets": ["regcred"]},
+            "redis": {"enabled": True},
+            "backup": {"enabled": True},
+            "volumeSnapshots": {
+                "enabled": True,
+                "className": "csi-snapclass",
+                "components": ["timescaledb", "grafana", "redis", "backup"],
+                "keep": 3,
+                "readyTimeout": "5m",
+                "image": {"digest": "sha256:" + "c" * 64},
+            },
+        },
+    ),
 }
 
 
