@@ -171,15 +171,20 @@ def test_c_values_change_previews_as_one_update(step):
     ], changes
 
 
-def test_e_pr_preview_script_prints_an_object_level_diff(step):
-    proc = subprocess.run(
-        ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
-        cwd=step.project.dir,
-        env=step.project.env(),
+def _preview_script(project) -> subprocess.CompletedProcess:
+    """scripts/preview.sh <stack>, as CI runs it on a pull request, in the stack's project."""
+    return subprocess.run(
+        ["bash", str(project.dir / "scripts" / "preview.sh"), project.stack],
+        cwd=project.dir,
+        env=project.env(),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_e_pr_preview_script_prints_an_object_level_diff(step):
+    proc = _preview_script(step.project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = proc.stdout
     assert report.startswith("### "), report
@@ -196,14 +201,7 @@ def test_e_pr_preview_script_prints_an_object_level_diff(step):
 def test_e_pr_preview_script_fails_with_the_engines_message(step):
     step.project.set_config("pganalytics:nodePool.minSize", "0")
     try:
-        proc = subprocess.run(
-            ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
-            cwd=step.project.dir,
-            env=step.project.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = _preview_script(step.project)
     finally:
         step.project.rm_config("pganalytics:nodePool.minSize")
     assert proc.returncode != 0, proc.stdout
