@@ -197,8 +197,9 @@ class Project:
             # The value through stdin: a kubeconfig is multi-line and never on a command line.
             self.run("config", "set", "--secret", key, "--stack", self.stack, input=value)
 
-    def set_config(self, path: str, value: str) -> None:
-        self.run("config", "set", "--path", path, value, "--stack", self.stack)
+    def set_config(self, path: str, value: str, *flags: str) -> None:
+        """`flags`: e.g. --secret, or --plaintext for a key the CLI takes for a secret."""
+        self.run("config", "set", "--path", *flags, path, value, "--stack", self.stack)
 
     def rm_config(self, path: str) -> None:
         self.run("config", "rm", "--path", path, "--stack", self.stack)
