@@ -227,7 +227,8 @@ class Project:
         return self.export()["deployment"].get("resources") or []
 
     def k8s_objects(self) -> dict[tuple[str, str, str], dict]:
-        """(kind, namespace, name) -> state entry of every Kubernetes object in the stack."""
+        """(kind, namespace, name) -> state entry of every Kubernetes object in the stack; a
+        `...Patch` resource (e.g. a claim patch) changes an object it does not own: left out."""
         found = {}
         for r in self.resources():
             t = r["type"]
@@ -237,7 +238,7 @@ class Project:
                 or t.startswith("pulumi:providers:")
             ):
                 continue
-            if t.startswith("kubernetes:helm.sh/"):
+            if t.startswith("kubernetes:helm.sh/") or t.endswith("Patch"):
                 continue
             meta = (r.get("outputs") or {}).get("metadata") or {}
             kind = t.rsplit(":", 1)[1]

@@ -347,7 +347,7 @@ def _snapshot(step) -> tuple:
     object of the namespace (UID, generation, the claims' requests)."""
     state = sorted(json.dumps(r, sort_keys=True) for r in step.project.resources())
     kinds = {k for (k, ns, _) in step.project.k8s_objects() if ns == NAMESPACE}
-    kinds = {k for k in kinds if not k.endswith("Patch")} | {"Pod", "PersistentVolumeClaim"}
+    kinds |= {"Pod", "PersistentVolumeClaim"}
     listing = step.cluster.kubectl_json("get", ",".join(sorted(kinds)), "-n", NAMESPACE)
     objects = {
         (i["kind"], i["metadata"]["name"]): (
