@@ -362,31 +362,38 @@ def _snapshot(step) -> tuple:
     return state, objects
 
 
-def test_g_shrink_and_storage_class_change_are_refused_before_any_change(step):
+def _refused(step, config: dict[str, str], undo, commands=("up",)) -> list[str]:
+    """Sets `config` (--path keys), runs each pulumi command (`up`, `preview`), then `undo()`.
+    Each must fail and leave the state and the namespace as they were; returns their output."""
     before = _snapshot(step)
-    step.project.set_config(SIZE_KEY, "2Gi")
+    for key, value in config.items():
+        step.project.set_config(key, value)
     try:
-        shrink = [step.project.preview(check=False), step.project.up(check=False)]
+        results = [getattr(step.project, command)(check=False) for command in commands]
     finally:
-        step.project.set_config(SIZE_KEY, "3Gi")
-    for result in shrink:
+        undo()
+    for result in results:
         assert result.returncode != 0, result.describe()
-        out = result.output
+    assert _snapshot(step) == before
+    return [result.output for result in results]
+
+
+def test_g_shrink_and_storage_class_change_are_refused_before_any_change(step):
+    shrink = _refused(
+        step,
+        {SIZE_KEY: "2Gi"},
+        lambda: step.project.set_config(SIZE_KEY, "3Gi"),
+        ("preview", "up"),
+    )
+    for out in shrink:
         assert f"{SIZE_KEY} is 2Gi but the live timescaledb volume is 3Gi" in out, out
         assert f'pulumi config set --path {SIZE_KEY} "3Gi"' in out, out
         assert "docs/OPERATIONS.md#volumes" in out, out
     class_key = "pganalytics:storage.className"
-    step.project.set_config(class_key, STORAGE_CLASS)
-    try:
-        change = step.project.up(check=False)
-    finally:
-        step.project.rm_config(class_key)
-    assert change.returncode != 0, change.describe()
-    out = change.output
+    [out] = _refused(step, {class_key: STORAGE_CLASS}, lambda: step.project.rm_config(class_key))
     assert f"{class_key} changes the StorageClass of the live timescaledb volume" in out, out
     assert f'pulumi config set --path {class_key} ""' in out, out
     assert "docs/OPERATIONS.md#volumes" in out, out
-    assert _snapshot(step) == before
 
 
 # ----- h. credentials in chart values (docs/OPERATIONS.md#secret-chart-values) -----------------
@@ -397,22 +404,17 @@ LDAP_SECRET = "pganalytics-ldap"
 
 
 def test_h_literal_credential_in_extra_env_is_refused_before_any_change(step):
-    before = _snapshot(step)
     literal = secrets.token_urlsafe(16)
-    step.project.set_config(f"{EXTRA_ENV}[0].name", "SMTP_PASSWORD")
-    step.project.set_config(f"{EXTRA_ENV}[0].value", literal)
-    try:
-        result = step.project.up(check=False)
-    finally:
-        step.project.rm_config(EXTRA_ENV)
-    assert result.returncode != 0, result.describe()
-    out = result.output
+    [out] = _refused(
+        step,
+        {f"{EXTRA_ENV}[0].name": "SMTP_PASSWORD", f"{EXTRA_ENV}[0].value": literal},
+        lambda: step.project.rm_config(EXTRA_ENV),
+    )
     assert f"{EXTRA_ENV}[0]" in out and "SMTP_PASSWORD a literal value" in out, out
     # The pointer to the right mechanism: a Secret, referenced through valueFrom.secretKeyRef.
     assert "kubectl create secret generic pganalytics-extra-env" in out, out
     assert f"{EXTRA_ENV}[0].valueFrom.secretKeyRef.name" in out, out
     assert literal not in out
-    assert _snapshot(step) == before
 
 
 def test_h_secret_chart_value_reaches_the_cluster_but_not_state_preview_or_logs(step):
