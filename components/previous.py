@@ -81,11 +81,13 @@ def record(
     settings: Settings,
     credentials_secret: pulumi.CustomResource,
     claim_patches: list[pulumi.CustomResource],
+    patched: frozenset[str] = frozenset(),
 ) -> None:
-    """Exports what this update deploys, for the next run."""
+    """Exports what this update deploys, for the next run (`patched`: the volumes whose claims
+    carry a claim patch)."""
     rotation = {k: n for k, n in sorted(settings.credentials.rotation.items()) if n}
     pulumi.export(ROTATION_OUTPUT, _once_applied([credentials_secret], rotation))
-    sizes = chart_volumes.record(chart_volumes.chart_volumes(settings))
+    sizes = chart_volumes.record(chart_volumes.chart_volumes(settings), patched)
     # A size set with --secret (unusual, but allowed) keeps the record secret.
     _, holds_secret = hide_secret_strings(
         sizes, secret_strings(settings.chart.values, settings.chart_secret_paths)

@@ -75,8 +75,7 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         )
         self.claim_patches = [
             _grow_claim(self, args, volume, claim)
-            for volume in args.volumes.grow.values()
-            if volume.workload
+            for volume in args.volumes.patched.values()
             for claim in volume.claims
         ]
         self.register_outputs({"release": RELEASE_NAME})
@@ -103,9 +102,9 @@ def _grow_claim(
     parent: pulumi.Resource, args: ReleaseArgs, volume: Volume, claim: str
 ) -> k8s.core.v1.PersistentVolumeClaimPatch:
     """Raises the request of a claim made from a StatefulSet's volumeClaimTemplates (the
-    StatefulSet controller never resizes an existing claim). Kept only for the update that
-    grows it: retain_on_delete, so dropping it later leaves the claim and its field owner as
-    they are."""
+    StatefulSet controller never resizes an existing claim). Kept in later updates (the
+    record marks the volume), so they show no change; retain_on_delete, so dropping it with
+    the volume leaves the claim and its field owner as they are."""
     return k8s.core.v1.PersistentVolumeClaimPatch(
         f"grow-{claim}",
         metadata={

@@ -121,9 +121,18 @@ def chart_volumes(settings: Settings) -> dict[str, Volume]:
     return found
 
 
-def record(volumes: dict[str, Volume]) -> dict[str, dict[str, str]]:
+# Record field of a volume whose claims carry a PersistentVolumeClaimPatch (release.py).
+PATCHED = "claimPatch"
+
+
+def record(
+    volumes: dict[str, Volume], patched: frozenset[str] = frozenset()
+) -> dict[str, dict[str, str]]:
     """The stack output read back by the next run."""
-    return {name: v.record() for name, v in sorted(volumes.items())}
+    return {
+        name: {**v.record(), **({PATCHED: "true"} if name in patched else {})}
+        for name, v in sorted(volumes.items())
+    }
 
 
 def _class_key(settings: Settings, name: str) -> str:
@@ -191,6 +200,9 @@ class VolumePlan:
     # StatefulSets whose claim templates change in this update (a claim grows, or the volume
     # is turned off): the provider replaces them, orphaning their pods; their claims stay.
     reshaped: frozenset[str] = frozenset()
+    # StatefulSet volumes whose claims carry a PersistentVolumeClaimPatch: those that grow now,
+    # and those grown before (dropping a patch would be a change in every later preview).
+    patched: dict[str, Volume] = field(default_factory=dict)
 
 
 def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
@@ -200,6 +212,7 @@ def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
     if problems:
         raise ConfigError(problems, settings.stack)
     reshaped = {v.workload for v in grown.values() if v.workload}
+    patched = {n: v for n, v in grown.items() if v.workload}
     if previous.volumes:
         base = fullname(chart_values.merged_values(settings, include_defaults=True))
         current = chart_volumes(settings)
@@ -208,4 +221,9 @@ def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
             for name in previous.volumes
             if name in TEMPLATE_COMPONENTS and name not in current
         }
-    return VolumePlan(grown, frozenset(reshaped))
+        patched |= {
+            name: v
+            for name, v in current.items()
+            if v.workload and previous.volumes.get(name, {}).get(PATCHED)
+        }
+    return VolumePlan(grown, frozenset(reshaped), patched)

@@ -12,13 +12,13 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from .harness import Cluster, ClusterError, build_tools
+from .harness import ClusterError, running_cluster
 
 
 def pytest_configure(config):
@@ -37,38 +37,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def cluster():
-    # SIGTERM (CI stopping the run, `timeout`) unwinds like Ctrl-C, so the teardown below runs.
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _raise_interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread
-        previous = None
-    error = None
-    try:
-        tools = build_tools()
-    except ClusterError as exc:
-        error = f"cluster tier: the control-plane tools are not available.\n{exc}"
-    if error:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        pytest.fail(error, pytrace=False)
     logs = os.environ.get("PGA_CLUSTER_LOGS")
-    c = Cluster(tools, keep_logs_in=Path(logs) if logs else None)
-    try:
-        c.start()
-    except ClusterError as exc:
-        error = f"cluster tier: the local control plane did not start.\n{exc}"
-    if error:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        pytest.fail(error, pytrace=False)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            c = stack.enter_context(running_cluster(keep_logs_in=Path(logs) if logs else None))
+        except ClusterError as exc:
+            pytest.fail(
+                f"cluster tier: the local control plane is not available.\n{exc}", pytrace=False
+            )
         yield c
-    finally:
-        c.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

@@ -10,7 +10,8 @@ Everything listens on 127.0.0.1 only, on ports chosen at run time. Pod and Servi
 10.244.0.0/16 and 10.96.0.0/16) are only written into API objects: no process dials them (there
 is no kube-proxy, no CNI, no kubelet), and the simulated nodes' address is 127.0.0.1.
 
-Used by tests/cluster/conftest.py; also runnable by hand:
+Used by tests/cluster/conftest.py and tests/e2e/conftest.py (`running_cluster`); also runnable
+by hand:
 
     .venv/bin/python tests/cluster/harness.py   # starts a cluster, prints KUBECONFIG; Ctrl-C stops
 """
@@ -35,6 +36,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -920,6 +922,38 @@ class Cluster:
                 and pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete"
             ):
                 self.api("DELETE", f"/api/v1/persistentvolumes/{pv['metadata']['name']}")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (CI stopping the run, `timeout`) unwinds like Ctrl-C while inside, so the
+    `finally` blocks that stop the cluster run; the previous handler is restored on exit."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def running_cluster(**cluster_args) -> Iterator[Cluster]:
+    """Builds the tools, starts a Cluster (`cluster_args` as for Cluster) and stops it on exit,
+    also on SIGTERM. ClusterError, with the reason, when it cannot be built or started."""
+    with sigterm_as_interrupt():
+        cluster = Cluster(build_tools(), **cluster_args)
+        cluster.start()  # stops what it started when it fails
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 def _node_manifest(name: str, zone: str) -> str:

@@ -9,14 +9,14 @@ engine or the cluster cannot be built or started, every test fails with the reas
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.cluster.harness import INGRESS_CLASS, Cluster, ClusterError, build_tools
+from tests.cluster.harness import INGRESS_CLASS, ClusterError, running_cluster
 
 from .engine import ROOT, Engine, EngineError, Project, build_engine
 
@@ -49,31 +49,12 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def cluster(engine):
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _raise_interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:
-        previous = None
-    error = None
-    try:
-        c = Cluster(build_tools(), keep_logs_in=_logs_dir())
-        c.start()
-    except ClusterError as exc:
-        error = f"e2e tier: the local control plane did not start.\n{exc}"
-    if error:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        pytest.fail(error, pytrace=False)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            c = stack.enter_context(running_cluster(keep_logs_in=_logs_dir()))
+        except ClusterError as exc:
+            pytest.fail(f"e2e tier: the local control plane did not start.\n{exc}", pytrace=False)
         yield c
-    finally:
-        c.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _logs_dir() -> Path | None:

@@ -197,8 +197,9 @@ class Project:
             # The value through stdin: a kubeconfig is multi-line and never on a command line.
             self.run("config", "set", "--secret", key, "--stack", self.stack, input=value)
 
-    def set_config(self, path: str, value: str) -> None:
-        self.run("config", "set", "--path", path, value, "--stack", self.stack)
+    def set_config(self, path: str, value: str, *flags: str) -> None:
+        """`flags`: e.g. --secret, or --plaintext for a key the CLI takes for a secret."""
+        self.run("config", "set", "--path", *flags, path, value, "--stack", self.stack)
 
     def rm_config(self, path: str) -> None:
         self.run("config", "rm", "--path", path, "--stack", self.stack)
@@ -226,7 +227,8 @@ class Project:
         return self.export()["deployment"].get("resources") or []
 
     def k8s_objects(self) -> dict[tuple[str, str, str], dict]:
-        """(kind, namespace, name) -> state entry of every Kubernetes object in the stack."""
+        """(kind, namespace, name) -> state entry of every Kubernetes object in the stack; a
+        `...Patch` resource (e.g. a claim patch) changes an object it does not own: left out."""
         found = {}
         for r in self.resources():
             t = r["type"]
@@ -236,7 +238,7 @@ class Project:
                 or t.startswith("pulumi:providers:")
             ):
                 continue
-            if t.startswith("kubernetes:helm.sh/"):
+            if t.startswith("kubernetes:helm.sh/") or t.endswith("Patch"):
                 continue
             meta = (r.get("outputs") or {}).get("metadata") or {}
             kind = t.rsplit(":", 1)[1]

@@ -1,5 +1,7 @@
 """A dev stack's life on the harness, through the real engine, in order: first deploy (a),
-no-change preview (b), a values change (c), the PR preview script (e), destroy (d).
+no-change preview (b), a values change (c), the PR preview script (e), a credential rotation,
+volume growth and the refused shrink / StorageClass change (g), a refused literal credential and
+a secret chart value (h), destroy (d).
 
 The tests share one stack (module fixture) and run in file order; a step whose predecessor
 failed fails too, naming it, instead of testing a half-made stack.
@@ -8,10 +10,12 @@ failed fails too, naming it, instead of testing a half-made stack.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 
 import pytest
 
+from tests.cluster.harness import STORAGE_CLASS
 from tests.conftest import credential_keys
 
 from .checks import (
@@ -171,15 +175,20 @@ def test_c_values_change_previews_as_one_update(step):
     ], changes
 
 
-def test_e_pr_preview_script_prints_an_object_level_diff(step):
-    proc = subprocess.run(
-        ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
-        cwd=step.project.dir,
-        env=step.project.env(),
+def _preview_script(project) -> subprocess.CompletedProcess:
+    """scripts/preview.sh <stack>, as CI runs it on a pull request, in the stack's project."""
+    return subprocess.run(
+        ["bash", str(project.dir / "scripts" / "preview.sh"), project.stack],
+        cwd=project.dir,
+        env=project.env(),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_e_pr_preview_script_prints_an_object_level_diff(step):
+    proc = _preview_script(step.project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = proc.stdout
     assert report.startswith("### "), report
@@ -196,14 +205,7 @@ def test_e_pr_preview_script_prints_an_object_level_diff(step):
 def test_e_pr_preview_script_fails_with_the_engines_message(step):
     step.project.set_config("pganalytics:nodePool.minSize", "0")
     try:
-        proc = subprocess.run(
-            ["bash", str(step.project.dir / "scripts" / "preview.sh"), step.project.stack],
-            cwd=step.project.dir,
-            env=step.project.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = _preview_script(step.project)
     finally:
         step.project.rm_config("pganalytics:nodePool.minSize")
     assert proc.returncode != 0, proc.stdout
@@ -272,6 +274,186 @@ def test_rotation_changes_one_credential_in_place_and_reruns_the_bootstrap(step)
     assert after["database-password"] not in json.dumps(step.project.export())
     again = step.project.preview("--expect-no-changes", check=False)
     assert again.returncode == 0, again.describe()
+
+
+# ----- g. volume growth and what is refused (docs/OPERATIONS.md#volumes) -----------------------
+
+DATABASE = "pganalytics-timescaledb"
+DATABASE_CLAIM = f"data-{DATABASE}-0"
+GRAFANA_CLAIM = "pganalytics-grafana"
+SIZE_KEY = "pganalytics:chart.values.timescaledb.persistence.size"
+
+
+def _get(cluster, kind: str, name: str) -> dict:
+    return cluster.kubectl_json("get", kind, "-n", NAMESPACE, name)
+
+
+def _requested(claim: dict) -> str:
+    return claim["spec"]["resources"]["requests"]["storage"]
+
+
+def test_g_volume_growth_resizes_the_claims_in_place_and_keeps_the_database_pod(step):
+    c = step.cluster
+    claims = {n: _get(c, "pvc", n) for n in (DATABASE_CLAIM, GRAFANA_CLAIM)}
+    assert all(cl["status"]["phase"] == "Bound" for cl in claims.values()), claims
+    # The harness's default class allows expansion; the API refuses a resize otherwise.
+    sts_uid = uid(c, "statefulset", NAMESPACE, DATABASE)
+    pod_uid = uid(c, "pod", NAMESPACE, f"{DATABASE}-0")
+    step.project.set_config(SIZE_KEY, "3Gi")
+    step.project.set_config("pganalytics:chart.values.grafana.persistence.size", "1Gi")
+    planned = _changes(json.loads(step.project.preview("--json").stdout))
+    assert sorted(planned) == [
+        ("create", "kubernetes:core/v1:PersistentVolumeClaimPatch", f"grow-{DATABASE_CLAIM}"),
+        ("replace", "kubernetes:apps/v1:StatefulSet", f"pganalytics:{NAMESPACE}/{DATABASE}"),
+        (
+            "update",
+            "kubernetes:core/v1:PersistentVolumeClaim",
+            f"pganalytics:{NAMESPACE}/{GRAFANA_CLAIM}",
+        ),
+    ], planned
+    step.project.up()
+    for name, size in ((DATABASE_CLAIM, "3Gi"), (GRAFANA_CLAIM, "1Gi")):
+        now = _get(c, "pvc", name)
+        # The same claim, bound to the same volume, with the raised request.
+        assert now["metadata"]["uid"] == claims[name]["metadata"]["uid"], name
+        assert now["spec"]["volumeName"] == claims[name]["spec"]["volumeName"], name
+        assert now["status"]["phase"] == "Bound" and _requested(now) == size, now
+    # The StatefulSet was recreated (orphan deletion) with the new claim template, and adopted
+    # the running pod instead of restarting it.
+    sts = _get(c, "statefulset", DATABASE)
+    assert sts["metadata"]["uid"] != sts_uid
+    assert _requested(sts["spec"]["volumeClaimTemplates"][0]) == "3Gi"
+    new_owner = [sts["metadata"]["uid"]]
+    pod = wait_for(
+        "the new StatefulSet to adopt the database pod",
+        lambda: _owned_by(_get(c, "pod", f"{DATABASE}-0"), new_owner),
+    )
+    assert pod["metadata"]["uid"] == pod_uid, "the database pod was restarted"
+    assert workload_not_ready(_get(c, "statefulset", DATABASE)) is None
+    recorded = step.project.outputs()["volumes"]
+    assert recorded["timescaledb"]["size"] == "3Gi" and recorded["grafana"]["size"] == "1Gi"
+    again = step.project.preview("--expect-no-changes", "--diff", check=False)
+    assert again.returncode == 0, again.describe()
+
+
+def _owned_by(obj: dict, owners: list[str]) -> dict | None:
+    """`obj` when its owners are exactly these UIDs, else None."""
+    found = [o["uid"] for o in obj["metadata"].get("ownerReferences", [])]
+    return obj if found == owners else None
+
+
+def _snapshot(step) -> tuple:
+    """What a refused update must leave as it was: every resource in the state, and every
+    object of the namespace (UID, generation, the claims' requests)."""
+    state = sorted(json.dumps(r, sort_keys=True) for r in step.project.resources())
+    kinds = {k for (k, ns, _) in step.project.k8s_objects() if ns == NAMESPACE}
+    kinds |= {"Pod", "PersistentVolumeClaim"}
+    listing = step.cluster.kubectl_json("get", ",".join(sorted(kinds)), "-n", NAMESPACE)
+    objects = {
+        (i["kind"], i["metadata"]["name"]): (
+            i["metadata"]["uid"],
+            i["metadata"].get("generation"),
+            (i.get("spec") or {}).get("resources")
+            if i["kind"] == "PersistentVolumeClaim"
+            else None,
+        )
+        for i in listing["items"]
+    }
+    return state, objects
+
+
+def _refused(step, config: dict[str, str], undo, commands=("up",)) -> list[str]:
+    """Sets `config` (--path keys), runs each pulumi command (`up`, `preview`), then `undo()`.
+    Each must fail and leave the state and the namespace as they were; returns their output."""
+    before = _snapshot(step)
+    for key, value in config.items():
+        step.project.set_config(key, value)
+    try:
+        results = [getattr(step.project, command)(check=False) for command in commands]
+    finally:
+        undo()
+    for result in results:
+        assert result.returncode != 0, result.describe()
+    assert _snapshot(step) == before
+    return [result.output for result in results]
+
+
+def test_g_shrink_and_storage_class_change_are_refused_before_any_change(step):
+    shrink = _refused(
+        step,
+        {SIZE_KEY: "2Gi"},
+        lambda: step.project.set_config(SIZE_KEY, "3Gi"),
+        ("preview", "up"),
+    )
+    for out in shrink:
+        assert f"{SIZE_KEY} is 2Gi but the live timescaledb volume is 3Gi" in out, out
+        assert f'pulumi config set --path {SIZE_KEY} "3Gi"' in out, out
+        assert "docs/OPERATIONS.md#volumes" in out, out
+    class_key = "pganalytics:storage.className"
+    [out] = _refused(step, {class_key: STORAGE_CLASS}, lambda: step.project.rm_config(class_key))
+    assert f"{class_key} changes the StorageClass of the live timescaledb volume" in out, out
+    assert f'pulumi config set --path {class_key} ""' in out, out
+    assert "docs/OPERATIONS.md#volumes" in out, out
+
+
+# ----- h. credentials in chart values (docs/OPERATIONS.md#secret-chart-values) -----------------
+
+EXTRA_ENV = "pganalytics:chart.values.backend.extraEnv"
+LDAP = "pganalytics:chart.values.backend.ldap"
+LDAP_SECRET = "pganalytics-ldap"
+
+
+def test_h_literal_credential_in_extra_env_is_refused_before_any_change(step):
+    literal = secrets.token_urlsafe(16)
+    [out] = _refused(
+        step,
+        {f"{EXTRA_ENV}[0].name": "SMTP_PASSWORD", f"{EXTRA_ENV}[0].value": literal},
+        lambda: step.project.rm_config(EXTRA_ENV),
+    )
+    assert f"{EXTRA_ENV}[0]" in out and "SMTP_PASSWORD a literal value" in out, out
+    # The pointer to the right mechanism: a Secret, referenced through valueFrom.secretKeyRef.
+    assert "kubectl create secret generic pganalytics-extra-env" in out, out
+    assert f"{EXTRA_ENV}[0].valueFrom.secretKeyRef.name" in out, out
+    assert literal not in out
+
+
+def test_h_secret_chart_value_reaches_the_cluster_but_not_state_preview_or_logs(step):
+    bind_dn = f"cn=svc-{secrets.token_hex(8)},dc=example,dc=test"
+    # LDAP needs its bind password in a Secret of the user's (the chart takes no literal).
+    step.cluster.kubectl(
+        "create", "secret", "generic", LDAP_SECRET, "-n", NAMESPACE,
+        f"--from-literal=ldap-bind-password={secrets.token_urlsafe(16)}",
+    )  # fmt: skip
+    step.project.set_config(f"{LDAP}.enabled", "true")
+    step.project.set_config(f"{LDAP}.serverUrl", "ldaps://ldap.example.test:636")
+    # The CLI takes a key named *Secret for a credential; this one is only a Secret's name.
+    step.project.set_config(f"{LDAP}.existingSecret", LDAP_SECRET, "--plaintext")
+    step.project.set_config(f"{LDAP}.bindDn", bind_dn, "--secret")
+    assert bind_dn not in step.project.stack_file.read_text()
+    preview = step.project.preview("--diff")
+    assert bind_dn not in preview.output
+    assert "[secret]" in preview.output, preview.describe()
+    # The engine's logs, the providers' included (--logflow), at the highest level that keeps
+    # secrets: from -v=5 on the engine logs the inputs of every transform, which the Chart
+    # hands over in plain text (docs/OPERATIONS.md#secret-chart-values).
+    up = step.project.up("--debug", "--logtostderr", "--logflow", "-v=4")
+    assert '"v":4' in up.output, "no engine log at -v=4 captured"
+    leaks = [ln[:400] for ln in up.output.splitlines() if bind_dn in ln]
+    assert not leaks, "\n".join(leaks)
+    configmap = _get(step.cluster, "configmap", BACKEND)
+    assert configmap["data"]["LDAP_BIND_DN"] == bind_dn
+    exported = step.project.export()
+    assert bind_dn not in json.dumps(exported)
+    state = next(
+        r for r in exported["deployment"]["resources"]
+        if r["type"] == "kubernetes:core/v1:ConfigMap" and r["urn"].endswith(f"/{BACKEND}")
+    )  # fmt: skip
+    assert SECRET_SIG in state["outputs"]["data"]["LDAP_BIND_DN"], state["outputs"]["data"]
+    state_files = step.project.state.joinpath(".pulumi").rglob("*.json")
+    assert not any(bind_dn in p.read_text() for p in state_files), "plaintext in a state file"
+    again = step.project.preview("--expect-no-changes", "--diff", check=False)
+    assert again.returncode == 0, again.describe()
+    assert bind_dn not in again.output
 
 
 # ----- d. destroy ------------------------------------------------------------------------------
