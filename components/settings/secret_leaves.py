@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.settings.base import PROJECT_ROOT
@@ -69,7 +71,9 @@ def secret_leaves(
     stack: str, config: dict[str, Any], secret_keys: set[str]
 ) -> dict[str, tuple[LeafPath, ...]]:
     """For each secret key, the paths of its secret leaves inside its (parsed) value."""
-    stack_file = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    # The project the engine runs (where its Pulumi.yaml is, which need not be this checkout);
+    # outside the engine (unit tests under mocks) none is set: this checkout.
+    stack_file = Path(pulumi.get_root_directory() or PROJECT_ROOT) / f"Pulumi.{stack}.yaml"
     plain = plain_leaves(stack_file.read_text()) if stack_file.is_file() else {}
     found = {}
     for key in secret_keys:

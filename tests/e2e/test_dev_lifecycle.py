@@ -401,6 +401,7 @@ def test_g_shrink_and_storage_class_change_are_refused_before_any_change(step):
 EXTRA_ENV = "pganalytics:chart.values.backend.extraEnv"
 LDAP = "pganalytics:chart.values.backend.ldap"
 LDAP_SECRET = "pganalytics-ldap"
+LDAP_URL = "ldaps://ldap.example.test:636"
 
 
 def test_h_literal_credential_in_extra_env_is_refused_before_any_change(step):
@@ -425,7 +426,7 @@ def test_h_secret_chart_value_reaches_the_cluster_but_not_state_preview_or_logs(
         f"--from-literal=ldap-bind-password={secrets.token_urlsafe(16)}",
     )  # fmt: skip
     step.project.set_config(f"{LDAP}.enabled", "true")
-    step.project.set_config(f"{LDAP}.serverUrl", "ldaps://ldap.example.test:636")
+    step.project.set_config(f"{LDAP}.serverUrl", LDAP_URL)
     # The CLI takes a key named *Secret for a credential; this one is only a Secret's name.
     step.project.set_config(f"{LDAP}.existingSecret", LDAP_SECRET, "--plaintext")
     step.project.set_config(f"{LDAP}.bindDn", bind_dn, "--secret")
@@ -449,6 +450,9 @@ def test_h_secret_chart_value_reaches_the_cluster_but_not_state_preview_or_logs(
         if r["type"] == "kubernetes:core/v1:ConfigMap" and r["urn"].endswith(f"/{BACKEND}")
     )  # fmt: skip
     assert SECRET_SIG in state["outputs"]["data"]["LDAP_BIND_DN"], state["outputs"]["data"]
+    # Only that leaf: a plain leaf of the same key (read from this project's stack file) stays
+    # readable in state and diffs.
+    assert state["outputs"]["data"]["LDAP_SERVER_URL"] == LDAP_URL, state["outputs"]["data"]
     state_files = step.project.state.joinpath(".pulumi").rglob("*.json")
     assert not any(bind_dn in p.read_text() for p in state_files), "plaintext in a state file"
     again = step.project.preview("--expect-no-changes", "--diff", check=False)
