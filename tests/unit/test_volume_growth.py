@@ -98,6 +98,40 @@ def test_growing_the_database_patches_its_claim():
     assert result["outputs"]["volumes"]["value"]["timescaledb"]["size"] == "200Gi"
 
 
+def test_a_grown_volume_keeps_its_claim_patch_in_later_updates():
+    """The record marks a grown volume, so the next update registers the same patch again
+    (no change) instead of dropping it (a `delete` in every later preview)."""
+    live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
+    grown = _run("prod", live, {"timescaledb": {"persistence": {"size": "200Gi"}}})
+    assert grown["error"] is None, grown["error"]
+    recorded = grown["outputs"]["volumes"]["value"]
+    assert recorded["timescaledb"] == {
+        "size": "200Gi",
+        "storageClass": "",
+        volumes.PATCHED: "true",
+    }
+    assert volumes.PATCHED not in recorded["grafana"], "a chart PVC carries no claim patch"
+
+    settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "200Gi"}}})
+    plan = volumes.plan(settings, from_outputs({"volumes": recorded}))
+    assert plan.grow == {} and plan.reshaped == frozenset(), "nothing grows a second time"
+    assert set(plan.patched) == {"timescaledb"}
+    again = _run("prod", recorded, {"timescaledb": {"persistence": {"size": "200Gi"}}})
+    assert again["error"] is None, again["error"]
+    [patch] = by_type(again, PATCH)
+    assert patch["name"] == f"grow-{CLAIM}"
+    assert patch["inputs"]["spec"] == {"resources": {"requests": {"storage": "200Gi"}}}
+    assert again["outputs"]["volumes"]["value"]["timescaledb"][volumes.PATCHED] == "true"
+
+
+def test_a_volume_never_grown_has_no_claim_patch():
+    live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
+    result = _run("prod", live)
+    assert result["error"] is None, result["error"]
+    assert by_type(result, PATCH) == []
+    assert volumes.PATCHED not in result["outputs"]["volumes"]["value"]["timescaledb"]
+
+
 def test_a_failed_claim_patch_keeps_the_previous_record():
     """The next run must see the old size again and retry the growth."""
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
