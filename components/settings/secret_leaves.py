@@ -67,13 +67,21 @@ def _leaves_outside_secure(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[L
         yield prefix, node
 
 
+def project_dir() -> Path:
+    """The directory of the Pulumi.yaml the engine runs, which need not be this checkout (a
+    project may link to it). Outside the engine (unit tests) the SDK holds a placeholder, not a
+    project: then this checkout."""
+    root = pulumi.get_root_directory()
+    if root and (Path(root) / "Pulumi.yaml").is_file():
+        return Path(root)
+    return PROJECT_ROOT
+
+
 def secret_leaves(
     stack: str, config: dict[str, Any], secret_keys: set[str]
 ) -> dict[str, tuple[LeafPath, ...]]:
     """For each secret key, the paths of its secret leaves inside its (parsed) value."""
-    # The project the engine runs (where its Pulumi.yaml is, which need not be this checkout);
-    # outside the engine (unit tests under mocks) none is set: this checkout.
-    stack_file = Path(pulumi.get_root_directory() or PROJECT_ROOT) / f"Pulumi.{stack}.yaml"
+    stack_file = project_dir() / f"Pulumi.{stack}.yaml"
     plain = plain_leaves(stack_file.read_text()) if stack_file.is_file() else {}
     found = {}
     for key in secret_keys:

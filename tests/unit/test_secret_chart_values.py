@@ -217,3 +217,20 @@ def test_short_secrets_hide_only_whole_strings(loop):
     )
     assert changed and props["b"] == "xabcx"
     assert isinstance(props["a"], pulumi.Output) and isinstance(props["c"][0], pulumi.Output)
+
+
+def test_the_stack_file_is_read_from_the_project_the_engine_runs(tmp_path, monkeypatch):
+    """A project elsewhere that links to this program (the e2e tier's): its own stack file
+    decides, not the one in this checkout."""
+    from components.settings import secret_leaves
+
+    stack = f"elsewhere{uuid.uuid4().hex[:8]}"
+    (tmp_path / "Pulumi.yaml").write_text("name: pganalytics\nruntime: python\n")
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(STACK_FILE)
+    assert not (ROOT / f"Pulumi.{stack}.yaml").exists()
+    monkeypatch.setattr(secret_leaves.pulumi, "get_root_directory", lambda: str(tmp_path))
+    assert secret_leaves.project_dir() == tmp_path
+    assert _settings(stack, OVERRIDES).chart_secret_paths == (("backend", "ldap", "bindDn"),)
+    # Outside the engine the SDK answers with a placeholder, which names no project.
+    monkeypatch.setattr(secret_leaves.pulumi, "get_root_directory", lambda: "root_directory")
+    assert secret_leaves.project_dir() == ROOT
