@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .harness import Cluster
@@ -65,9 +65,16 @@ def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, p
 
 
 def run_script(
-    cluster: Cluster, script: Path, kubeconfig: Path, env: dict[str, str], home: Path
+    cluster: Cluster,
+    script: Path,
+    kubeconfig: Path,
+    env: dict[str, str],
+    home: Path,
+    while_running: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
-    """The chart's script under a POSIX shell (dash), with the project's kubectl on PATH."""
+    """The chart's script under a POSIX shell (dash), with the project's kubectl on PATH.
+    `while_running` is called about every 0.2 s until the script ends (the stand-in's turn: in
+    this thread, so nothing runs behind the test's back)."""
     kubectl_dir = str(cluster.tools.kubectl.parent)
     full = {
         "PATH": f"{kubectl_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -76,9 +83,23 @@ def run_script(
         "NO_PROXY": "127.0.0.1,localhost",
         **env,
     }
-    return subprocess.run(
-        ["dash", str(script)], env=full, capture_output=True, text=True, timeout=300
+    cmd = ["dash", str(script)]
+    proc = subprocess.Popen(
+        cmd, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    deadline = time.monotonic() + 300
+    while True:
+        if while_running is not None:
+            while_running()
+        try:
+            out, err = proc.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                proc.kill()
+                out, err = proc.communicate()
+                raise AssertionError(f"the script ran over 300 s:\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def snapshots(cluster: Cluster, namespace: str) -> list[dict]:
@@ -90,34 +111,13 @@ def snapshots(cluster: Cluster, namespace: str) -> list[dict]:
 class StandInSnapshotter:
     """STAND-IN for the CSI snapshotter (see the module docstring): marks every VolumeSnapshot
     of `namespace` ready to use, as the external-snapshotter does once the driver reports the
-    cloud snapshot complete. Runs in a thread between start() and stop()."""
+    cloud snapshot complete. `mark_ready` is passed to `run_script` as its `while_running`."""
 
     def __init__(self, cluster: Cluster, namespace: str):
         self.cluster = cluster
         self.namespace = namespace
         self.marked: list[str] = []
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> StandInSnapshotter:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="stand-in-snapshotter", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.2):
-            try:
-                self.mark_ready()
-            except Exception as exc:  # reported by the test, never swallowed silently
-                self.errors.append(repr(exc))
 
     def mark_ready(self) -> None:
         status, body = self.cluster.api(

@@ -70,14 +70,21 @@ class Setup:
     stand_in: StandInSnapshotter
     last_second: int = 0
 
-    def run(self, **overrides: str):
+    def run(self, ready: bool = True, **overrides: str):
+        """One run of the script; with `ready`, the stand-in marks its snapshots ready."""
         # Snapshot names carry a stamp to the second: runs must not share one (the CronJob's
         # runs are a minute apart at the least).
         while int(time.time()) <= self.last_second:
             time.sleep(0.05)
         proc = run_script(
-            self.cluster, self.script, self.kubeconfig, {**self.env, **overrides}, self.workdir
+            self.cluster,
+            self.script,
+            self.kubeconfig,
+            {**self.env, **overrides},
+            self.workdir,
+            self.stand_in.mark_ready if ready else None,
         )
+        assert not self.stand_in.errors, self.stand_in.errors
         # The run's stamp was taken before it ended: the next run starts in a later second.
         self.last_second = int(time.time())
         return proc
@@ -132,7 +139,6 @@ def setup(cluster: Cluster):
     kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, NAME, workdir / "sa.kubeconfig")
     stand_in = StandInSnapshotter(cluster, NAMESPACE)
     yield Setup(cluster, workdir, script, kubeconfig, env, stand_in)
-    stand_in.stop()
     cluster.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "120s", check=False)
     cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
     shutil.rmtree(workdir)
@@ -193,7 +199,6 @@ def test_the_role_grants_what_the_script_needs_and_no_more(setup: Setup):
 
 
 def test_one_snapshot_per_selected_claim(setup: Setup):
-    setup.stand_in.start()
     proc = setup.run()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not setup.stand_in.errors
@@ -268,9 +273,8 @@ def test_keep_leaves_the_newest_per_claim_and_nothing_else_is_touched(setup: Set
 
 
 def test_a_snapshot_never_ready_fails_the_run_and_prunes_nothing(setup: Setup):
-    setup.stand_in.stop()
     before = {s["metadata"]["name"] for s in snapshots(setup.cluster, NAMESPACE)}
-    proc = setup.run(SNAPSHOT_READY_TIMEOUT="3s", SNAPSHOT_KEEP="1")
+    proc = setup.run(ready=False, SNAPSHOT_READY_TIMEOUT="3s", SNAPSHOT_KEEP="1")
     assert proc.returncode != 0
     assert "not ready within 3s; nothing pruned" in proc.stderr
     # kubectl wait ran out of time: it was allowed to get and watch the snapshots.
