@@ -21,13 +21,6 @@ import pytest
 from .harness import ClusterError, running_cluster
 
 
-def pytest_configure(config):
-    # Known to pytest-xdist; registered here too for runs with -p no:xdist (--strict-markers).
-    config.addinivalue_line(
-        "markers", "xdist_group(name): run the group's tests on one xdist worker"
-    )
-
-
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:

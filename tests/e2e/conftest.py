@@ -23,12 +23,6 @@ from .engine import ROOT, Engine, EngineError, Project, build_engine
 E2E_TIMEOUT = 3600
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "xdist_group(name): run the group's tests on one xdist worker"
-    )
-
-
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:
