@@ -14,6 +14,7 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
+from components.targets.aks import builtin_role
 
 CONTAINER = "backups"
 # Built-in role: Storage Blob Data Contributor (read, write, list blobs).
@@ -166,12 +167,7 @@ class AzureBlobBackup(BackupDestination):
             "backup-blob-data-contributor",
             principal_id=self.identity.principal_id,
             principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(
-                lambda sub: (
-                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
-                    f"roleDefinitions/{BLOB_DATA_CONTRIBUTOR}"
-                )
-            ),
+            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
             # The container only, not the account.
             scope=self.container.id,
             opts=child,

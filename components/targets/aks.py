@@ -40,6 +40,13 @@ AKS_DEFAULT_CLASS = "default"
 UPGRADE_SETTINGS = {"max_surge": "1", "max_unavailable": "0"}
 
 
+def builtin_role(subscription_id: pulumi.Output[str], role: str) -> pulumi.Output[str]:
+    """The ID of an Azure built-in role definition (`role`: its GUID) in the subscription."""
+    return subscription_id.apply(
+        lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+    )
+
+
 def user_pool_name(settings) -> str:
     """The user pool's name, derived from what AKS cannot change in place (VM size, OS disk,
     Spot): changing one gives a new name, so Pulumi creates the new pool, then deletes (and
@@ -138,12 +145,7 @@ class AksCluster(ClusterTarget):
             "cluster-network-contributor",
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(
-                lambda sub: (
-                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
-                    f"roleDefinitions/{NETWORK_CONTRIBUTOR}"
-                )
-            ),
+            role_definition_id=builtin_role(client.subscription_id, NETWORK_CONTRIBUTOR),
             scope=subnet_id,
             opts=child,
         )
@@ -295,12 +297,7 @@ class AksCluster(ClusterTarget):
         identities) get AKS RBAC Cluster Admin on the cluster, one assignment each, the same
         whoever runs `up`. With none configured, the identity that first creates the
         assignment keeps it: a later `up` by another identity does not move it."""
-        role = client.subscription_id.apply(
-            lambda sub: (
-                f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
-                f"roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}"
-            )
-        )
+        role = builtin_role(client.subscription_id, AKS_RBAC_CLUSTER_ADMIN)
         principals: list[tuple[str, pulumi.Input[str], list[str]]] = [
             (f"admin-{short_hash(oid.lower())}", oid, []) for oid in s.cluster_admins.azure
         ]
