@@ -22,7 +22,6 @@ import pulumi_kubernetes as k8s
 from components import chart_secrets
 from components import chart_transforms as transforms
 from components import values as chart_values
-from components.backup.base import merge_backup_values
 from components.settings import RELEASE_NAME, Settings
 from components.volumes import Volume, VolumePlan
 
@@ -50,10 +49,11 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
-        self.values = merge_backup_values(chart_values.merged_values(s), args.backup_values)
-        if args.snapshot_values:
-            snapshots = {**(self.values.get("volumeSnapshots") or {}), **args.snapshot_values}
-            self.values = {**self.values, "volumeSnapshots": snapshots}
+        # What the program derives (bucket, identity, snapshot class) goes over the config.
+        derived = {"backup": args.backup_values, "volumeSnapshots": args.snapshot_values}
+        self.values = chart_values.overlay(
+            chart_values.merged_values(s), {k: v for k, v in derived.items() if v}
+        )
         secret_paths = s.chart_secret_paths
         self.chart = k8s.helm.v4.Chart(
             "pganalytics",

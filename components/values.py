@@ -37,6 +37,19 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def overlay(values: dict, over: dict) -> dict:
+    """`values` with `over` merged in as deep_merge does, but copying nothing: the program's
+    own values (backup destination, snapshot class) hold Outputs, which the v4 Chart resolves
+    where they are and which must not be deep-copied."""
+    out = dict(values)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @cache
 def _load_yaml(name: str) -> dict:
     path = CHART_DIR / name

@@ -89,21 +89,3 @@ class BackupDestination(pulumi.ComponentResource):
 
     def _outputs(self) -> None:
         self.register_outputs({"bucketName": self.bucket_name})
-
-
-def merge_backup_values(values: dict, backup_values: dict | None) -> dict:
-    """`values` with `backup_values` merged under its `backup` key, map by map. Leaves may be
-    Outputs, so nothing is deep-copied (the v4 Chart resolves nested Outputs)."""
-    if not backup_values:
-        return values
-
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
-        for key, value in over.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
-
-    return {**values, "backup": merge(values.get("backup") or {}, backup_values)}
