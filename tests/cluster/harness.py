@@ -67,6 +67,10 @@ class ClusterError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
 @dataclass
 class Tools:
     etcd: Path
@@ -626,28 +630,44 @@ class Cluster:
     def inline_kubeconfig(self) -> str:
         """The admin kubeconfig with the certificates embedded (no file paths): what a user
         would hand to `pulumi config set --secret pganalytics:kubeconfig`."""
+        auth = {
+            "client-certificate-data": _b64(self.admin_crt),
+            "client-key-data": _b64(self.admin_key),
+        }
+        return self.kubeconfig_text("admin", auth, embed_ca=True)
 
-        def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
-
-        return textwrap.dedent(f"""\
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: pga-test
-              cluster:
-                server: {self.server}
-                certificate-authority-data: {b64(self.pki.ca_crt)}
-            users:
-            - name: admin
-              user:
-                client-certificate-data: {b64(self.admin_crt)}
-                client-key-data: {b64(self.admin_key)}
-            contexts:
-            - name: pga-test
-              context: {{cluster: pga-test, user: admin}}
-            current-context: pga-test
-            """)
+    def kubeconfig_text(
+        self, user: str, auth: dict[str, str], embed_ca: bool = False, namespace: str = ""
+    ) -> str:
+        """A kubeconfig of this cluster for `user`, who authenticates with `auth` (the
+        kubeconfig's user fields: client certificate and key, or a token). `embed_ca` puts the
+        CA into the document instead of naming its file."""
+        ca = (
+            f"certificate-authority-data: {_b64(self.pki.ca_crt)}"
+            if embed_ca
+            else f"certificate-authority: {self.pki.ca_crt}"
+        )
+        context = f"cluster: pga-test, user: {user}" + (
+            f", namespace: {namespace}" if namespace else ""
+        )
+        lines = [
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: pga-test",
+            "  cluster:",
+            f"    server: {self.server}",
+            f"    {ca}",
+            "users:",
+            f"- name: {user}",
+            "  user:",
+            *(f"    {field_}: {value}" for field_, value in auth.items()),
+            "contexts:",
+            "- name: pga-test",
+            f"  context: {{{context}}}",
+            "current-context: pga-test",
+        ]
+        return "\n".join(lines) + "\n"
 
     def log_tail(self, name: str, lines: int = 25) -> str:
         for c in self.components:
@@ -682,26 +702,8 @@ class Cluster:
     def _kubeconfig(self, user: str, crt: Path, key: Path) -> Path:
         assert self.workdir is not None
         path = self.workdir / f"{user}.kubeconfig"
-        path.write_text(
-            textwrap.dedent(f"""\
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: pga-test
-              cluster:
-                server: {self.server}
-                certificate-authority: {self.pki.ca_crt}
-            users:
-            - name: {user}
-              user:
-                client-certificate: {crt}
-                client-key: {key}
-            contexts:
-            - name: pga-test
-              context: {{cluster: pga-test, user: {user}}}
-            current-context: pga-test
-            """)
-        )
+        auth = {"client-certificate": str(crt), "client-key": str(key)}
+        path.write_text(self.kubeconfig_text(user, auth))
         return path
 
     def _ssl_context(self) -> ssl.SSLContext:

@@ -10,7 +10,6 @@ that a cloud's CSI driver takes, restores or deletes a disk snapshot (docs/BACKU
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -38,28 +37,7 @@ def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, p
     token = cluster.kubectl(
         "create", "token", account, "-n", namespace, "--duration=1h"
     ).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "pga-test",
-                "cluster": {
-                    "server": cluster.server,
-                    "certificate-authority": str(cluster.pki.ca_crt),
-                },
-            }
-        ],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "sa",
-                "context": {"cluster": "pga-test", "user": account, "namespace": namespace},
-            }
-        ],
-        "current-context": "sa",
-    }
-    path.write_text(json.dumps(config))
+    path.write_text(cluster.kubeconfig_text(account, {"token": token}, namespace=namespace))
     path.chmod(0o600)
     return path
 
