@@ -96,4 +96,4 @@ pulumi.export("grafanaUrl", settings.grafana_url)
 pulumi.export("ingressAddress", platform.ingress_address)
 pulumi.export("backupBucket", backup.bucket_name if backup else None)
 # Read back by the next run.
-previous_record(settings, credentials.secret, release.claim_patches, frozenset(volume_plan.patched))
+previous_record(settings, credentials.secret, release.claim_patches, volume_plan)

@@ -22,6 +22,7 @@ from components.chart_secrets import hide_secret_strings, secret_strings
 
 if TYPE_CHECKING:
     from components.settings import Settings
+    from components.volumes import VolumePlan
 
 ROTATION_OUTPUT = "credentialRotation"
 VOLUMES_OUTPUT = "volumes"
@@ -81,13 +82,12 @@ def record(
     settings: Settings,
     credentials_secret: pulumi.CustomResource,
     claim_patches: list[pulumi.CustomResource],
-    patched: frozenset[str] = frozenset(),
+    volume_plan: VolumePlan,
 ) -> None:
-    """Exports what this update deploys, for the next run (`patched`: the volumes whose claims
-    carry a claim patch)."""
+    """Exports what this update deploys, for the next run."""
     rotation = {k: n for k, n in sorted(settings.credentials.rotation.items()) if n}
     pulumi.export(ROTATION_OUTPUT, _once_applied([credentials_secret], rotation))
-    sizes = chart_volumes.record(chart_volumes.chart_volumes(settings), patched)
+    sizes = chart_volumes.record(volume_plan)
     # A size set with --secret (unusual, but allowed) keeps the record secret.
     _, holds_secret = hide_secret_strings(
         sizes, secret_strings(settings.chart.values, settings.chart_secret_paths)

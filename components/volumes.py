@@ -125,13 +125,12 @@ def chart_volumes(settings: Settings) -> dict[str, Volume]:
 PATCHED = "claimPatch"
 
 
-def record(
-    volumes: dict[str, Volume], patched: frozenset[str] = frozenset()
-) -> dict[str, dict[str, str]]:
-    """The stack output read back by the next run."""
+def record(volume_plan: VolumePlan) -> dict[str, dict[str, str]]:
+    """The stack output read back by the next run: each volume's size and class, and whether
+    its claims carry a claim patch."""
     return {
-        name: {**v.record(), **({PATCHED: "true"} if name in patched else {})}
-        for name, v in sorted(volumes.items())
+        name: {**v.record(), **({PATCHED: "true"} if name in volume_plan.patched else {})}
+        for name, v in sorted(volume_plan.current.items())
     }
 
 
@@ -157,9 +156,11 @@ def _move(name: str) -> str:
     )
 
 
-def changes(settings: Settings, previous: PreviousState) -> tuple[dict[str, Volume], list[str]]:
-    """(volumes that grow, problems): growth is planned, a shrink or a class change refused."""
-    current = chart_volumes(settings)
+def changes(
+    settings: Settings, previous: PreviousState, current: dict[str, Volume]
+) -> tuple[dict[str, Volume], list[str]]:
+    """(volumes that grow, problems) of the `current` volumes against the live ones: growth is
+    planned, a shrink or a class change refused."""
     grown: dict[str, Volume] = {}
     problems: list[str] = []
     if not previous.volumes:
@@ -203,19 +204,22 @@ class VolumePlan:
     # StatefulSet volumes whose claims carry a PersistentVolumeClaimPatch: those that grow now,
     # and those grown before (dropping a patch would be a change in every later preview).
     patched: dict[str, Volume] = field(default_factory=dict)
+    # Every volume the chart renders in this update (what the update records); not a decision,
+    # so two plans that decide the same are equal.
+    current: dict[str, Volume] = field(default_factory=dict, compare=False)
 
 
 def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
     """What this update does to the volumes; ConfigError (before any resource) on a shrink or
     a StorageClass change of a live volume."""
-    grown, problems = changes(settings, previous)
+    current = chart_volumes(settings)
+    grown, problems = changes(settings, previous, current)
     if problems:
         raise ConfigError(problems, settings.stack)
     reshaped = {v.workload for v in grown.values() if v.workload}
     patched = {n: v for n, v in grown.items() if v.workload}
     if previous.volumes:
         base = fullname(chart_values.merged_values(settings, include_defaults=True))
-        current = chart_volumes(settings)
         reshaped |= {
             f"{base}-{name}"
             for name in previous.volumes
@@ -226,4 +230,4 @@ def plan(settings: Settings, previous: PreviousState) -> VolumePlan:
             for name, v in current.items()
             if v.workload and previous.volumes.get(name, {}).get(PATCHED)
         }
-    return VolumePlan(grown, frozenset(reshaped), patched)
+    return VolumePlan(grown, frozenset(reshaped), patched, current)

@@ -192,7 +192,8 @@ def test_turning_a_statefulset_volume_off_keeps_its_claim():
 def test_unknown_previous_sizes_plan_nothing():
     """A stack last updated before sizes were recorded: nothing to compare with."""
     settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "1Ti"}}})
-    assert volumes.changes(settings, PreviousState(volumes=None)) == ({}, [])
+    current = volumes.chart_volumes(settings)
+    assert volumes.changes(settings, PreviousState(volumes=None), current) == ({}, [])
 
 
 def test_shrinking_is_a_config_error_with_the_procedure():
