@@ -90,13 +90,6 @@ def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
         raise ConfigError(problems, settings.stack)
 
 
-def credentials_version(rotation: dict[str, int]) -> str | None:
-    """Hash of the rotation generations: the pod-template annotation that restarts the pods
-    using the Secret (and the bootstrap Job's runToken, values.py). None while nothing was
-    ever rotated (no annotation, no restart)."""
-    return rotation_version(rotation)
-
-
 @dataclass
 class CredentialsArgs:
     namespace: pulumi.Input[str]
@@ -164,5 +157,5 @@ class Credentials(pulumi.ComponentResource):
             ),
         )
         self.secret_name = self.secret.metadata.name
-        self.version = credentials_version(args.rotation)
+        self.version = rotation_version(args.rotation)
         self.register_outputs({"secretName": self.secret_name, "version": self.version})

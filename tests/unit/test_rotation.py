@@ -19,9 +19,8 @@ from components.credentials import (
     PASSWORDS,
     ROTATABLE,
     SECRET_KEYS,
-    credentials_version,
 )
-from components.settings.credentials import NOT_ROTATABLE
+from components.settings.credentials import NOT_ROTATABLE, rotation_version
 from tests.unit.harness import by_type, one, run_program, stack_config
 from tests.unit.rendered import apply, chart_children, settings_for
 
@@ -85,17 +84,17 @@ def test_provider_updates_secrets_in_place():
 
 
 def test_restart_annotation_follows_the_generations():
-    assert credentials_version({}) is None
-    assert credentials_version({"jwt-secret": 0}) is None
-    one_ = credentials_version({"jwt-secret": 1})
-    assert one_ and one_ != credentials_version({"jwt-secret": 2})
-    assert one_ != credentials_version({"redis-password": 1})
-    assert credentials_version({"jwt-secret": 1, "redis-password": 0}) == one_
+    assert rotation_version({}) is None
+    assert rotation_version({"jwt-secret": 0}) is None
+    one_ = rotation_version({"jwt-secret": 1})
+    assert one_ and one_ != rotation_version({"jwt-secret": 2})
+    assert one_ != rotation_version({"redis-password": 1})
+    assert rotation_version({"jwt-secret": 1, "redis-password": 0}) == one_
 
 
 def test_every_pod_template_gets_the_restart_annotation():
     settings = settings_for("enterprise", {"redis": {"enabled": True}, "backup": {"enabled": True}})
-    version = credentials_version({"database-password": 3})
+    version = rotation_version({"database-password": 3})
     seen = set()
     for child in chart_children(settings):
         path = transforms.POD_TEMPLATE_PATHS.get(child.type_)
@@ -315,7 +314,7 @@ def test_a_rotation_runs_the_database_bootstrap_again():
         }
     )
     token = chart_values.derived_values(rotated)["databaseBootstrap"]["runToken"]
-    assert token == credentials_version({"jwt-secret": 1})
+    assert token == rotation_version({"jwt-secret": 1})
     first, second = bootstrap_jobs(before), bootstrap_jobs(rotated)
     assert len(first) == len(second) == 1
     assert first != second, "the rotated run must render a new bootstrap Job"
