@@ -17,9 +17,8 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
+from components.settings.base import chart_values_file
 from components.settings.credentials import rotation_version
 
 if TYPE_CHECKING:
@@ -48,14 +47,6 @@ def overlay(values: dict, over: dict) -> dict:
         else:
             out[key] = value
     return out
-
-
-@cache
-def _load_yaml(name: str) -> dict:
-    path = CHART_DIR / name
-    if not path.is_file():
-        return {}
-    return yaml.safe_load(path.read_text()) or {}
 
 
 @cache
@@ -103,12 +94,12 @@ def merged_values(settings: Settings, include_defaults: bool = False) -> dict[st
     """Values handed to the chart. Helm applies values.yaml itself, so it is left out
     unless `include_defaults` (used for the schema check, which sees what Helm sees)."""
     layers = [
-        _load_yaml(settings.chart.values_file),
+        chart_values_file(settings.chart.values_file),
         derived_values(settings),
         settings.chart.values,
     ]
     if include_defaults:
-        layers.insert(0, _load_yaml("values.yaml"))
+        layers.insert(0, chart_values_file("values.yaml"))
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = deep_merge(merged, layer)
@@ -165,7 +156,9 @@ def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
 def validate_overrides(values_file: str, overrides: dict) -> list[str]:
     """Schema problems of `pganalytics:chart.values` alone (chart defaults < values file <
     overrides), so they are listed with the other config problems."""
-    merged = deep_merge(deep_merge(_load_yaml("values.yaml"), _load_yaml(values_file)), overrides)
+    merged = deep_merge(
+        deep_merge(chart_values_file("values.yaml"), chart_values_file(values_file)), overrides
+    )
     return [p for p in _check(merged, overrides, values_file) if "chart.values." in p]
 
 

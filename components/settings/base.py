@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
@@ -25,6 +27,17 @@ from components.settings.checks import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = PROJECT_ROOT / "charts" / "pganalytics"
+
+
+@cache
+def chart_values_file(name: str) -> dict:
+    """A values file of the chart (values.yaml, values-<stack>.yaml), parsed; {} when absent or
+    not a map. The one reader of these files, for the settings and the release values."""
+    path = CHART_DIR / name
+    data = yaml.safe_load(path.read_text()) if name and path.is_file() else None
+    return data if isinstance(data, dict) else {}
+
+
 TARGETS = ("aws", "gcp", "azure", "existing")
 # Fixed names: the program, the chart tests and the docs all refer to them.
 RELEASE_NAME = "pganalytics"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
@@ -25,6 +23,7 @@ from components.settings.base import (
     Model,
     Namespace,
     Text,
+    chart_values_file,
     cloud_of,
     ctx,
     owned_namespace,
@@ -215,7 +214,11 @@ class Chart(Model):
         """A chart value as Helm sees it: values.yaml < the values file < `values` (the last
         layer that sets it). For the few values the program acts on before the release."""
         found = None
-        for layer in (_chart_file("values.yaml"), _chart_file(self.values_file), self.values):
+        for layer in (
+            chart_values_file("values.yaml"),
+            chart_values_file(self.values_file),
+            self.values,
+        ):
             node: Any = layer
             for part in path:
                 node = node.get(part) if isinstance(node, dict) else None
@@ -232,14 +235,6 @@ class Chart(Model):
     def snapshot_class_name(self) -> str:
         """volumeSnapshots.className as configured; empty: the program creates a class."""
         return str(self.value("volumeSnapshots", "className") or "")
-
-
-@cache
-def _chart_file(name: str) -> dict:
-    """A values file of the chart, parsed ({} when absent or not a map)."""
-    path = CHART_DIR / name
-    data = yaml.safe_load(path.read_text()) if name and path.is_file() else None
-    return data if isinstance(data, dict) else {}
 
 
 def _literal_credentials(values: Any, path: str):
