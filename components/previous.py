@@ -61,8 +61,9 @@ def read_previous_state() -> PreviousState:
             result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
             break
         except Exception as exc:
-            # The file backend rewrites the checkpoint during an update, and a read can catch it
-            # half-written ("failed to load checkpoint: EOF"); anything else is a real failure.
+            # A file backend opened without ?metadata=skip (scripts/pulumi.sh sets it) rewrites
+            # the checkpoint's sidecar .attrs file in place during an update, and a read can
+            # catch it empty ("failed to load checkpoint: EOF"); anything else is a real failure.
             if "failed to load checkpoint" not in str(exc) or attempt == CHECKPOINT_READS:
                 raise
             time.sleep(0.5)

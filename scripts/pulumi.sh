@@ -54,7 +54,10 @@ export PULUMI_SKIP_UPDATE_CHECK="${PULUMI_SKIP_UPDATE_CHECK:-true}"
 
 # --- State backend and secrets provider -----------------------------------------------------
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then
-  export PULUMI_BACKEND_URL="file://~"
+  # metadata=skip: the file backend otherwise rewrites a sidecar `<stack>.json.attrs` in place
+  # (not atomically, unlike the checkpoint), and a process killed mid-write leaves it empty:
+  # every later command then fails with "failed to load checkpoint: EOF" (docs/RECOVERY.md).
+  export PULUMI_BACKEND_URL="file://~?metadata=skip"
   say "state: local file backend in ~/.pulumi (set PULUMI_BACKEND_URL or run 'pulumi login' to use a team backend)"
 fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" \

@@ -133,7 +133,8 @@ class Project:
             {
                 "PATH": self.engine.path(),
                 "PULUMI_HOME": str(self.home),
-                "PULUMI_BACKEND_URL": f"file://{self.state}",
+                # As scripts/pulumi.sh: no sidecar .attrs files (see there).
+                "PULUMI_BACKEND_URL": f"file://{self.state}?metadata=skip",
                 "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
                 "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
                 "PULUMI_SKIP_UPDATE_CHECK": "true",

@@ -135,6 +135,14 @@ def test_a_outputs_present_and_kubeconfig_secret(step):
     assert not any(kc in p.read_text() for p in state_text), "client key in plaintext in state"
 
 
+def test_a_state_has_no_sidecar_files_a_killed_run_could_leave_empty(step):
+    """The backend URL's metadata=skip (as scripts/pulumi.sh sets it): the file backend writes
+    no `.attrs` sidecars, whose in-place rewrite a SIGKILL can leave empty (docs/RECOVERY.md)."""
+    stacks = step.project.state / ".pulumi" / "stacks"
+    assert list(stacks.rglob("*.json")), "no checkpoint found"
+    assert not list(stacks.rglob("*.attrs"))
+
+
 # ----- b. no-change preview ------------------------------------------------------------------
 
 
