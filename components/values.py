@@ -17,6 +17,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from components import budget
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
 from components.settings.base import chart_values_file
 from components.settings.credentials import rotation_version
@@ -170,7 +171,9 @@ def problems(settings: Settings | None, values_file: str, overrides: dict) -> li
 
 
 def validate(settings: Settings) -> list[str]:
-    """Problems the chart's values.schema.json finds in the fully merged values, each naming
-    the config key (or values file) responsible and how to fix it."""
+    """Problems the chart's values.schema.json finds in the fully merged values, then (when it
+    finds none) a connection budget above the database's max_connections, each naming the
+    config key (or values file) responsible and how to fix it."""
     merged = merged_values(settings, include_defaults=True)
-    return _check(merged, settings.chart.values, settings.chart.values_file)
+    found = _check(merged, settings.chart.values, settings.chart.values_file)
+    return found or budget.problems(merged, settings.chart.values, settings.chart.values_file)
