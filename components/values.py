@@ -63,7 +63,11 @@ def derived_values(settings: Settings) -> dict[str, Any]:
         "global": {"storageClass": settings.storage.class_name},
         "backend": {
             "auth": {"existingSecret": CREDENTIALS_SECRET},
-            "config": {"apiBaseUrl": settings.api_url, "frontendUrl": settings.api_url},
+            # FRONTEND_URL: the web UI when it is deployed, else the API.
+            "config": {
+                "apiBaseUrl": settings.api_url,
+                "frontendUrl": settings.app_url or settings.api_url,
+            },
         },
         "timescaledb": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
         "redis": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
@@ -74,6 +78,7 @@ def derived_values(settings: Settings) -> dict[str, Any]:
             "tls": {"enabled": ing.tls, "clusterIssuer": ing.cluster_issuer},
             "api": {"host": ing.api_host},
             "grafana": {"host": ing.grafana_host},
+            "frontend": {"host": ing.frontend_host},
         },
     }
     if ing.enabled:

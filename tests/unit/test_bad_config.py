@@ -268,6 +268,12 @@ CASES = {
             "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 9",
         ],
     ),
+    "frontend-host-same-as-api": (
+        "prod",
+        None,
+        {"ingress.frontendHost": "api.pga.example.com", "ingress.apiHost": "api.pga.example.com"},
+        ["pganalytics:ingress.frontendHost must differ from the API host (api.pga.example.com)"],
+    ),
     "chart-override-unknown-key": (
         "dev",
         None,
