@@ -110,7 +110,8 @@ def max_connections(values: dict) -> tuple[str, int]:
     return ("externalDatabase.maxConnections", declared) if declared else ("", 0)
 
 
-def _defined(tree: dict, dotted: str) -> bool:
+def defined(tree: dict, dotted: str) -> bool:
+    """Whether the dotted key is set in `tree` (to anything, null included)."""
     node: Any = tree
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -142,8 +143,8 @@ def problems(values: dict, overrides: dict, values_file: str) -> list[str]:
     if _get(values, "backend.autoscaling.enabled") is True and fit >= 1:
         key = f"{NAMESPACE}:chart.values.backend.autoscaling.maxReplicas"
         fixes.append(f"pulumi config set --path {key} {fit}")
-    blamed = next((k for k in INPUTS if _defined(overrides, k)), "")
-    if not blamed and _defined(overrides, limit_key):
+    blamed = next((k for k in INPUTS if defined(overrides, k)), "")
+    if not blamed and defined(overrides, limit_key):
         blamed = limit_key
     what = (
         f"the database connection budget to {budget['total']} ({terms}), above {limit_key} "

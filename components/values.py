@@ -123,15 +123,6 @@ def _path_of(error) -> str:
     return ".".join(parts)
 
 
-def _defined(tree: dict, dotted: str) -> bool:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     schema = _schema()
     if schema is None:
@@ -143,7 +134,7 @@ def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
         path = _path_of(error)
         message = error.message if len(error.message) < 160 else error.message[:157] + "..."
-        if path and _defined(overrides, path):
+        if path and budget.defined(overrides, path):
             problems.append(
                 f"{NAMESPACE}:chart.values.{path} is rejected by the chart schema ({message}); "
                 f"fix: pulumi config rm --path {NAMESPACE}:chart.values.{path} "

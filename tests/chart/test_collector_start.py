@@ -23,7 +23,6 @@ import threading
 import uuid
 from hashlib import md5, sha1
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -50,7 +49,7 @@ if [ "$#" -eq 1 ] && [ "$1" = "$COLLECTOR_BINARY" ]; then exec "$1"; fi
 exec "$@"
 """
 
-STANDIN_COLLECTOR = '''"""STAND-IN for the collector binary (not the real one): registration and one push."""
+STANDIN_COLLECTOR = '''"""STAND-IN for the collector binary (not the real one)."""
 import json, os, sys, urllib.error, urllib.request
 
 state, api = os.environ["PGANALYTICS_STATE_DIR"], os.environ["BACKEND_URL"]
@@ -121,7 +120,7 @@ class FakeApi(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeApi
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         api, status, out = self.server, 401, {}
         if self.path == "/api/v1/collectors/register":
@@ -174,7 +173,7 @@ def pod():
 def container(pod, tmp_path, api):
     """A function that starts the container once (its state survives between calls, as the
     emptyDir does across container restarts) and returns (exit code, output)."""
-    spec, c, scripts, env = pod
+    _, c, scripts, env = pod
     mount = next(m for m in c["volumeMounts"] if m["name"] == "scripts")["mountPath"]
     script_path = c["command"][1]
     assert c["command"][0] == "/bin/sh" and script_path.startswith(mount + "/")
@@ -278,7 +277,7 @@ def test_without_auto_register_the_saved_state_is_kept(container, api):
 
 
 def test_the_script_needs_an_entrypoint_and_a_command(container, pod, tmp_path):
-    spec, c, scripts, env = pod
+    scripts = pod[2]
     script = tmp_path / "only.sh"
     script.write_text(scripts["collector-start.sh"])
     code, out = container(command=["/bin/sh", str(script), IMAGE_ENTRYPOINT])

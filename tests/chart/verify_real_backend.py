@@ -174,20 +174,7 @@ def verify(server: Server, objs, cred, backend_bin) -> None:
     api_proc, api = start_backend(server, objs, cred, backend_bin)
     try:
         exercise(api, pg, objs, cred)
-        subprocess.run(
-            [
-                *pg._run_as,
-                str(pg.bindir / "pg_ctl"),
-                "-D",
-                str(pg.tmp / "data"),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ],
-            capture_output=True,
-        )
-        pg.port = 0
+        pg.stop()
         print(
             "database stopped: GET /api/v1/health ->",
             api.call("GET", "/api/v1/health")[0],
