@@ -436,7 +436,12 @@ def test_chart_values_are_merged_per_stack(stack, target):
     assert ingress["tls"]["clusterIssuer"] == ("letsencrypt-prod" if TLS[stack] else "")
     scheme = "https" if TLS[stack] else "http"
     assert values["backend"]["config"]["apiBaseUrl"] == f"{scheme}://api.{domain}"
-    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://api.{domain}"
+    # FRONTEND_URL is the UI's own host where the values file turns the frontend on (prod,
+    # enterprise); without the UI the API's address stands in.
+    ui_host = "app" if expected.get("frontend", {}).get("enabled") else "api"
+    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://{ui_host}.{domain}"
+    if ui_host == "app":
+        assert ingress["frontend"]["host"] == f"app.{domain}"
     assert values["networkPolicy"]["ingressControllerNamespace"] == "traefik"
     for path in (
         ("backend", "auth"),
