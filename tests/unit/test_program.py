@@ -318,7 +318,7 @@ def test_eks_cluster(stack):
     ng = one(result, "aws:eks/nodeGroup:NodeGroup")
     assert ng["inputs"]["scalingConfig"] == {"minSize": lo, "maxSize": hi, "desiredSize": desired}
     assert ng["inputs"]["capacityType"] == ("SPOT" if stack == "dev" else "ON_DEMAND")
-    assert ng["inputs"]["instanceTypes"] == ["m6i.large"]
+    assert ng["inputs"]["instanceTypes"] == ["m6i.xlarge"]
     assert "scalingConfig.desiredSize" in ng["ignoreChanges"]
 
     ebs = one(result, "aws:eks/addon:Addon", "ebs-csi-driver")
