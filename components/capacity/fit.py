@@ -197,10 +197,11 @@ def _better(cloud, f: Fit, workloads, region_price, arch) -> str:
 
 def _too_big_pod(big: Workload, f: Fit, what: str, room: str) -> str:
     """A pod larger than every listed machine: the chart value to lower, and a value that fits."""
+    # The most the main container may request so the pod fits, beside its other containers.
     if big.cpu_m > f.free.cpu_m:
-        part, value = "cpu", f"{int(f.free.cpu_m)}m"
+        part, value = "cpu", f"{int(f.free.cpu_m - big.others[0])}m"
     else:
-        part, value = "memory", f"{int(f.free.mem_mib)}Mi"
+        part, value = "memory", f"{int(f.free.mem_mib - big.others[1])}Mi"
     path = f"chart.values.{big.resources_path}.requests.{part}" if big.resources_path else ""
     why = f"is larger than any node of the machine types the check knows: {what}, {room}"
     if not path:

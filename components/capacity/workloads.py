@@ -23,7 +23,9 @@ class Workload:
     """Pods of one workload: `replicas` at the maximum (HPA max, one per collector target, one
     per running Job), `min_replicas` at rest; a DaemonSet (per_node) runs one on every node."""
 
-    name: str  # component[:detail], as the chart labels it (app.kubernetes.io/component)
+    # The chart's component label (app.kubernetes.io/component), then :<collector target>, or
+    # /<kind> for Jobs and CronJobs (a component may have both).
+    name: str
     kind: str
     replicas: int
     cpu_m: int  # requests of one pod
@@ -32,6 +34,8 @@ class Workload:
     min_replicas: int | None = None
     # Values path (under pganalytics:chart.values) of the main container's requests, for a fix.
     resources_path: str = ""
+    # What the pod requests with its main container at zero (sidecars, init containers).
+    others: tuple[int, float] = (0, 0.0)
     known: bool = True  # False: no stored source gave the requests (counted as a pod only)
     source: str = ""
 
@@ -73,8 +77,12 @@ def chart_workload(fn: ChartModel) -> ChartModel:
 
 
 def _workload(name, kind, values, containers, init=(), replicas=1, **extra) -> Workload:
-    cpu, mem = pod([get(values, p) or {} for p in containers], [get(values, p) or {} for p in init])
-    return Workload(name, kind, replicas, cpu, mem, resources_path=containers[0], **extra)
+    run, first = [get(values, p) or {} for p in containers], [get(values, p) or {} for p in init]
+    cpu, mem = pod(run, first)
+    others = pod([{}, *run[1:]], first)
+    return Workload(
+        name, kind, replicas, cpu, mem, resources_path=containers[0], others=others, **extra
+    )
 
 
 WAIT = "waitImage.resources"  # the chart's wait-for-<dependency> init containers
@@ -146,19 +154,19 @@ def jobs(v: dict) -> Iterator[Workload]:
     """Jobs are counted as running at the same time as everything else (the bootstrap runs on
     every install and rotation; a backup or snapshot can start while the API is at its HPA max)."""
     if get(v, "databaseBootstrap.enabled"):
-        yield _workload("bootstrap", "Job", v, ["databaseBootstrap.resources"])
+        yield _workload("bootstrap/Job", "Job", v, ["databaseBootstrap.resources"])
     if get(v, "backup.enabled"):
         # With a destination the dump runs as an init container before the upload.
         upload = bool(get(v, "backup.destination.type"))
         containers = ["backup.uploader.resources"] if upload else ["backup.resources"]
         init = ["backup.resources"] if upload else []
-        yield _workload("backup", "CronJob", v, containers, init)
+        yield _workload("backup/CronJob", "CronJob", v, containers, init)
         if get(v, "backup.restore.enabled"):
             yield _workload(
-                "backup-restore", "Job", v, ["backup.resources"], ["backup.uploader.resources"]
+                "backup/Job", "Job", v, ["backup.resources"], ["backup.uploader.resources"]
             )
     if get(v, "volumeSnapshots.enabled"):
-        yield _workload("volume-snapshots", "CronJob", v, ["volumeSnapshots.resources"])
+        yield _workload("volume-snapshots/CronJob", "CronJob", v, ["volumeSnapshots.resources"])
 
 
 def chart_workloads(values: dict) -> list[Workload]:
