@@ -68,10 +68,13 @@ def test_program_runs_and_exports_outputs(stack, target):
         "grafanaUrl",
         "ingressAddress",
         "backupBucket",
+        "estimatedMonthlyCost",
         "credentialRotation",
         "volumes",
     }
     assert outputs["target"]["value"] == target
+    cost = outputs["estimatedMonthlyCost"]["value"]
+    assert cost["estimate"] is True and cost["currency"] == "USD" and "tableDate" in cost
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
     assert outputs["namespace"]["value"] == "pganalytics"
     scheme = "https" if TLS[stack] else "http"
