@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from components.volumes import quantity_bytes
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
@@ -19,23 +21,6 @@ def table(name: str) -> dict:
 
 
 _CPU = re.compile(r"([0-9.]+)(m?)")
-_MEM = re.compile(r"([0-9.]+(?:e[0-9]+)?)([KMGTPE]i?|k)?")
-_UNITS = {
-    "": 1,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 
 
 def cpu_millis(value) -> int:
@@ -53,10 +38,10 @@ def mem_mib(value) -> float:
     """A memory quantity ("128Mi", "2Gi", "1G", bytes) in MiB; None or "" is 0."""
     if value in (None, ""):
         return 0.0
-    found = _MEM.fullmatch(str(value).strip())
-    if not found:
+    size = quantity_bytes(str(value).strip())
+    if size is None:
         raise ValueError(f"not a memory quantity: {value!r}")
-    return float(found.group(1)) * _UNITS[found.group(2) or ""] / 2**20
+    return size / 2**20
 
 
 def gib(value) -> float:
