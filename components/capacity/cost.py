@@ -37,17 +37,39 @@ class Estimate:
     spot: dict | None = None  # nodes' monthly range under Spot, when the pool is Spot
 
     @property
-    def total(self) -> float:
+    def priced_total(self) -> float:
+        """The sum of the parts that have a price; the whole cost only when `complete`."""
         return sum(line.monthly or 0.0 for line in self.lines)
 
     @property
     def missing(self) -> list[str]:
         return [line.item for line in self.lines if line.unit_price is None]
 
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def summary(self, currency: str) -> str:
+        """The estimate in one phrase that never passes a partial sum off as the total."""
+        if self.complete:
+            return f"{self.priced_total:.2f} {currency} a month"
+        priced = any(line.monthly is not None for line in self.lines)
+        head = (
+            f"partial estimate: {self.priced_total:.2f} {currency} a month for what is priced"
+            if priced
+            else "partial estimate: nothing priced"
+        )
+        return f"{head}; not priced: {', '.join(self.missing)}"
+
     def output(self) -> dict:
+        """The stack output estimatedMonthlyCost. `total` is null while a part has no price:
+        `pricedTotal` is then the sum of the priced parts only, and `missing` names the rest."""
         prices = table("prices")
         return {
-            "total": round(self.total, 2),
+            "total": round(self.priced_total, 2) if self.complete else None,
+            "pricedTotal": round(self.priced_total, 2),
+            "complete": self.complete,
+            "summary": self.summary(prices["currency"]),
             "currency": prices["currency"],
             "estimate": True,
             "tableDate": prices["date"],
@@ -90,10 +112,13 @@ class Prices:
         price = (m.get(kind) or {}).get(machine_type)
         return price, self._url(m.get("source", "")) if price is not None else ""
 
+    def entry(self, key: str, sub: str = "") -> dict:
+        """The table's entry for `key` (and `sub`) in this region, {} when it has none."""
+        entry = self.regional.get(key) or {}
+        return (entry.get(sub) or {}) if sub else entry
+
     def item(self, key: str, sub: str = "") -> tuple[float | None, str]:
-        entry = self.regional.get(key)
-        if sub:
-            entry = (entry or {}).get(sub)
+        entry = self.entry(key, sub)
         if not entry:
             return None, ""
         return float(entry["price"]), self._url(entry.get("source", ""))
@@ -132,6 +157,23 @@ def spot_range(p: Prices, machine_type: str, count: int) -> dict | None:
     }
 
 
+# Node boot disks: EKS managed node groups made without a launch template (targets/eks.py sets
+# only disk_size) get gp2 root volumes; GKE's node pool sets pd-balanced (targets/gke.py); AKS
+# picks the managed OS disk itself (no price: Azure bills managed disks per size tier).
+BOOT_DISK = {"aws": "gp2", "gcp": "pd-balanced", "azure": "managed OS disk"}
+# What the Traefik Service of type LoadBalancer creates: an NLB (the in-tree AWS provider,
+# aws-load-balancer-type: nlb in targets/eks.py), a regional forwarding rule of an external
+# passthrough Network Load Balancer on GKE, rules on the AKS cluster's Standard load balancer.
+LOAD_BALANCER = {"aws": "NLB", "gcp": "forwarding rule", "azure": "Standard LB rules"}
+# The backup bucket's storage class (components/backup): S3 Standard (no transition rule), a
+# regional Cloud Storage STANDARD bucket, a StorageV2 Standard_GRS account with access tier Hot.
+BUCKET_CLASS = {
+    "aws": ("s3_standard", "S3 Standard"),
+    "gcp": ("gcs_standard", "Cloud Storage Standard, regional"),
+    "azure": ("blob_hot_grs", "Blob Hot GRS"),
+}
+
+
 def estimate(settings: Settings, values: dict, needed_at_rest: float | None, p: Prices) -> Estimate:
     """The monthly estimate of a cloud stack. `needed_at_rest`: the nodes the pods need at their
     minimum replicas (fit.py), or None when the capacity check could not run."""
@@ -148,23 +190,35 @@ def estimate(settings: Settings, values: dict, needed_at_rest: float | None, p: 
         e.lines.append(node_lines(p, SYSTEM_VM_SIZE, 2, "AKS system pool"))
     if np.spot:
         e.spot = spot_range(p, np.machine_type, count)
-    disk = {"aws": "gp3", "gcp": "pd-balanced", "azure": "managed OS disk"}[settings.target]
+    disk = BOOT_DISK[settings.target]
     e.lines.append(_per_gb(p, f"node boot disks ({disk})", count * np.disk_size_gb, disk))
     size = sum(_volumes(values))
     if size:
         kind = settings.storage.type
         e.lines.append(_per_gb(p, f"chart volumes ({kind})", size, kind))
     if settings.ingress.controller == "traefik" and settings.ingress.service_type == "LoadBalancer":
-        e.lines.append(_hourly(p, "load balancer (Traefik Service)", 1, "load_balancer_hour"))
+        item = f"load balancer (Traefik Service, {LOAD_BALANCER[settings.target]})"
+        e.lines.append(_hourly(p, item, 1, "load_balancer_hour"))
     nats = _nat_gateways(settings)
-    if nats:
+    if nats and settings.target == "gcp":
+        e.lines.append(_cloud_nat(p, count))
+    elif nats:
         e.lines.append(_hourly(p, f"NAT gateways: {nats}", nats, "nat_gateway_hour"))
     e.lines.append(_control_plane(settings, p))
     if get(values, "backup.enabled"):
-        price, source = p.item("object_storage_gb_month")
-        gb = _bucket_gb(settings, values)
-        e.lines.append(Line("backup bucket (upper bound)", gb, "GB-months", price, source))
+        key, label = BUCKET_CLASS[settings.target]
+        price, source = p.item("object_storage_gb_month", key)
+        item = f"backup bucket ({label}, upper bound)"
+        e.lines.append(Line(item, _bucket_gb(settings, values), "GB-months", price, source))
     return e
+
+
+def _cloud_nat(p: Prices, nodes: int) -> Line:
+    """Cloud NAT bills each VM it serves by the hour, up to a cap of VMs per gateway."""
+    entry = p.entry("nat_gateway_vm_hour")
+    vms = min(nodes, int(entry["vm_cap"])) if entry else nodes
+    price, source = p.item("nat_gateway_vm_hour")
+    return Line(f"Cloud NAT: 1 gateway, {vms} node VMs", vms * p.hours, "VM-hours", price, source)
 
 
 def _per_gb(p: Prices, item: str, gb: float, disk: str) -> Line:

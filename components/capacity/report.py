@@ -20,17 +20,19 @@ def log(notes: list[str], summary: str, warnings: list[str], e: Estimate | None)
 
 
 def cost_line(e: Estimate) -> str:
+    """One line: the total when every part has a price; otherwise "partial estimate", the sum
+    of what is priced and the parts that are not, so a partial sum never reads as the total."""
     if e.cloud == "existing":
         return "estimated monthly cost: none (target existing creates no cloud resource)"
     out = e.output()
     priced = [b for b in out["breakdown"] if b["monthly"] is not None]
     parts = ", ".join(f"{b['item']} {b['monthly']:.2f}" for b in priced)
     text = (
-        f"estimated monthly cost: {out['total']:.2f} {out['currency']} (an estimate: list "
-        f"prices dated {out['tableDate']}, {out['source']}): {parts or 'nothing priced'}"
+        f"estimated monthly cost: {out['summary']} (an estimate: list prices dated "
+        f"{out['tableDate']}, {out['source']})"
     )
-    if out["missing"]:
-        text += f"; not priced (no price in the table): {', '.join(out['missing'])}"
+    if parts:
+        text += f"; priced parts: {parts}"
     if out["spot"]:
         s = out["spot"]
         text += (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+import yaml
 
 from components import capacity
 from components.capacity.data import table
@@ -16,7 +17,7 @@ from components.capacity.nodes import node, tiered_cpu_reserved, tiered_memory_r
 from components.capacity.workloads import chart_workloads
 from components.settings import ConfigError, build_settings
 from components.values import problems as chart_problems
-from tests.unit.harness import STACKS, stack_config
+from tests.unit.harness import ROOT, STACKS, stack_config
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -109,48 +110,139 @@ def test_allocatable_by_hand():
     assert tiered_memory_reserved(512) == 255
 
 
+def _size_gib(quantity: str) -> int:
+    assert quantity.endswith("Gi"), quantity
+    return int(quantity[:-2])
+
+
 def test_estimate_by_hand():
-    """prod on gcp (europe-west1, e2-standard-4 on demand, minSize 3), written out:
-    nodes 3 x 0.147431 $/h x 730 h = 322.87; GKE fee 0.10 x 730 = 73.00; total 395.87.
-    Disks, the load balancer, Cloud NAT and the bucket have no price in the table."""
-    e = capacity.assess(settings_for("prod", "gcp")).estimate
+    """prod on aws (eu-west-1), computed here from the stack file, the chart's values-prod.yaml
+    and the rows of prices.yaml, not through cost.py. With the table of this commit:
+
+      nodes     3 x m6i.xlarge x 0.214 $/h x 730 h              = 468.66
+      boot      3 x 100 GB gp2 x 0.11 $/GB-month                =  33.00
+      volumes   (100 + 10 + 50) GiB gp3 x 0.088 $/GB-month      =  14.08
+      NAT       3 gateways (perZone, 3 zones) x 0.048 $/h x 730 = 105.12
+      EKS       0.10 $/h x 730                                  =  73.00
+                                                                  ------
+      priced                                                      693.86
+      not priced: the Traefik NLB and the S3 backup bucket (no stored eu-west-1 price)
+    """
+    prices = table("prices")
+    hours = prices["hours_per_month"]
+    region = prices["aws"]["regions"]["eu-west-1"]
+    stack = stack_config("prod")
+    pool = stack["pganalytics:nodePool"]
+    chart = yaml.safe_load((ROOT / "charts/pganalytics/values-prod.yaml").read_text())
+    defaults = yaml.safe_load((ROOT / "charts/pganalytics/values.yaml").read_text())
+    volumes = sum(
+        _size_gib(chart[part]["persistence"]["size"])
+        for part in ("timescaledb", "grafana", "backup")
+    )
+    zones = stack["pganalytics:network"]["zoneCount"]
+    # Redis (off in values.yaml, not turned on by prod) has no volume.
+    assert not defaults["redis"]["enabled"] and "redis" not in chart
+    assert stack["pganalytics:network"]["natGateway"] == "perZone"
+    by_hand = {
+        f"nodes at rest: {pool['minSize']} x m6i.xlarge": (
+            pool["minSize"] * region["machines"]["on_demand"]["m6i.xlarge"] * hours
+        ),
+        "node boot disks (gp2)": (
+            pool["minSize"] * pool["diskSizeGb"] * region["disk_gb_month"]["gp2"]["price"]
+        ),
+        "chart volumes (gp3)": volumes * region["disk_gb_month"]["gp3"]["price"],
+        f"NAT gateways: {zones}": zones * region["nat_gateway_hour"]["price"] * hours,
+        "control plane": region["control_plane_hour"]["price"] * hours,
+    }
+    e = capacity.assess(settings_for("prod", "aws")).estimate
     out = e.output()
-    assert out["total"] == pytest.approx(3 * 0.147431 * 730 + 0.10 * 730, abs=0.01)
-    assert out["total"] == pytest.approx(395.87, abs=0.01)
-    assert out["currency"] == "USD" and out["tableDate"] == table("prices")["date"]
-    assert "load balancer (Traefik Service)" in out["missing"]
-    assert "NAT gateways: 1" in out["missing"]
+    got = {b["item"]: b["monthly"] for b in out["breakdown"] if b["monthly"] is not None}
+    assert got == {k: pytest.approx(v, abs=0.005) for k, v in by_hand.items()}
+    assert out["missing"] == [
+        "load balancer (Traefik Service, NLB)",
+        "backup bucket (S3 Standard, upper bound)",
+    ]
+    assert out["pricedTotal"] == pytest.approx(sum(by_hand.values()), abs=0.01)
+    assert out["currency"] == "USD" and out["tableDate"] == prices["date"]
     assert out["spot"] is None
+
+
+def test_a_partial_estimate_never_reads_as_a_total():
+    """prod on aws: two parts have no price, so there is no total, only what is priced."""
+    e = capacity.assess(settings_for("prod", "aws")).estimate
+    out = e.output()
+    assert not out["complete"] and out["total"] is None and out["pricedTotal"] > 0
+    line = capacity.cost_line(e)
+    head = f"estimated monthly cost: partial estimate: {out['pricedTotal']:.2f} USD a month"
+    assert line.startswith(f"{head} for what is priced; not priced: ")
+    assert "load balancer (Traefik Service, NLB), backup bucket (S3 Standard" in line
+    assert out["summary"] in line
+
+
+def test_nothing_priced_says_so():
+    # A region the table does not list: every part unpriced, and no "0.00" anywhere.
+    s = settings_for("prod", "aws", region="ap-northeast-3")
+    e = capacity.assess(s).estimate
+    out = e.output()
+    assert out["total"] is None and out["pricedTotal"] == 0 and len(out["missing"]) == 7
+    line = capacity.cost_line(e)
+    assert line.startswith("estimated monthly cost: partial estimate: nothing priced; not priced")
+    assert "0.00" not in line
+
+
+def test_a_complete_estimate_gives_the_total():
+    """prod on gcp with a NodePort Service (no forwarding rule): every part has a price."""
+    e = capacity.assess(settings_for("prod", "gcp", **{"ingress.serviceType": "NodePort"})).estimate
+    out = e.output()
+    assert out["complete"] and out["missing"] == []
+    assert out["total"] == out["pricedTotal"]
+    assert out["total"] == pytest.approx(sum(b["monthly"] for b in out["breakdown"]), abs=0.01)
+    # Cloud NAT bills the VMs it serves: the 3 nodes at rest, under the 32-VM cap.
+    (nat,) = [b for b in out["breakdown"] if b["item"].startswith("Cloud NAT")]
+    assert nat["unit"] == "VM-hours" and nat["quantity"] == 3 * table("prices")["hours_per_month"]
+    line = capacity.cost_line(e)
+    assert line.startswith(f"estimated monthly cost: {out['total']:.2f} USD a month (an estimate")
+    assert "partial" not in line and "not priced" not in line
 
 
 def test_spot_is_a_range():
     # dev on azure is Spot: from 90% off to the on-demand price, 1 x D4s_v5 x 730 h.
+    prices = table("prices")
+    hourly = prices["azure"]["regions"]["westeurope"]["machines"]["on_demand"]["Standard_D4s_v5"]
+    hours = prices["hours_per_month"]
     e = capacity.assess(settings_for("dev", "azure")).estimate
     assert e.spot == {
-        "nodesMonthlyLow": round(0.23 * 0.1 * 730, 2),
-        "nodesMonthlyHigh": round(0.23 * 730, 2),
+        "nodesMonthlyLow": round(hourly * (1 - 0.9) * hours, 2),
+        "nodesMonthlyHigh": round(hourly * hours, 2),
         "basis": "up to 90% off",
     }
 
 
-def test_a_region_without_prices_names_what_is_missing():
-    out = capacity.assess(settings_for("prod", "aws")).estimate.output()  # eu-west-1
-    assert out["total"] == 0 and "nodes at rest: 3 x m6i.xlarge" in out["missing"]
-    line = capacity.cost_line(capacity.assess(settings_for("prod", "aws")).estimate)
-    assert "not priced (no price in the table): nodes at rest" in line
-
-
 def test_price_table_is_fresh_and_sourced():
     prices = table("prices")
+    sources = prices["sources"]
+    dated = {}
+    for name, source in sources.items():
+        assert source["url"].startswith("https://"), name
+        when = str(source["date"])
+        if when.startswith("undated"):
+            continue
+        dated[name] = datetime.date.fromisoformat(when)
+    # The table's date is its oldest dated source, and that source is not too old.
+    assert prices["date"] == min(dated.values()).isoformat()
     age = datetime.date.today() - datetime.date.fromisoformat(prices["date"])
     assert age.days <= prices["max_age_days"], "refresh components/capacity/data/prices.yaml"
-    sources = prices["sources"]
+    used = set()
     for cloud in CLOUDS:
         for region, data in prices[cloud]["regions"].items():
             for key, entry in data.items():
-                entries = entry.values() if key == "disk_gb_month" else [entry]
-                for e in entries:
-                    assert e["source"] in sources and sources[e["source"]]["url"], (region, key)
+                grouped = key in ("disk_gb_month", "object_storage_gb_month")
+                for e in entry.values() if grouped else [entry]:
+                    assert e["source"] in sources, (region, key)
+                    used.add(e["source"])
+                    if key != "machines":
+                        assert float(e["price"]) >= 0, (region, key)
+    assert set(sources) - used <= {"aks_free", "spot_discount"}, "a source no price uses"
     machines = table("machines")
     for cloud in CLOUDS:
         for region, data in prices[cloud]["regions"].items():

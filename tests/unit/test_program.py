@@ -75,6 +75,8 @@ def test_program_runs_and_exports_outputs(stack, target):
     assert outputs["target"]["value"] == target
     cost = outputs["estimatedMonthlyCost"]["value"]
     assert cost["estimate"] is True and cost["currency"] == "USD" and "tableDate" in cost
+    # A partial estimate has no total, only the sum of what is priced.
+    assert cost["complete"] == (not cost["missing"]) == (cost["total"] is not None)
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
     assert outputs["namespace"]["value"] == "pganalytics"
     scheme = "https" if TLS[stack] else "http"
