@@ -249,6 +249,23 @@ def test_price_table_is_fresh_and_sourced():
             assert set(data["machines"]["on_demand"]) <= set(machines[cloud]), region
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_old_aws_default_m6i_large(stack):
+    """The AWS default moved from m6i.large to m6i.xlarge (docs/UPGRADING.md). dev and prod
+    still fit on m6i.large, so a stack may keep it; enterprise's 2-CPU database pod does not
+    fit one, and the preview refuses it with a type that fits."""
+    s = settings_for(stack, "aws", **{"nodePool.machineType": "m6i.large"})
+    a = capacity.assess(s)
+    if stack == "enterprise":
+        (problem,) = a.problems
+        assert problem.startswith("pganalytics:nodePool.machineType is too small: StatefulSet ")
+        fix = problem.rsplit(" ", 1)[1]
+        fixed = settings_for(stack, "aws", **{"nodePool.machineType": fix})
+        assert capacity.assess(fixed).problems == []
+    else:
+        assert a.problems == [] and a.fit.headroom >= 0.20, a.fit.summary()
+
+
 @pytest.mark.parametrize("target", CLOUDS)
 def test_default_machine_types_are_in_the_table(target):
     s = settings_for("prod", target)
