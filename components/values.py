@@ -117,13 +117,21 @@ def _path_of(error) -> str:
     return ".".join(parts)
 
 
-def _defined(tree: dict, dotted: str) -> bool:
+_ABSENT = object()
+
+
+def lookup(tree: dict, dotted: str, default: Any = None) -> Any:
+    """The value at a dotted path of nested maps ("backup.persistence.size"), or `default`."""
     node: Any = tree
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return False
+            return default
         node = node[part]
-    return True
+    return node
+
+
+def _defined(tree: dict, dotted: str) -> bool:
+    return lookup(tree, dotted, _ABSENT) is not _ABSENT
 
 
 def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:

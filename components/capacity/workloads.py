@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from components.capacity.data import cpu_millis, mem_mib, table
+from components.values import lookup as get
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,6 @@ class Workload:
     @property
     def at_rest(self) -> int:
         return self.replicas if self.min_replicas is None else self.min_replicas
-
-
-def get(values: dict, path: str, default: Any = None) -> Any:
-    node: Any = values
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 def pod(containers: list[dict], init: list[dict] = ()) -> tuple[int, float]:
