@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from components.budget import lookup as get
 from components.capacity.data import cpu_millis, mem_mib, table
-from components.values import lookup as get
 
 
 @dataclass(frozen=True)

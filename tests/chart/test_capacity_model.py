@@ -44,6 +44,9 @@ TOGGLES = {
         "mlService": {"enabled": True, "replicaCount": 3},
         "redis": {"enabled": True},
         "frontend": {"enabled": True, "replicaCount": 2},
+        # prod's max_connections (800) holds prod's budget; the ML pods' connections raise the
+        # budget above it, and the chart refuses to render below the budget.
+        "timescaledb": {"parameters": {"max_connections": "1000"}},
     },
     "backup-restore": {
         "backup": {
