@@ -864,6 +864,63 @@ def test_messages_never_quote_a_secret_value():
     assert result["resources"] == []
 
 
+LONG_SECRET = "pga-" + "".join(f"{i:03d}Zq" for i in range(60))  # 304 characters, no repeats
+
+
+def _secret_problems(stack: str, config: dict, secret_keys: set[str]) -> str:
+    """The whole ConfigError message, keys in `secret_keys` set with --secret."""
+    from components import values
+    from components.settings import ConfigError, build_settings
+
+    bare = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("pganalytics:")}
+    with pytest.raises(ConfigError) as error:
+        build_settings(stack, bare, secret_keys, set(config), chart_check=values.problems)
+    return str(error.value)
+
+
+def _shown_part(secret: str, message: str, width: int = 8) -> str:
+    """The first `width`-character piece of `secret` that `message` shows, or ""."""
+    return next(
+        (
+            secret[i : i + width]
+            for i in range(len(secret) - width + 1)
+            if secret[i : i + width] in message
+        ),
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "key", "value"),
+    [
+        # The chart schema's message quoted the value and was cut to 157 characters before
+        # the whole secret was looked for: the first 150 characters were printed.
+        ("aws", "chart", {"values": {"backend": {"replicaCount": LONG_SECRET}}}),
+        # A tag value longer than GCP allows: the fix suggested its first 63 characters.
+        ("gcp", "tags", {"team": LONG_SECRET}),
+    ],
+)
+def test_no_part_of_a_long_secret_is_shown(target, key, value):
+    """Issue 18 item 4: nothing is cut from a message before the secrets are hidden, and a fix
+    never suggests a value derived from a secret one."""
+    config = stack_config("prod", target)
+    config[f"pganalytics:{key}"] = value
+    message = _secret_problems("prod", config, {key})
+    assert f"pganalytics:{key}." in message, message
+    assert not _shown_part(LONG_SECRET, message), message
+
+
+def test_a_short_secret_is_not_quoted_either():
+    """Values of fewer than 4 characters were never looked for: `(got 'k3y')` was printed."""
+    config = stack_config("prod", "aws")
+    config["pganalytics:chart"] = {"values": {"backend": {"replicaCount": "k3y"}}}
+    config["pganalytics:ingress"] = {**config["pganalytics:ingress"], "acmeIssuer": "pr0"}
+    message = _secret_problems("prod", config, {"chart", "ingress"})
+    assert "pganalytics:chart.values.backend.replicaCount" in message
+    assert "pganalytics:ingress.acmeIssuer must be staging or production" in message
+    assert "k3y" not in message and "pr0" not in message, message
+
+
 def test_acknowledged_public_endpoint_is_accepted():
     config = stack_config("prod", "aws")
     _set(config, "endpoint.publicCidrs", ["0.0.0.0/0"])
