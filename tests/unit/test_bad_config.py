@@ -672,6 +672,27 @@ CASES = {
             "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
         ],
     ),
+    # Issue 18 item 5: the guard judged each range alone, so two halves passed.
+    "endpoint-open-to-the-internet-by-halves": (
+        "prod",
+        "aws",
+        {"endpoint.publicCidrs": ["0.0.0.0/1", "128.0.0.0/1"]},
+        [
+            "pganalytics:endpoint.publicCidrs[0] opens the Kubernetes API to 50% of the IPv4 "
+            "internet (a public range shorter than /8) (0.0.0.0/1)",
+            "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
+        ],
+    ),
+    "endpoint-open-by-ranges-that-cover-most-of-the-internet": (
+        "enterprise",
+        "gcp",
+        {"endpoint.publicCidrs": [f"{n}.0.0.0/8" for n in range(11, 140)]},  # 129 of 256
+        [
+            "pganalytics:endpoint.publicCidrs together open the Kubernetes API to 50% of the "
+            "IPv4 internet",
+            "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
+        ],
+    ),
     "endpoint-open-to-the-ipv6-internet": (
         "enterprise",
         "gcp",
@@ -919,6 +940,25 @@ def test_a_short_secret_is_not_quoted_either():
     assert "pganalytics:chart.values.backend.replicaCount" in message
     assert "pganalytics:ingress.acmeIssuer must be staging or production" in message
     assert "k3y" not in message and "pr0" not in message, message
+
+
+def test_the_endpoint_guard_judges_ranges_together():
+    """A /8 of a company's own range or a private /7 is not the internet; the union of many
+    public ranges is judged as a whole, and the acknowledgement lets any of it through."""
+    config = stack_config("prod", "azure")
+    _set(config, "endpoint.publicCidrs", ["17.0.0.0/8", "10.0.0.0/8", "203.0.113.0/24"])
+    assert _problems("prod", config) == []
+    halves = [f"{n}.0.0.0/8" for n in range(11, 139)]  # 128 public /8s: half the internet
+    _set(config, "endpoint.publicCidrs", [*halves, "10.0.0.0/8"])
+    assert _problems("prod", config) == []  # exactly half is not "most"
+    _set(config, "endpoint.publicCidrs", [*halves, "200.0.0.0/8"])
+    assert [p.split(" ", 1)[0] for p in _problems("prod", config)] == [
+        "pganalytics:endpoint.publicCidrs"
+    ]
+    _set(config, "endpoint.acknowledgePublicInternet", True)
+    assert _problems("prod", config) == []
+    _set(config, "endpoint.publicCidrs", ["0.0.0.0/1", "128.0.0.0/1"])
+    assert _problems("prod", config) == []
 
 
 def test_acknowledged_public_endpoint_is_accepted():
