@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -146,13 +147,46 @@ def _message(error, secrets: Secrets) -> str:
     return message if len(message) < 160 else message[:157] + "..."
 
 
+@cache
+def helm_regex(pattern: str) -> re.Pattern:
+    """A values.schema.json `pattern` read as Helm reads it: Helm's validator uses Go's RE2,
+    where \\d, \\w and \\s match ASCII only and `$` matches only at the end of the text.
+    Python's re would let a fullwidth digit through \\d and a trailing newline through `$`, so
+    the program's check would pass values Helm refuses (or, for a pattern, look-alikes)."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(char)
+        else:
+            out.append(r"\Z" if char == "$" and not in_class else char)
+    return re.compile("".join(out), re.ASCII)
+
+
+def _helm_pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not helm_regex(pattern).search(instance):
+        from jsonschema import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 def _check(merged: dict, overrides: dict, values_file: str, secrets: Secrets) -> list[str]:
     schema = _schema()
     if schema is None:
         return []
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    base = jsonschema.validators.validator_for(schema)
+    validator = jsonschema.validators.extend(base, {"pattern": _helm_pattern})(schema)
     problems = []
     for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
         path = _path_of(error)

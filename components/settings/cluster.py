@@ -269,7 +269,7 @@ class Cluster(Model):
 # What a principal of each cloud looks like: pattern, what else it is, an example.
 PRINCIPALS = {
     "aws": (
-        r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}",
+        r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]{1,512}",
         "is not an IAM role or user ARN",
         "arn:aws:iam::123456789012:role/platform-admins",
     ),
@@ -285,7 +285,7 @@ PRINCIPALS = {
     ),
 }
 # An assumed-role session (what `aws sts get-caller-identity` shows): it changes per login.
-STS_SESSION = r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+"
+STS_SESSION = r"arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([A-Za-z0-9_+=,.@-]+)/.+"
 
 
 class ClusterAdmins(Model):

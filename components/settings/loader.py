@@ -14,7 +14,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, ValidationError
 
-from components.settings.base import TARGETS
+from components.settings.base import TARGETS, VALUES_FILE
 from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
 from components.settings.models import Settings
 from components.settings.secret_leaves import Secrets, secret_leaves
@@ -106,8 +106,14 @@ def build_settings(
         overrides = chart.get("values")
         if settings is not None and not problems:
             problems += chart_check(settings, values_file, overrides or {}, secrets)
-        elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
-            problems += chart_check(None, values_file, overrides, secrets)
+        elif isinstance(overrides, dict) and VALUES_FILE.fullmatch(values_file):
+            # A key the settings already refused (a cron schedule) is reported once.
+            named = {p.split(" ", 1)[0] for p in problems}
+            problems += [
+                p
+                for p in chart_check(None, values_file, overrides, secrets)
+                if p.split(" ", 1)[0] not in named
+            ]
     if problems:
         # Messages quote bad values; none set with --secret is ever shown.
         raise ConfigError([secrets.hide(p) for p in problems], stack)

@@ -467,13 +467,46 @@ CASES = {
         "prod",
         "aws",
         {"tags": {"aws:owner": "team"}},
-        ["pganalytics:tags.aws:owner must be 1-63 letters", "pulumi config rm --path"],
+        [
+            "pganalytics:tags.aws:owner is not a tag key this cloud accepts: 1-128 letters",
+            "not starting with aws:",
+            "pulumi config rm --path pganalytics:tags.aws:owner",
+        ],
     ),
     "gcp-label-value-too-long": (
         "enterprise",
         "gcp",
         {"tags": {"team": "x" * 64}},
-        ["pganalytics:tags.team is longer than a tag value may be (63)"],
+        [
+            "pganalytics:tags.team is not a label value this cloud accepts: 0-63 lowercase",
+            f"pulumi config set --path pganalytics:tags.team {'x' * 63}",
+        ],
+    ),
+    # --- issue 18 item 13: one case per class of free-form string
+    "image-tag-with-fullwidth-digits": (
+        "prod",
+        None,
+        {"chart.imageTag": "\uff13.\uff13.0"},
+        ["pganalytics:chart.imageTag must be an exact image tag", "3.3.0"],
+    ),
+    "backup-schedule-out-of-range": (
+        "prod",
+        None,
+        {"chart.values": {"backup": {"schedule": "15 24 * * *"}}},
+        [
+            "pganalytics:chart.values.backup.schedule has a value outside 0-23 in its hour field",
+            'pulumi config set --path pganalytics:chart.values.backup.schedule "15 2 * * *"',
+        ],
+    ),
+    "azure-tags-over-the-limit": (
+        "prod",
+        "azure",
+        {"tags": {f"team{i}": "ops" for i in range(47)}},
+        [
+            "pganalytics:tags are too many: with the program's own (app, stack, managed-by, "
+            "purpose) a resource would carry 51 tags, more than the 50 the cloud allows",
+            "pulumi config rm --path pganalytics:tags.team46",
+        ],
     ),
     "same-api-and-grafana-host": (
         "prod",
