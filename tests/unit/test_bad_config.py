@@ -695,6 +695,40 @@ CASES = {
             "pulumi config set --path pganalytics:backup.credentialsSecret pganalytics-backup-s3",
         ],
     ),
+    # --- backups immutable and restored with their own identity (issue 18 item 6)
+    "backup-lock-longer-than-retention": (
+        "prod",
+        "aws",
+        {"backup.lockDays": 40},
+        [
+            "pganalytics:backup.lockDays must be at most backup.retentionDays (30; got 40)",
+            "pulumi config set --path pganalytics:backup.lockDays 30",
+        ],
+    ),
+    "backup-lock-beyond-gcs-soft-delete": (
+        "prod",
+        "gcp",
+        {"backup.retentionDays": 365, "backup.lockDays": 120},
+        [
+            "pganalytics:backup.lockDays must be at most 90 on gcp",
+            "pulumi config set --path pganalytics:backup.lockDays 90",
+        ],
+    ),
+    "backup-lock-mode-on-gcp": (
+        "enterprise",
+        "gcp",
+        {"backup.lockMode": "compliance"},
+        [
+            "pganalytics:backup.lockMode is only used on aws and existing (target is gcp)",
+            "pulumi config set --path pganalytics:backup.lockMode governance",
+        ],
+    ),
+    "backup-restore-keys-on-a-cloud": (
+        "prod",
+        "azure",
+        {"backup.restoreCredentialsSecret": "pga-restore-s3"},
+        ["pganalytics:backup.restoreCredentialsSecret is only used on target existing"],
+    ),
     # --- the Kubernetes API endpoint on a cloud (issue 12)
     "endpoint-open-to-the-internet": (
         "prod",
