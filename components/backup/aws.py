@@ -224,52 +224,12 @@ class S3Backup(BackupDestination):
             ),
         )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.role = aws.iam.Role(
-            "backup-role",
-            name=f"{s.cluster_name}-backup",
-            assume_role_policy=POD_IDENTITY_TRUST,
-            tags=tags,
-            opts=child,
+        # --- identities: the backup pods write, the restore Job only reads ------------------
+        self.role, self.association = self._pod_role(
+            "backup", self.service_account_name, writer_policy, args, tags, child
         )
-        aws.iam.RolePolicy(
-            "backup-bucket-access",
-            role=self.role.id,
-            policy=self.bucket.arn.apply(writer_policy),
-            opts=child,
-        )
-        self.association = aws.eks.PodIdentityAssociation(
-            "backup-pod-identity",
-            cluster_name=args.target.cluster_name,
-            namespace=args.namespace,
-            service_account=self.service_account_name,
-            role_arn=self.role.arn,
-            tags=tags,
-            opts=child,
-        )
-
-        # --- identity: only <namespace>/<fullname>-restore may use it, to read -------------
-        self.restore_role = aws.iam.Role(
-            "backup-restore-role",
-            name=f"{s.cluster_name}-backup-restore",
-            assume_role_policy=POD_IDENTITY_TRUST,
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            "backup-restore-bucket-access",
-            role=self.restore_role.id,
-            policy=self.bucket.arn.apply(reader_policy),
-            opts=child,
-        )
-        aws.eks.PodIdentityAssociation(
-            "backup-restore-pod-identity",
-            cluster_name=args.target.cluster_name,
-            namespace=args.namespace,
-            service_account=self.restore_service_account_name,
-            role_arn=self.restore_role.arn,
-            tags=tags,
-            opts=child,
+        self.restore_role, _ = self._pod_role(
+            "backup-restore", self.restore_service_account_name, reader_policy, args, tags, child
         )
 
         self.bucket_name = self.bucket.bucket
@@ -290,3 +250,30 @@ class S3Backup(BackupDestination):
             "networkPolicy": {"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
         }
         self._outputs()
+
+    def _pod_role(self, name, service_account, policy, args, tags, child):
+        """An IAM role `<clusterName>-<name>` that only `<namespace>/<service_account>` can
+        assume (EKS Pod Identity), with `policy(bucket ARN)` inline: (role, association)."""
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=f"{args.settings.cluster_name}-{name}",
+            assume_role_policy=POD_IDENTITY_TRUST,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-bucket-access",
+            role=role.id,
+            policy=self.bucket.arn.apply(policy),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity",
+            cluster_name=args.target.cluster_name,
+            namespace=args.namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+            tags=tags,
+            opts=child,
+        )
+        return role, association

@@ -160,32 +160,7 @@ class AzureBlobBackup(BackupDestination):
                 ),
             )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.identity = managedidentity.UserAssignedIdentity(
-            "backup-identity",
-            resource_group_name=group.name,
-            resource_name_=f"{s.cluster_name}-backup",
-            location=s.region,
-            tags=tags,
-            opts=child,
-        )
-        issuer = args.target.cluster.oidc_issuer_profile.apply(
-            lambda p: p.issuer_url if p else None
-        )
-        ksa = self.service_account_name
-        subject = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"system:serviceaccount:{ns}:{ksa}"
-        )
-        managedidentity.FederatedIdentityCredential(
-            "backup-federated-credential",
-            resource_group_name=group.name,
-            resource_name_=self.identity.name,
-            federated_identity_credential_resource_name="pganalytics-backup",
-            issuer=issuer,
-            subject=subject,
-            audiences=[TOKEN_AUDIENCE],
-            opts=child,
-        )
+        # --- identities: the backup pods write, the restore Job only reads ------------------
         client = authorization.get_client_config_output(
             opts=pulumi.InvokeOptions(parent=self, provider=provider)
         )
@@ -199,46 +174,21 @@ class AzureBlobBackup(BackupDestination):
             permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
             opts=child,
         )
-        authorization.RoleAssignment(
-            "backup-blob-writer",
-            principal_id=self.identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=writer.id,
-            # The container only, not the account. (It replaces the assignment of Storage Blob
-            # Data Contributor, which deletes, that this identity held before.)
-            scope=self.container.id,
-            opts=child,
+        issuer = args.target.cluster.oidc_issuer_profile.apply(
+            lambda p: p.issuer_url if p else None
         )
-
-        # --- identity: only <namespace>/<fullname>-restore may use it, to read --------------
-        self.restore_identity = managedidentity.UserAssignedIdentity(
-            "backup-restore-identity",
-            resource_group_name=group.name,
-            resource_name_=f"{s.cluster_name}-backup-restore",
-            location=s.region,
-            tags=tags,
-            opts=child,
+        common = {"group": group, "issuer": issuer, "tags": tags, "child": child}
+        # "backup-blob-writer" replaces the assignment of Storage Blob Data Contributor (which
+        # deletes) that this identity held before.
+        self.identity = self._federated_identity(
+            "backup", self.service_account_name, ("backup-blob-writer", writer.id), **common
         )
-        rsa = self.restore_service_account_name
-        managedidentity.FederatedIdentityCredential(
-            "backup-restore-federated-credential",
-            resource_group_name=group.name,
-            resource_name_=self.restore_identity.name,
-            federated_identity_credential_resource_name="pganalytics-restore",
-            issuer=issuer,
-            subject=pulumi.Output.from_input(args.namespace).apply(
-                lambda ns: f"system:serviceaccount:{ns}:{rsa}"
-            ),
-            audiences=[TOKEN_AUDIENCE],
-            opts=child,
-        )
-        authorization.RoleAssignment(
-            "backup-restore-blob-reader",
-            principal_id=self.restore_identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_READER),
-            scope=self.container.id,
-            opts=child,
+        reader = builtin_role(client.subscription_id, BLOB_DATA_READER)
+        self.restore_identity = self._federated_identity(
+            "backup-restore",
+            self.restore_service_account_name,
+            ("backup-restore-blob-reader", reader),
+            **common,
         )
 
         self.bucket_name = self.container.name
@@ -264,3 +214,39 @@ class AzureBlobBackup(BackupDestination):
             "podLabels": {"azure.workload.identity/use": "true"},
         }
         self._outputs()
+
+    def _federated_identity(self, name, service_account, role, *, group, issuer, tags, child):
+        """A user-assigned identity `<clusterName>-<name>` whose federated credential trusts
+        only `system:serviceaccount:<namespace>:<service_account>` (Azure workload identity),
+        with `role` (assignment name, role definition id) on the container only, not the
+        account."""
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-identity",
+            resource_group_name=group.name,
+            resource_name_=f"{self.settings.cluster_name}-{name}",
+            location=self.settings.region,
+            tags=tags,
+            opts=child,
+        )
+        managedidentity.FederatedIdentityCredential(
+            f"{name}-federated-credential",
+            resource_group_name=group.name,
+            resource_name_=identity.name,
+            federated_identity_credential_resource_name=f"pganalytics-{name.split('-')[-1]}",
+            issuer=issuer,
+            subject=pulumi.Output.from_input(self.namespace).apply(
+                lambda ns: f"system:serviceaccount:{ns}:{service_account}"
+            ),
+            audiences=[TOKEN_AUDIENCE],
+            opts=child,
+        )
+        assignment, definition = role
+        authorization.RoleAssignment(
+            assignment,
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=definition,
+            scope=self.container.id,
+            opts=child,
+        )
+        return identity

@@ -94,63 +94,26 @@ class GcsBackup(BackupDestination):
             opts=keep,
         )
 
-        # --- identity: only <namespace>/<fullname>-backup may impersonate it ------------------
-        self.service_account = gcp.serviceaccount.Account(
-            "backup-service-account",
-            account_id=service_account_id(s.cluster_name),
-            display_name=f"pgAnalytics backups ({s.cluster_name})",
-            project=project,
-            opts=child,
-        )
-        member = self.service_account.email.apply(lambda e: f"serviceAccount:{e}")
-        # Create and read objects (upload, verify); no delete, so no overwrite either:
-        # objectCreator "does not give permission to view, delete, or replace objects"
+        # --- identities: the backup pods write, the restore Job only reads ------------------
+        # The writer creates and reads objects (upload, verify); no delete, so no overwrite
+        # either: objectCreator "does not give permission to view, delete, or replace objects"
         # (https://cloud.google.com/storage/docs/access-control/iam-roles). The lifecycle rule
         # expires backups.
-        for role in ("roles/storage.objectCreator", "roles/storage.objectViewer"):
-            gcp.storage.BucketIAMMember(
-                f"backup-{role.split('.')[-1].lower()}",
-                bucket=self.bucket.name,
-                role=role,
-                member=member,
-                opts=child,
-            )
-        ksa = self.service_account_name
-        wi_member = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{ksa}]"
+        self.service_account = self._workload_account(
+            "backup",
+            service_account_id(s.cluster_name),
+            f"pgAnalytics backups ({s.cluster_name})",
+            self.service_account_name,
+            ("roles/storage.objectCreator", "roles/storage.objectViewer"),
+            child,
         )
-        gcp.serviceaccount.IAMMember(
-            "backup-workload-identity",
-            service_account_id=self.service_account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=wi_member,
-            opts=child,
-        )
-
-        # --- identity: only <namespace>/<fullname>-restore may impersonate it, to read -------
-        self.restore_service_account = gcp.serviceaccount.Account(
-            "backup-restore-service-account",
-            account_id=service_account_id(s.cluster_name, "rs"),
-            display_name=f"pgAnalytics restore ({s.cluster_name})",
-            project=project,
-            opts=child,
-        )
-        gcp.storage.BucketIAMMember(
-            "backup-restore-objectviewer",
-            bucket=self.bucket.name,
-            role="roles/storage.objectViewer",
-            member=self.restore_service_account.email.apply(lambda e: f"serviceAccount:{e}"),
-            opts=child,
-        )
-        rsa = self.restore_service_account_name
-        gcp.serviceaccount.IAMMember(
-            "backup-restore-workload-identity",
-            service_account_id=self.restore_service_account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=pulumi.Output.from_input(args.namespace).apply(
-                lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{rsa}]"
-            ),
-            opts=child,
+        self.restore_service_account = self._workload_account(
+            "backup-restore",
+            service_account_id(s.cluster_name, "rs"),
+            f"pgAnalytics restore ({s.cluster_name})",
+            self.restore_service_account_name,
+            ("roles/storage.objectViewer",),
+            child,
         )
 
         self.bucket_name = self.bucket.name
@@ -170,3 +133,34 @@ class GcsBackup(BackupDestination):
             "networkPolicy": {"extraEgress": [METADATA_EGRESS]},
         }
         self._outputs()
+
+    def _workload_account(self, name, account_id, display_name, service_account, roles, child):
+        """A Google service account that only `<namespace>/<service_account>` may impersonate
+        (GKE Workload Identity), holding `roles` on the bucket."""
+        project = self.settings.gcp_project
+        account = gcp.serviceaccount.Account(
+            f"{name}-service-account",
+            account_id=account_id,
+            display_name=display_name,
+            project=project,
+            opts=child,
+        )
+        member = account.email.apply(lambda e: f"serviceAccount:{e}")
+        for role in roles:
+            gcp.storage.BucketIAMMember(
+                f"{name}-{role.split('.')[-1].lower()}",
+                bucket=self.bucket.name,
+                role=role,
+                member=member,
+                opts=child,
+            )
+        gcp.serviceaccount.IAMMember(
+            f"{name}-workload-identity",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=pulumi.Output.from_input(self.namespace).apply(
+                lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{service_account}]"
+            ),
+            opts=child,
+        )
+        return account

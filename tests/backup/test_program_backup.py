@@ -198,13 +198,17 @@ def test_a_stack_without_protect_leaves_the_bucket_unprotected():
     assert not bucket["protect"] and not bucket["retainOnDelete"]
 
 
+# An S3-compatible store of target existing, as the docs set it up.
+MINIO = {
+    "endpoint": "https://minio.example.com:9000",
+    "bucketName": "pga-backups",
+    "credentialsSecret": "pganalytics-backup-s3",
+}
+
+
 def test_existing_uploads_to_an_s3_compatible_endpoint_with_a_secret():
     config = stack_config("prod", "existing")
-    config["pganalytics:backup"] = {
-        "endpoint": "https://minio.example.com:9000",
-        "bucketName": "pga-backups",
-        "credentialsSecret": "pganalytics-backup-s3",
-    }
+    config["pganalytics:backup"] = MINIO
     result = run_program("prod", config)
     assert result["error"] is None, result["error"]
     values = _chart_backup_values(result)
@@ -415,9 +419,7 @@ def test_azure_writer_cannot_delete_and_the_container_is_immutable_for_the_lock_
 def test_existing_locks_each_upload_and_restores_with_read_only_keys():
     config = stack_config("prod", "existing")
     config["pganalytics:backup"] = {
-        "endpoint": "https://minio.example.com:9000",
-        "bucketName": "pga-backups",
-        "credentialsSecret": "pganalytics-backup-s3",
+        **MINIO,
         "restoreCredentialsSecret": "pganalytics-restore-s3",
         "lockDays": 10,
         "lockMode": "compliance",
