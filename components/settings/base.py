@@ -81,7 +81,7 @@ CLOUDS = {
     "aws": Cloud(
         "AWS", r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]", "eu-west-1",
         r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|[0-9]*x?large|metal(-[0-9]+xl)?)",
-        "m6i.large", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
+        "m6i.xlarge", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
         ("172.17.0.0/16",),  # the Docker bridge on nodes
         (2, r"subnet-[0-9a-f]{8,17}", "subnet-0123456789abcdef0"),
     ),

@@ -156,7 +156,7 @@ CASES = {
         {"nodePool.machineType": "e2-standard-4"},
         [
             "pganalytics:nodePool.machineType is not a AWS machine type",
-            "pulumi config set --path pganalytics:nodePool.machineType m6i.large",
+            "pulumi config set --path pganalytics:nodePool.machineType m6i.xlarge",
         ],
     ),
     "gcp-machine-type-format": (
