@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""The pull-request preview report of one stack, in Markdown, from the engine's own records of
+a `pulumi preview`: its `--json` digest (the steps, with their old and new state,
+`diffReasons`, `replaceReasons` and `detailedDiff`) and its `--event-log` (the diagnostics and
+the policy violations, which the digest leaves out).
+
+Usage: preview_report.py STACK STATUS DIGEST.json EVENTS.jsonl STDERR.txt
+                         [--comment FILE] [--limit CHARS] [--run-url URL] [-- CONFIG FLAGS]
+  Prints the full report (every changed resource with every changed property). --comment
+  writes the same report cut to at most CHARS characters (a pull-request comment holds 65536),
+  whole resources at a time, saying how many were left out and where the full report is.
+  The stack's secret config values (read with `pulumi config --show-secrets` in the current
+  directory, with CONFIG FLAGS such as --config-file, and kept in memory) are scrubbed from
+  every text shown; the engine already shows secret property values as [secret].
+
+Called by scripts/preview.sh; tested on engine output in tests/e2e and on hand-made digests in
+tests/project/test_preview_report.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECRET = "[secret]"
+VALUE_CHARS = 300  # one old or new value, in the report
+OPS = {  # the step ops a reader reviews, folded to one word per resource
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+    "import": "import",
+    "import-replacement": "replace",
+    "discard": "discard",
+    "discard-replaced": "replace",
+}
+RANK = {"replace": 3}  # a replacement shows as three steps: keep the `replace` one
+SIGN = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "import": "=", "discard": "-"}
+_MISSING = object()
+
+
+@dataclass
+class Change:
+    """One changed property: its path, the kind of change, the old and the new value."""
+
+    path: str
+    kind: str
+    old: Any = _MISSING
+    new: Any = _MISSING
+
+
+@dataclass
+class Resource:
+    op: str
+    urn: str
+    type: str
+    name: str
+    replace_reasons: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    changes: list[Change] = field(default_factory=list)
+
+
+# --- reading the digest -----------------------------------------------------------------------
+
+
+def parse_path(path: str) -> list[str | int]:
+    """A property path as the engine prints it: a.b[0]["c.d"].e -> ["a", "b", 0, "c.d", "e"]."""
+    parts: list[str | int] = []
+    for m in re.finditer(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.\[\]]+)', path):
+        if m.group(1) is not None:
+            parts.append(json.loads(f'"{m.group(1)}"'))
+        elif m.group(2) is not None:
+            parts.append(int(m.group(2)))
+        else:
+            parts.append(m.group(3))
+    return parts
+
+
+def lookup(tree: Any, path: list[str | int]) -> Any:
+    for part in path:
+        if tree == SECRET:  # a secret object or list: everything inside it is secret
+            return SECRET
+        in_map = isinstance(tree, dict) and isinstance(part, str) and part in tree
+        in_list = isinstance(tree, list) and isinstance(part, int) and 0 <= part < len(tree)
+        if not (in_map or in_list):
+            return _MISSING
+        tree = tree[part]
+    return tree
+
+
+def changes_of(step: dict) -> list[Change]:
+    old_state, new_state = step.get("oldState") or {}, step.get("newState") or {}
+    detailed = step.get("detailedDiff")
+    if detailed is None:
+        # The provider gave no detailed diff: the changed top-level keys, whole.
+        detailed = {
+            key: {"kind": "update", "inputDiff": True} for key in step.get("diffReasons") or []
+        }
+    found = []
+    for path, diff in sorted(detailed.items()):
+        parts = parse_path(path)
+        old_side = old_state.get("inputs" if diff.get("inputDiff") else "outputs") or {}
+        kind = diff.get("kind", "update")
+        change = Change(path, kind)
+        if not kind.startswith("add"):
+            change.old = lookup(old_side, parts)
+        if not kind.startswith("delete"):
+            change.new = lookup(new_state.get("inputs") or {}, parts)
+        found.append(change)
+    return found
+
+
+def resources(digest: dict) -> tuple[list[Resource], int]:
+    """The changed custom resources (components only echo their children), and how many are
+    unchanged."""
+    rows: dict[str, Resource] = {}
+    unchanged = 0
+    for step in digest.get("steps") or []:
+        state = step.get("newState") or step.get("oldState") or {}
+        if state.get("custom") is False:
+            continue
+        op = step.get("op", "")
+        if op in ("same", "read", "refresh"):
+            unchanged += op == "same"
+            continue
+        folded = OPS.get(op, op)
+        urn = step["urn"]
+        type_ = urn.split("::")[-2].split("$")[-1]
+        prev = rows.get(urn)
+        if prev is not None and RANK.get(folded, 1) < RANK.get(prev.op, 1):
+            continue
+        res = Resource(folded, urn, type_, urn.split("::")[-1])
+        res.replace_reasons = list(step.get("replaceReasons") or [])
+        # The engine deletes first when the provider asked for it or a replace would clash
+        # (delete-replaced comes before create-replacement among the steps).
+        res.delete_before_replace = bool(prev and prev.delete_before_replace) or _deletes_first(
+            digest, urn
+        )
+        res.changes = changes_of(step) if folded in ("update", "replace") else []
+        rows[urn] = res
+    return sorted(rows.values(), key=lambda r: (r.type, r.name)), unchanged
+
+
+def _deletes_first(digest: dict, urn: str) -> bool:
+    ops = [s.get("op") for s in digest.get("steps") or [] if s.get("urn") == urn]
+    return (
+        "delete-replaced" in ops
+        and "create-replacement" in ops
+        and ops.index("delete-replaced") < ops.index("create-replacement")
+    )
+
+
+# --- the engine's messages ----------------------------------------------------------------------
+
+
+def messages(events_file: Path, digest: dict, stderr: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings): the engine's diagnostics and the policy violations."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    seen = set()
+
+    def add(where: list[str], text: str) -> None:
+        text = text.strip()
+        if text and text not in seen:
+            seen.add(text)
+            where.append(text)
+
+    events = []
+    if events_file.is_file():
+        for line in events_file.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    for event in events:
+        if diag := event.get("diagnosticEvent"):
+            if diag.get("ephemeral"):
+                continue
+            text = _resource_prefix(diag.get("urn")) + _uncolor(diag.get("message", ""))
+            if diag.get("severity") == "error":
+                add(errors, text)
+            elif diag.get("severity") == "warning":
+                add(warnings, text)
+        elif policy := event.get("policyEvent"):
+            text = (
+                f"policy {policy.get('policyPackName')}/{policy.get('policyName')} "
+                f"({policy.get('enforcementLevel')}): "
+                + _resource_prefix(policy.get("resourceUrn"))
+                + _uncolor(policy.get("message", ""))
+            )
+            add(errors if policy.get("enforcementLevel") == "mandatory" else warnings, text)
+    if not events:  # no event log (the engine did not start): the digest's, then stderr
+        for d in digest.get("diagnostics") or []:
+            if d.get("severity") == "error":
+                add(errors, _resource_prefix(d.get("urn")) + _uncolor(d.get("message", "")))
+    if stderr.strip() and not errors:
+        add(errors, stderr)
+    return errors, warnings
+
+
+def _uncolor(text: str) -> str:
+    return re.sub(r"<\{%[a-zA-Z]*%\}>|\x1b\[[0-9;]*m", "", text or "")
+
+
+def _resource_prefix(urn: str | None) -> str:
+    if not urn or "::" not in urn:
+        return ""
+    return f"{urn.split('::')[-2].split('$')[-1]} {urn.split('::')[-1]}: "
+
+
+# --- writing the report -------------------------------------------------------------------------
+
+
+def shown(value: Any) -> str:
+    if value is _MISSING:
+        return "–"
+    if value == SECRET:
+        return SECRET
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+    if len(text) > VALUE_CHARS:
+        text = text[: VALUE_CHARS - 1] + "…"
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def resource_section(res: Resource) -> list[str]:
+    lines = [f"#### {SIGN.get(res.op, '')} {res.op} `{res.type}` `{res.name}`", ""]
+    if res.op == "replace":
+        why = ", ".join(f"`{r}`" for r in res.replace_reasons) or "the provider asked for it"
+        how = (
+            "deleted first, then created (delete-before-replace: the old and the new object "
+            "cannot exist together)"
+            if res.delete_before_replace
+            else "the new one is created before the old one is deleted"
+        )
+        lines += [f"Replaced because of {why}; {how}.", ""]
+    if res.changes:
+        lines += ["| property | change | old | new |", "|---|---|---|---|"]
+        lines += [
+            f"| `{c.path}` | {c.kind} | {shown(c.old)} | {shown(c.new)} |" for c in res.changes
+        ]
+        lines.append("")
+    return lines
+
+
+def summary_lines(stack: str, rows: list[Resource], unchanged: int) -> list[str]:
+    lines = [f"### `pulumi preview` of stack `{stack}`", ""]
+    if not rows:
+        return [*lines, f"No changes ({unchanged} resources unchanged).", ""]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.op] = counts.get(r.op, 0) + 1
+    lines.append(
+        ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) + f"; {unchanged} unchanged."
+    )
+    lines += ["", "| operation | type | name |", "|---|---|---|"]
+    lines += [f"| {r.op} | `{r.type}` | `{r.name}` |" for r in rows]
+    lines.append("")
+    return lines
+
+
+def failure_lines(errors: list[str], status: int) -> list[str]:
+    lines = ["**The preview failed.** The engine said:", ""]
+    lines += ["```", *(e.replace("```", "'''") for e in errors or [f"exit status {status}"])]
+    return [*lines, "```", ""]
+
+
+def warning_lines(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return []
+    return ["Warnings:", "", "```", *(w.replace("```", "'''") for w in warnings), "```", ""]
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        if value:
+            text = text.replace(value, SECRET)
+    return text
+
+
+def build(stack: str, status: int, digest: dict, errors, warnings) -> tuple[list, list, list]:
+    """(head, sections, tail): the summary (or the failure), one block per changed resource,
+    the warnings."""
+    rows, unchanged = resources(digest)
+    if status != 0:
+        head = [f"### `pulumi preview` of stack `{stack}`", "", *failure_lines(errors, status)]
+        if rows:
+            head += ["Planned before the failure:", "", *summary_lines(stack, rows, unchanged)[2:]]
+        return head, [], warning_lines(warnings)
+    sections = [resource_section(r) for r in rows if r.changes or r.op == "replace"]
+    head = summary_lines(stack, rows, unchanged)
+    if sections:
+        head += ["Property changes (secret values show as `[secret]`):", ""]
+    return head, sections, warning_lines(warnings)
+
+
+def render(head: list, sections: list, tail: list) -> str:
+    return "\n".join([*head, *(line for s in sections for line in s), *tail]).rstrip() + "\n"
+
+
+def cut(head: list, sections: list, tail: list, limit: int, where: str) -> str:
+    """The report within `limit` characters: whole resource sections while they fit, then a
+    line saying how many resources and property lines were left out."""
+    full = render(head, sections, tail)
+    if len(full) <= limit:
+        return full
+    kept: list = []
+    note_room = 400
+    for i, section in enumerate(sections):
+        trial = render(head, [*kept, section], tail)
+        if len(trial) + note_room > limit:
+            left = sections[i:]
+            lines_left = sum(1 for s in left for line in s if line.startswith("| `"))
+            note = [
+                f"… cut here: the property changes of {len(left)} more resources "
+                f"({lines_left} property lines) are not shown. {where}",
+                "",
+            ]
+            text = render(head, kept, [*note, *tail])
+            if len(text) <= limit:
+                return text
+            break
+        kept.append(section)
+    # Even the head does not fit (thousands of resources): cut the text itself.
+    short = render(head, [], tail)
+    return (
+        short[: limit - 200] + f"\n\n… cut here ({len(full) - limit + 200} characters). {where}\n"
+    )
+
+
+def secret_config_values(stack: str, flags: list[str]) -> list[str]:
+    """The plain text of the stack's secret config leaves: those `pulumi config --json` hides
+    as [secret] and --show-secrets shows."""
+
+    def config(*extra: str) -> dict:
+        proc = subprocess.run(
+            ["pulumi", "config", "--json", "--stack", stack, *flags, *extra],
+            capture_output=True,
+            text=True,
+        )
+        try:
+            return json.loads(proc.stdout) if proc.returncode == 0 else {}
+        except ValueError:
+            return {}
+
+    hidden, shown = config(), config("--show-secrets")
+    found: set[str] = set()
+    for key, entry in shown.items():
+        if isinstance(entry, dict) and entry.get("secret"):
+            h = hidden.get(key) or {}
+            if "objectValue" in entry:
+                found.update(_secret_leaves(h.get("objectValue", SECRET), entry["objectValue"]))
+            else:
+                found.update(_secret_leaves(SECRET, entry.get("value")))
+    # A short value would match inside unrelated words.
+    return sorted(v for v in found if len(v) >= 4)
+
+
+def _secret_leaves(hidden: Any, shown: Any):
+    if hidden == SECRET:
+        if isinstance(shown, (dict, list)):
+            for value in shown.values() if isinstance(shown, dict) else shown:
+                yield from _secret_leaves(SECRET, value)
+        elif shown not in (None, ""):
+            yield str(shown)
+    elif isinstance(hidden, dict) and isinstance(shown, dict):
+        for key, value in shown.items():
+            yield from _secret_leaves(hidden.get(key, SECRET), value)
+    elif isinstance(hidden, list) and isinstance(shown, list):
+        for h, value in zip(hidden, shown, strict=False):
+            yield from _secret_leaves(h, value)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    for name in ("stack", "status", "digest", "events", "stderr"):
+        parser.add_argument(name)
+    parser.add_argument("config_flags", nargs="*")
+    parser.add_argument("--comment")
+    parser.add_argument("--limit", type=int, default=60000)
+    parser.add_argument("--run-url", default="")
+    args = parser.parse_args()
+    status = int(args.status)
+    raw = Path(args.digest).read_text()
+    try:
+        digest = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        digest = {}
+    stderr = Path(args.stderr).read_text()
+    if not digest and raw.strip() and status != 0:
+        stderr = f"{raw.strip()}\n{stderr}"
+    secrets = secret_config_values(args.stack, args.config_flags)
+    errors, warnings = messages(Path(args.events), digest, stderr)
+    head, sections, tail = build(args.stack, status, digest, errors, warnings)
+    # Scrubbed line by line before anything is measured or cut.
+    head, tail = [scrub(x, secrets) for x in head], [scrub(x, secrets) for x in tail]
+    sections = [[scrub(x, secrets) for x in s] for s in sections]
+    print(render(head, sections, tail), end="")
+    if args.comment:
+        where = "The full report is in the run's log and its `preview-{}` artifact{}.".format(
+            args.stack, f" ({args.run_url})" if args.run_url else ""
+        )
+        Path(args.comment).write_text(cut(head, sections, tail, args.limit, where))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
