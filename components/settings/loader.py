@@ -14,7 +14,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, ValidationError
 
-from components.settings.base import TARGETS
+from components.settings.base import TARGETS, VALUES_FILE
 from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
 from components.settings.models import Settings
 from components.settings.secret_leaves import chart_values_paths, leaves, parsed, secret_leaves
@@ -105,7 +105,7 @@ def build_settings(
         overrides = chart.get("values")
         if settings is not None and not problems:
             problems += chart_check(settings, values_file, overrides or {})
-        elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
+        elif isinstance(overrides, dict) and VALUES_FILE.fullmatch(values_file):
             problems += chart_check(None, values_file, overrides)
     if problems:
         raise ConfigError(_scrub(problems, config, hidden), stack)

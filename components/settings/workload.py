@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +17,7 @@ from components.settings.base import (
     RELEASE_NAME,
     TAG,
     TRAEFIK_NAMESPACE,
+    VALUES_FILE,
     Flag,
     Host,
     Model,
@@ -27,6 +27,7 @@ from components.settings.base import (
     cloud_of,
     ctx,
     owned_namespace,
+    values_file_path,
 )
 from components.settings.checks import (
     CREDENTIAL_NAME,
@@ -161,7 +162,8 @@ class Chart(Model):
     """The bundled chart: values file, overrides, namespace, images."""
 
     values_file: Text = ""
-    """Values file inside charts/pganalytics; empty: values-<stack>.yaml."""
+    """Values file: a name inside charts/pganalytics, or a path relative to the project
+    (values/prod.yaml, so your values need no fork of the chart); empty: values-<stack>.yaml."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Overrides merged last; the merged values must pass values.schema.json. A credential in
     an extraEnv entry must come from a Secret (valueFrom), never a literal value."""
@@ -178,9 +180,12 @@ class Chart(Model):
     def _values_file(cls, value: str, info: ValidationInfo) -> str:
         value = value or f"values-{ctx(info, 'stack', 'dev')}.yaml"
         have = sorted(p.name for p in CHART_DIR.glob("values-*.yaml"))
-        if not re.fullmatch(r"[\w-][\w.-]*\.ya?ml", value):
-            fail(f"must be a file name inside charts/pganalytics (got {value!r})", have[0])
-        if not (CHART_DIR / value).is_file():
+        if not VALUES_FILE.fullmatch(value):
+            why = "must be a file name inside charts/pganalytics or a relative path in the project"
+            fail(f"{why}, such as values/prod.yaml (got {value!r})", have[0])
+        if "/" in value and not values_file_path(value).is_file():
+            fail(f"names {value}, which the project does not have", "values/<stack>.yaml")
+        if not values_file_path(value).is_file():
             why = f"names {value}, which charts/pganalytics does not have (have: {', '.join(have)})"
             fail(why, have[0])
         return value
