@@ -36,8 +36,10 @@ for i in "${!args[@]}"; do
 done
 
 status=0
-(cd "$ROOT" && pulumi preview --stack "$stack" --json --non-interactive \
-    --event-log "$work/events.jsonl" "$@") >"$work/digest.json" 2>"$work/stderr.txt" || status=$?
+# Streamed: one engine event per line, the policy violations included (the --json digest leaves
+# them out).
+(cd "$ROOT" && PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true pulumi preview --stack "$stack" --json \
+    --non-interactive "$@") >"$work/events.jsonl" 2>"$work/stderr.txt" || status=$?
 # The engine's own words go to the log as well: the report may be cut, the log never is.
 cat "$work/stderr.txt" >&2
 
@@ -45,6 +47,6 @@ cat "$work/stderr.txt" >&2
 # values are [secret] already); it reads them with `pulumi config`, in memory only.
 comment=()
 [[ -z "${PREVIEW_COMMENT:-}" ]] || comment=(--comment "$PREVIEW_COMMENT" --limit "${PREVIEW_COMMENT_LIMIT:-60000}" --run-url "${RUN_URL:-}")
-(cd "$ROOT" && "$python" scripts/preview_report.py "$stack" "$status" "$work/digest.json" \
-  "$work/events.jsonl" "$work/stderr.txt" "${comment[@]}" -- "${config_flags[@]}")
+(cd "$ROOT" && "$python" scripts/preview_report.py "$stack" "$status" "$work/events.jsonl" \
+  "$work/stderr.txt" "${comment[@]}" -- "${config_flags[@]}")
 exit "$status"

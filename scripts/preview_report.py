@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The pull-request preview report of one stack, in Markdown, from the engine's own records of
-a `pulumi preview`: its `--json` digest (the steps, with their old and new state,
-`diffReasons`, `replaceReasons` and `detailedDiff`) and its `--event-log` (the diagnostics and
-the policy violations, which the digest leaves out).
+"""The pull-request preview report of one stack, in Markdown, from the engine's own record of
+a `pulumi preview --json` run with PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true: one engine event
+per line. The resource events carry each step (`op`, old and new state, `keys` = the
+properties forcing a replacement, `diffs`, `detailedDiff`); the diagnostic and policy events
+carry the errors and the policy violations (the non-streaming `--json` digest leaves the policy
+events out, hence the stream).
 
-Usage: preview_report.py STACK STATUS DIGEST.json EVENTS.jsonl STDERR.txt
+Usage: preview_report.py STACK STATUS EVENTS.jsonl STDERR.txt
                          [--comment FILE] [--limit CHARS] [--run-url URL] [-- CONFIG FLAGS]
   Prints the full report (every changed resource with every changed property). --comment
   writes the same report cut to at most CHARS characters (a pull-request comment holds 65536),
@@ -13,8 +15,8 @@ Usage: preview_report.py STACK STATUS DIGEST.json EVENTS.jsonl STDERR.txt
   directory, with CONFIG FLAGS such as --config-file, and kept in memory) are scrubbed from
   every text shown; the engine already shows secret property values as [secret].
 
-Called by scripts/preview.sh; tested on engine output in tests/e2e and on hand-made digests in
-tests/project/test_preview_report.py.
+Called by scripts/preview.sh; tested on the real engine's output in tests/e2e and on recorded
+events in tests/project/test_preview_report.py.
 """
 
 from __future__ import annotations
@@ -23,11 +25,19 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The program's own rule for which config leaves are secret (run from the project's root).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components.settings.secret_leaves import SECURE, file_leaves, leaves
+
 SECRET = "[secret]"
+# How the engine's events write a secret value (pulumi/sdk resource/sig.go: the secret
+# signature, the value blinded to "[secret]").
+SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 VALUE_CHARS = 300  # one old or new value, in the report
 OPS = {  # the step ops a reader reviews, folded to one word per resource
     "create": "create",
@@ -67,7 +77,7 @@ class Resource:
     changes: list[Change] = field(default_factory=list)
 
 
-# --- reading the digest -----------------------------------------------------------------------
+# --- reading the engine's events ---------------------------------------------------------
 
 
 def parse_path(path: str) -> list[str | int]:
@@ -117,6 +127,60 @@ def changes_of(step: dict) -> list[Change]:
     return found
 
 
+def read_events(path: Path) -> list[dict]:
+    events = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+    return events
+
+
+def blind(value: Any) -> Any:
+    """A state as the events write it, with each secret value as SECRET."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return SECRET
+        return {k: blind(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [blind(v) for v in value]
+    return value
+
+
+def digest_of(events: list[dict]) -> dict:
+    """The steps of the resource events, in the shape of the preview digest."""
+    steps = []
+    for event in events:
+        meta = (event.get("resourcePreEvent") or {}).get("metadata")
+        if not meta:
+            continue
+        state = {}
+        for side, key in (("old", "oldState"), ("new", "newState")):
+            if meta.get(side):
+                state[key] = blind(meta[side])
+        detailed = meta.get("detailedDiff")
+        if detailed is not None:
+            detailed = {
+                path: {"kind": d.get("diffKind") or d.get("kind"), "inputDiff": d.get("inputDiff")}
+                for path, d in detailed.items()
+            }
+        steps.append(
+            {
+                "op": meta.get("op", ""),
+                "urn": meta.get("urn", ""),
+                **state,
+                "replaceReasons": meta.get("keys") or [],
+                "diffReasons": meta.get("diffs") or [],
+                "detailedDiff": detailed,
+            }
+        )
+    return {"steps": steps}
+
+
 def resources(digest: dict) -> tuple[list[Resource], int]:
     """The changed custom resources (components only echo their children), and how many are
     unchanged."""
@@ -160,7 +224,7 @@ def _deletes_first(digest: dict, urn: str) -> bool:
 # --- the engine's messages ----------------------------------------------------------------------
 
 
-def messages(events_file: Path, digest: dict, stderr: str) -> tuple[list[str], list[str]]:
+def messages(events: list[dict], stderr: str) -> tuple[list[str], list[str]]:
     """(errors, warnings): the engine's diagnostics and the policy violations."""
     errors: list[str] = []
     warnings: list[str] = []
@@ -172,13 +236,6 @@ def messages(events_file: Path, digest: dict, stderr: str) -> tuple[list[str], l
             seen.add(text)
             where.append(text)
 
-    events = []
-    if events_file.is_file():
-        for line in events_file.read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
     for event in events:
         if diag := event.get("diagnosticEvent"):
             if diag.get("ephemeral"):
@@ -196,11 +253,7 @@ def messages(events_file: Path, digest: dict, stderr: str) -> tuple[list[str], l
                 + _uncolor(policy.get("message", ""))
             )
             add(errors if policy.get("enforcementLevel") == "mandatory" else warnings, text)
-    if not events:  # no event log (the engine did not start): the digest's, then stderr
-        for d in digest.get("diagnostics") or []:
-            if d.get("severity") == "error":
-                add(errors, _resource_prefix(d.get("urn")) + _uncolor(d.get("message", "")))
-    if stderr.strip() and not errors:
+    if stderr.strip() and not errors:  # the engine did not start (no stack, no backend, ...)
         add(errors, stderr)
     return errors, warnings
 
@@ -274,7 +327,9 @@ def failure_lines(errors: list[str], status: int) -> list[str]:
 def warning_lines(warnings: list[str]) -> list[str]:
     if not warnings:
         return []
-    return ["Warnings:", "", "```", *(w.replace("```", "'''") for w in warnings), "```", ""]
+    noun = "warning" if len(warnings) == 1 else "warnings"
+    lines = [f"<details><summary>The engine's {len(warnings)} {noun}</summary>", "", "```"]
+    return [*lines, *(w.replace("```", "'''") for w in warnings), "```", "", "</details>", ""]
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -335,69 +390,59 @@ def cut(head: list, sections: list, tail: list, limit: int, where: str) -> str:
 
 
 def secret_config_values(stack: str, flags: list[str]) -> list[str]:
-    """The plain text of the stack's secret config leaves: those `pulumi config --json` hides
-    as [secret] and --show-secrets shows."""
-
-    def config(*extra: str) -> dict:
-        proc = subprocess.run(
-            ["pulumi", "config", "--json", "--stack", stack, *flags, *extra],
-            capture_output=True,
-            text=True,
-        )
-        try:
-            return json.loads(proc.stdout) if proc.returncode == 0 else {}
-        except ValueError:
-            return {}
-
-    hidden, shown = config(), config("--show-secrets")
+    """The plain text of the stack's secret config values: for a key whose stack file says
+    which leaves are encrypted (`secure:`), those leaves; otherwise every leaf of the key (the
+    same rule as the program's, components/settings/secret_leaves.py). Read with
+    `pulumi config --show-secrets`, kept in memory."""
+    proc = subprocess.run(
+        ["pulumi", "config", "--json", "--show-secrets", "--stack", stack, *flags],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        shown = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except ValueError:
+        shown = {}
+    named = flags[flags.index("--config-file") + 1] if "--config-file" in flags else None
+    config_file = Path(named or f"Pulumi.{stack}.yaml")
+    held, imports_env = (
+        file_leaves(config_file.read_text()) if config_file.is_file() else ({}, True)
+    )
     found: set[str] = set()
     for key, entry in shown.items():
-        if isinstance(entry, dict) and entry.get("secret"):
-            h = hidden.get(key) or {}
-            if "objectValue" in entry:
-                found.update(_secret_leaves(h.get("objectValue", SECRET), entry["objectValue"]))
-            else:
-                found.update(_secret_leaves(SECRET, entry.get("value")))
+        if not (isinstance(entry, dict) and entry.get("secret")):
+            continue
+        value = dict(leaves(entry["objectValue"] if "objectValue" in entry else entry.get("value")))
+        known = held.get(key.split(":", 1)[1], {}) if key.startswith("pganalytics:") else {}
+        if imports_env or set(known) != set(value):
+            known = {}  # the file cannot tell: every leaf is secret
+        for path, leaf in value.items():
+            if known.get(path, SECURE) is SECURE and leaf not in (None, ""):
+                text = str(leaf)
+                found.add(text)
+                if "\n" in text:  # a multi-line secret (a kubeconfig) also by its long words
+                    found.update(re.findall(r"\S{16,}", text))
     # A short value would match inside unrelated words.
     return sorted(v for v in found if len(v) >= 4)
 
 
-def _secret_leaves(hidden: Any, shown: Any):
-    if hidden == SECRET:
-        if isinstance(shown, (dict, list)):
-            for value in shown.values() if isinstance(shown, dict) else shown:
-                yield from _secret_leaves(SECRET, value)
-        elif shown not in (None, ""):
-            yield str(shown)
-    elif isinstance(hidden, dict) and isinstance(shown, dict):
-        for key, value in shown.items():
-            yield from _secret_leaves(hidden.get(key, SECRET), value)
-    elif isinstance(hidden, list) and isinstance(shown, list):
-        for h, value in zip(hidden, shown, strict=False):
-            yield from _secret_leaves(h, value)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
-    for name in ("stack", "status", "digest", "events", "stderr"):
+    for name in ("stack", "status", "events", "stderr"):
         parser.add_argument(name)
-    parser.add_argument("config_flags", nargs="*")
     parser.add_argument("--comment")
     parser.add_argument("--limit", type=int, default=60000)
     parser.add_argument("--run-url", default="")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    cut_at = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut_at])
+    args.config_flags = argv[cut_at + 1 :]
     status = int(args.status)
-    raw = Path(args.digest).read_text()
-    try:
-        digest = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        digest = {}
+    events = read_events(Path(args.events))
     stderr = Path(args.stderr).read_text()
-    if not digest and raw.strip() and status != 0:
-        stderr = f"{raw.strip()}\n{stderr}"
     secrets = secret_config_values(args.stack, args.config_flags)
-    errors, warnings = messages(Path(args.events), digest, stderr)
-    head, sections, tail = build(args.stack, status, digest, errors, warnings)
+    errors, warnings = messages(events, stderr)
+    head, sections, tail = build(args.stack, status, digest_of(events), errors, warnings)
     # Scrubbed line by line before anything is measured or cut.
     head, tail = [scrub(x, secrets) for x in head], [scrub(x, secrets) for x in tail]
     sections = [[scrub(x, secrets) for x in s] for s in sections]
