@@ -51,7 +51,9 @@ OPS = {  # the step ops a reader reviews, folded to one word per resource
     "discard": "discard",
     "discard-replaced": "replace",
 }
-RANK = {"replace": 3}  # a replacement shows as three steps: keep the `replace` one
+# A replacement shows as three steps (replace, create-replacement, delete-replaced): the
+# `replace` one carries the reasons and both states.
+RANK = {"replace": 3, "create-replacement": 2, "import-replacement": 2, "discard-replaced": 1}
 SIGN = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "import": "=", "discard": "-"}
 _MISSING = object()
 
@@ -185,10 +187,11 @@ def resources(digest: dict) -> tuple[list[Resource], int]:
     """The changed custom resources (components only echo their children), and how many are
     unchanged."""
     rows: dict[str, Resource] = {}
+    ranks: dict[str, int] = {}
     unchanged = 0
     for step in digest.get("steps") or []:
         state = step.get("newState") or step.get("oldState") or {}
-        if state.get("custom") is False:
+        if not state.get("custom"):  # the events leave `custom` out when false
             continue
         op = step.get("op", "")
         if op in ("same", "read", "refresh"):
@@ -197,16 +200,14 @@ def resources(digest: dict) -> tuple[list[Resource], int]:
         folded = OPS.get(op, op)
         urn = step["urn"]
         type_ = urn.split("::")[-2].split("$")[-1]
-        prev = rows.get(urn)
-        if prev is not None and RANK.get(folded, 1) < RANK.get(prev.op, 1):
+        if urn in ranks and RANK.get(op, 0) <= ranks[urn]:
             continue
+        ranks[urn] = RANK.get(op, 0)
         res = Resource(folded, urn, type_, urn.split("::")[-1])
         res.replace_reasons = list(step.get("replaceReasons") or [])
         # The engine deletes first when the provider asked for it or a replace would clash
         # (delete-replaced comes before create-replacement among the steps).
-        res.delete_before_replace = bool(prev and prev.delete_before_replace) or _deletes_first(
-            digest, urn
-        )
+        res.delete_before_replace = _deletes_first(digest, urn)
         res.changes = changes_of(step) if folded in ("update", "replace") else []
         rows[urn] = res
     return sorted(rows.values(), key=lambda r: (r.type, r.name)), unchanged
