@@ -362,32 +362,32 @@ def render(head: list, sections: list, tail: list) -> str:
 
 def cut(head: list, sections: list, tail: list, limit: int, where: str) -> str:
     """The report within `limit` characters: whole resource sections while they fit, then a
-    line saying how many resources and property lines were left out."""
+    line saying how many resources and property lines were left out. The engine's warnings go
+    before any resource does."""
     full = render(head, sections, tail)
     if len(full) <= limit:
         return full
-    kept: list = []
-    note_room = 400
-    for i, section in enumerate(sections):
-        trial = render(head, [*kept, section], tail)
-        if len(trial) + note_room > limit:
-            left = sections[i:]
-            lines_left = sum(1 for s in left for line in s if line.startswith("| `"))
-            note = [
-                f"… cut here: the property changes of {len(left)} more resources "
-                f"({lines_left} property lines) are not shown. {where}",
-                "",
-            ]
-            text = render(head, kept, [*note, *tail])
-            if len(text) <= limit:
-                return text
-            break
-        kept.append(section)
-    # Even the head does not fit (thousands of resources): cut the text itself.
-    short = render(head, [], tail)
-    return (
-        short[: limit - 200] + f"\n\n… cut here ({len(full) - limit + 200} characters). {where}\n"
-    )
+    for keep_tail in (True, False):
+        ending = tail if keep_tail else ["The engine's warnings are in the full report.", ""]
+        kept = []
+        for section in sections:
+            if len(render(head, [*kept, section], ending)) + 400 > limit:
+                break
+            kept.append(section)
+        left = sections[len(kept) :]
+        lines_left = sum(1 for s in left for line in s if line.startswith("| `"))
+        note = [
+            f"… cut here: the property changes of {len(left)} more resources "
+            f"({lines_left} property lines) are not shown. {where}",
+            "",
+        ]
+        text = render(head, kept, [*note, *ending])
+        if len(text) <= limit:
+            return text
+    # Even the summary does not fit (thousands of resources): cut the text itself.
+    short = render(head, [], [])
+    left = len(full) - limit + 200
+    return short[: limit - 200] + f"\n\n… cut here ({left} more characters). {where}\n"
 
 
 def secret_config_values(stack: str, flags: list[str]) -> list[str]:

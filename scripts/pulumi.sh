@@ -18,7 +18,8 @@
 #                   explicit opt-in is needed: YES=1, or CI=true for stacks other than prod and
 #                   enterprise (those need YES=1). PREVIEWED=1 (the deploy workflow on main,
 #                   whose pull request showed the preview) skips the engine's preview pass.
-#   state backend   PULUMI_BACKEND_URL, else the one you are logged in to, else file://~ (local)
+#   state backend   PULUMI_BACKEND_URL, else the one you are logged in to, else the local file
+#                   backend in $HOME/.pulumi
 #   secrets         PULUMI_CONFIG_PASSPHRASE(_FILE), else a passphrase generated once in
 #                   ~/.config/pganalytics/<stack>.passphrase (mode 600) for the local backend
 #   stack settings  Pulumi.<stack>.yaml is read, never written: the engine gets a copy
@@ -84,7 +85,9 @@ if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then
   # metadata=skip: the file backend otherwise rewrites a sidecar `<stack>.json.attrs` in place
   # (not atomically, unlike the checkpoint), and a process killed mid-write leaves it empty:
   # every later command then fails with "failed to load checkpoint: EOF" (docs/RECOVERY.md).
-  export PULUMI_BACKEND_URL="file://~?metadata=skip"
+  # $HOME, not `~`: the engine resolves `file://~` to the account's home directory from the
+  # user database, whatever HOME says, so two HOMEs of one account would share their stacks.
+  export PULUMI_BACKEND_URL="file://$HOME?metadata=skip"
   say "state: local file backend in ~/.pulumi (set PULUMI_BACKEND_URL or run 'pulumi login' to use a team backend)"
 fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" \

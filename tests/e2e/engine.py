@@ -218,6 +218,26 @@ class Project:
     def destroy(self, *extra: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
         return self.run("destroy", "--yes", "--stack", self.stack, *extra, check=check, env=env)
 
+    def preview_script(
+        self, *flags: str, comment_limit: int | None = None
+    ) -> tuple[subprocess.CompletedProcess, str]:
+        """scripts/preview.sh <stack>, as the preview workflow runs it, in this project:
+        (the process, whose stdout is the full report; the comment-sized report)."""
+        comment = self.dir.parent / "comment.md"
+        comment.unlink(missing_ok=True)
+        env = {**self.env(), "PREVIEW_COMMENT": str(comment)}
+        if comment_limit:
+            env["PREVIEW_COMMENT_LIMIT"] = str(comment_limit)
+        proc = subprocess.run(
+            ["bash", str(self.dir / "scripts" / "preview.sh"), self.stack, *flags],
+            cwd=self.dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        return proc, comment.read_text() if comment.exists() else ""
+
     def outputs(self, show_secrets: bool = False) -> dict:
         args = ["stack", "output", "--json", "--stack", self.stack]
         if show_secrets:

@@ -174,3 +174,37 @@ def test_make_test_fails_when_a_run_wrote_no_report(tmp_path):
     )
     assert proc.returncode == 1
     assert "junit-e2e.xml: no report" in proc.stdout, proc.stdout
+
+
+# --- make deploy never implies --yes -----------------------------------------------------------
+
+
+def confirm_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("YES", "CI", "PREVIEWED")}
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize(
+    ("stack", "extra", "needed"),
+    [
+        ("dev", {}, "YES=1 (or CI=true)"),
+        ("prod", {"CI": "true"}, "YES=1 (CI=true is not enough for 'prod')"),
+        ("enterprise", {"CI": "true"}, "YES=1 (CI=true is not enough for 'enterprise')"),
+    ],
+)
+def test_a_deploy_without_a_terminal_needs_an_explicit_yes(stack, extra, needed):
+    for action in ("up", "destroy"):
+        proc = subprocess.run(
+            ["scripts/pulumi.sh", action, stack],
+            cwd=ROOT,
+            env=confirm_env(**extra),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "needs a confirmation, and there is no terminal to ask on" in proc.stderr
+        assert needed in proc.stderr
+        # Refused before anything was installed, built or asked of a backend.
+        assert "bootstrap" not in proc.stdout and "pulumi" not in proc.stdout
