@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The program's own rule for which config leaves are secret (run from the project's root).
+# The program's own rules: which config leaves are secret, and the path walk of secret values
+# (run from the project's root).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components.chart_secrets import MISSING, value_at
 from components.settings.secret_leaves import SECURE, file_leaves, leaves
 
 SECRET = "[secret]"
@@ -55,7 +57,6 @@ OPS = {  # the step ops a reader reviews, folded to one word per resource
 # `replace` one carries the reasons and both states.
 RANK = {"replace": 3, "create-replacement": 2, "import-replacement": 2, "discard-replaced": 1}
 SIGN = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "import": "=", "discard": "-"}
-_MISSING = object()
 
 
 @dataclass
@@ -64,8 +65,8 @@ class Change:
 
     path: str
     kind: str
-    old: Any = _MISSING
-    new: Any = _MISSING
+    old: Any = MISSING
+    new: Any = MISSING
 
 
 @dataclass
@@ -96,15 +97,11 @@ def parse_path(path: str) -> list[str | int]:
 
 
 def lookup(tree: Any, path: list[str | int]) -> Any:
-    for part in path:
-        if tree == SECRET:  # a secret object or list: everything inside it is secret
+    """The value at `path`; SECRET inside a secret object or list; MISSING when absent."""
+    for depth in range(len(path)):
+        if value_at(tree, tuple(path[:depth])) == SECRET:
             return SECRET
-        in_map = isinstance(tree, dict) and isinstance(part, str) and part in tree
-        in_list = isinstance(tree, list) and isinstance(part, int) and 0 <= part < len(tree)
-        if not (in_map or in_list):
-            return _MISSING
-        tree = tree[part]
-    return tree
+    return value_at(tree, tuple(path))
 
 
 def changes_of(step: dict) -> list[Change]:
@@ -273,7 +270,7 @@ def _resource_prefix(urn: str | None) -> str:
 
 
 def shown(value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return "–"
     if value == SECRET:
         return SECRET
