@@ -79,6 +79,10 @@ if [[ -n "$built_dirs" ]]; then
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 fi
 export PULUMI_SKIP_UPDATE_CHECK="${PULUMI_SKIP_UPDATE_CHECK:-true}"
+# The engine finds its plugins and settings in PULUMI_HOME, else in the account's home directory
+# from the user database (not $HOME): the same place for a person, and what tools/build.sh
+# looked in and installed into.
+export PULUMI_HOME="${PULUMI_HOME:-$HOME/.pulumi}"
 
 # --- State backend and secrets provider -----------------------------------------------------
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then

@@ -247,7 +247,7 @@ install_providers() {
     name="${p#pulumi-resource-}"; version="$(provider_version "$name")"
     [[ -n "$version" ]] || die "requirements.txt pins no pulumi-$name (the version of its provider)"
     say "pulumi-plugins: pulumi plugin install resource $name v$version"
-    timeout 600 "$cli" plugin install resource "$name" "v$version" >&2 2>&1 || return 1
+    PULUMI_HOME="$PULUMI_HOME_DIR" timeout 600 "$cli" plugin install resource "$name" "v$version" >&2 2>&1 || return 1
   done
 }
 
