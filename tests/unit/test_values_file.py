@@ -16,7 +16,7 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "Pulumi.yaml").write_text("name: pganalytics\nruntime: python\n")
     (tmp_path / "values").mkdir()
     (tmp_path / "values" / "custom.yaml").write_text(
-        "backend:\n  replicaCount: 5\ngrafana:\n  enabled: true\n"
+        "backend:\n  config:\n    logLevel: debug\n"
     )
     monkeypatch.setattr(settings_base.pulumi, "get_root_directory", lambda: str(tmp_path))
     settings_base.chart_values_file.cache_clear()
@@ -39,10 +39,10 @@ def test_a_values_file_in_the_project_feeds_the_release(project):
 
     s = settings("values/custom.yaml")
     assert s.chart.values_file == "values/custom.yaml"
-    assert s.chart.value("backend", "replicaCount") == 5
-    assert merged_values(s)["backend"]["replicaCount"] == 5
+    assert s.chart.value("backend", "config", "logLevel") == "debug"
+    assert merged_values(s)["backend"]["config"]["logLevel"] == "debug"
     # The chart's own values-prod.yaml plays no part: the named file replaces it.
-    assert settings("values-prod.yaml").chart.value("backend", "replicaCount") != 5
+    assert settings("values-prod.yaml").chart.value("backend", "config", "logLevel") != "debug"
 
 
 def test_a_missing_project_values_file_names_the_key(project):
