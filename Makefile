@@ -1,17 +1,21 @@
-# Entry points for people and CI. Every target installs what it needs first (scripts/bootstrap.sh).
+# Entry points for people and CI. Every target installs what it needs first (scripts/bootstrap.sh):
+# deploy, preview and destroy only the program's dependencies; the others the test tooling too.
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 STACK ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup deploy preview destroy test test-unit test-chart test-cluster test-e2e test-project bench lint format docs clean
+.PHONY: help setup lock deploy preview destroy test test-unit test-chart test-cluster test-e2e test-project bench lint format docs chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: ## install the virtualenv, helm, kubectl and actionlint into the project
-	@scripts/bootstrap.sh
+setup: ## install the virtualenv (program + test tooling), helm, kubectl and actionlint
+	@scripts/bootstrap.sh dev
+
+lock: ## regenerate requirements.lock and requirements-dev.lock (hashes) after editing requirements*.txt
+	@scripts/lock.sh
 
 deploy: ## deploy STACK (default dev) with pulumi up (no kube context: onto a local simulated cluster)
 	@scripts/pulumi.sh up $(STACK)
@@ -22,7 +26,7 @@ preview: ## show what pulumi up would change on STACK
 destroy: ## delete everything STACK created (and the local simulated cluster make deploy started)
 	@scripts/pulumi.sh destroy $(STACK)
 
-test: ## run the whole test suite (lint, chart, unit, cluster, e2e tiers)
+test: ## run every test tier (project, chart, unit, backup, cluster, e2e), then report each
 	@scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: ## the Pulumi program under mocks
@@ -52,5 +56,8 @@ format: setup ## apply ruff's formatting and safe fixes
 docs: setup ## regenerate the generated docs (values reference; config reference from the settings models)
 	@.venv/bin/python scripts/gen_values_reference.py && .venv/bin/python scripts/gen_config_reference.py
 
+chart: ## package the chart into dist/ (helm lint --strict, helm package)
+	@scripts/bootstrap.sh tools && scripts/chart-package.sh
+
 clean: ## remove the virtualenv and the project's tools (not the shared Go tool cache)
-	rm -rf .venv .tools .pytest_cache .ruff_cache
+	rm -rf .venv .tools .pytest_cache .ruff_cache dist

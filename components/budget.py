@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.settings.base import values_file_shown
 from components.settings.checks import NAMESPACE
 
 # PostgreSQL's default superuser_reserved_connections.
@@ -157,4 +158,4 @@ def problems(values: dict, overrides: dict, values_file: str) -> list[str]:
     )
     if blamed:
         return [f"{NAMESPACE}:chart.values.{blamed} raises {what}"]
-    return [f"chart values of charts/pganalytics/{values_file} raise {what}"]
+    return [f"chart values of {values_file_shown(values_file)} raise {what}"]

@@ -26,16 +26,17 @@ SecretPath = tuple  # elements: str (map key) or int (list index)
 MIN_SUBSTRING = 4
 
 
-_MISSING = object()
+MISSING = object()
 
 
-def _get(tree: Any, path: SecretPath) -> Any:
+def value_at(tree: Any, path: SecretPath) -> Any:
+    """The value at `path` inside maps and lists, or MISSING."""
     node = tree
     for part in path:
         in_map = isinstance(node, dict) and isinstance(part, str) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if not (in_map or in_list):
-            return _MISSING
+            return MISSING
         node = node[part]
     return node
 
@@ -54,8 +55,8 @@ def mark_values(values: dict, paths: tuple[SecretPath, ...]) -> dict:
     """A copy of the chart values with each secret leaf wrapped in `Output.secret`."""
     out = _copy_tree(values)
     for path in paths:
-        parent = _get(out, path[:-1])
-        if parent is _MISSING or _get(out, path) is _MISSING:
+        parent = value_at(out, path[:-1])
+        if parent is MISSING or value_at(out, path) is MISSING:
             continue
         parent[path[-1]] = pulumi.Output.secret(parent[path[-1]])
     return out
@@ -65,8 +66,8 @@ def secret_strings(overrides: dict, paths: tuple[SecretPath, ...]) -> frozenset[
     """The secret leaves as the chart renders them (strings)."""
     found = set()
     for path in paths:
-        value = _get(overrides, path)
-        if value is not _MISSING and value is not None and not isinstance(value, (dict, list)):
+        value = value_at(overrides, path)
+        if value is not MISSING and value is not None and not isinstance(value, (dict, list)):
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if text:
                 found.add(text)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from components import budget
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
-from components.settings.base import chart_values_file
+from components.settings.base import chart_values_file, values_file_shown
 from components.settings.credentials import rotation_version
 from components.settings.secret_leaves import NO_SECRETS, Secrets
 
@@ -196,7 +196,7 @@ def _check(merged: dict, overrides: dict, values_file: str, secrets: Secrets) ->
             )
         else:
             problems.append(
-                f"chart value {path or '<root>'} from charts/pganalytics/{values_file} or the "
+                f"chart value {path or '<root>'} from {values_file_shown(values_file)} or the "
                 f"program is rejected by the chart schema ({message}); fix: correct "
                 f"{values_file}, or override it with "
                 f"pulumi config set --path {NAMESPACE}:chart.values.{path or 'key'} <value>"

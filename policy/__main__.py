@@ -145,35 +145,42 @@ def no_chart_made_secret(args: ResourceValidationArgs, report: ReportViolation) 
         )
 
 
-PolicyPack(
-    name="pganalytics-platform",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[
-        ResourceValidationPolicy(
-            name="prod-protects-stateful-resources",
-            description="Production stacks protect the cluster, KMS keys, namespace, "
-            "credentials and database from deletion and replacement.",
-            validate=prod_protects_stateful,
-            config_schema=PROD_SCHEMA,
-        ),
-        ResourceValidationPolicy(
-            name="images-pinned",
-            description="Every image has an exact tag (never latest); production images are "
-            "pinned by digest.",
-            validate=images_pinned,
-            config_schema=PROD_SCHEMA,
-        ),
-        ResourceValidationPolicy(
-            name="prod-ingress-tls",
-            description="Production Ingresses terminate TLS.",
-            validate=prod_ingress_tls,
-            config_schema=PROD_SCHEMA,
-        ),
-        ResourceValidationPolicy(
-            name="no-chart-made-secret",
-            description="Credentials come from the program's Secret, never from a Secret the "
-            "chart generates.",
-            validate=no_chart_made_secret,
-        ),
-    ],
-)
+POLICIES = [
+    ResourceValidationPolicy(
+        name="prod-protects-stateful-resources",
+        description="Production stacks protect the cluster, KMS keys, namespace, "
+        "credentials and database from deletion and replacement.",
+        validate=prod_protects_stateful,
+        config_schema=PROD_SCHEMA,
+    ),
+    ResourceValidationPolicy(
+        name="images-pinned",
+        description="Every image has an exact tag (never latest); production images are "
+        "pinned by digest.",
+        validate=images_pinned,
+        config_schema=PROD_SCHEMA,
+    ),
+    ResourceValidationPolicy(
+        name="prod-ingress-tls",
+        description="Production Ingresses terminate TLS.",
+        validate=prod_ingress_tls,
+        config_schema=PROD_SCHEMA,
+    ),
+    ResourceValidationPolicy(
+        name="no-chart-made-secret",
+        description="Credentials come from the program's Secret, never from a Secret the "
+        "chart generates.",
+        validate=no_chart_made_secret,
+    ),
+]
+
+
+if __name__ == "__main__":
+    # The engine runs this file as __main__ (pulumi.policy: runpy); PolicyPack serves the
+    # policies until the engine stops it. Imported (tests/unit/test_policy_stacks.py), the rules
+    # run without it.
+    PolicyPack(
+        name="pganalytics-platform",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        policies=POLICIES,
+    )

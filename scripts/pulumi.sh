@@ -4,13 +4,27 @@
 # this (dev by default).
 #
 # Defaults for a laptop, each overridable:
-#   Pulumi CLI      `pulumi` on PATH, else built from the Go module proxy (tools/build.sh pulumi)
-#   engine plugins  the language host beside the CLI (a normal install), else the Python language
-#                   host and the kubernetes/random providers built into the tool cache
-#                   (tools/build.sh pulumi-plugins); plugins already on PATH win
-#   state backend   PULUMI_BACKEND_URL, else the one you are logged in to, else file://~ (local)
+#   dependencies    scripts/bootstrap.sh deploy: the program's virtualenv (requirements.lock)
+#                   and kubectl/helm when missing; no test tooling, no Go
+#   Pulumi CLI      `pulumi` on PATH (an ordinary install), else built from the Go module proxy
+#                   as the offline fallback (tools/build.sh pulumi)
+#   engine plugins  tools/build.sh pulumi-plugins: on PATH, the language host beside the CLI,
+#                   the providers in ~/.pulumi/plugins at the versions of requirements.txt or
+#                   installed there with `pulumi plugin install`; only when none of that is
+#                   possible, built from source as the offline fallback
+#   policy pack     `--policy-pack policy` on preview and up (policy/: the platform rules)
+#   confirmation    `up`: the preview, then a prompt, then `pulumi up --skip-preview` (the
+#                   engine does not preview twice). Without a terminal nobody can answer, so an
+#                   explicit opt-in is needed: YES=1, or CI=true for stacks other than prod and
+#                   enterprise (those need YES=1). PREVIEWED=1 (the deploy workflow on main,
+#                   whose pull request showed the preview) skips the engine's preview pass.
+#   state backend   PULUMI_BACKEND_URL, else the one you are logged in to, else the local file
+#                   backend in $HOME/.pulumi
 #   secrets         PULUMI_CONFIG_PASSPHRASE(_FILE), else a passphrase generated once in
 #                   ~/.config/pganalytics/<stack>.passphrase (mode 600) for the local backend
+#   stack settings  Pulumi.<stack>.yaml is read, never written: the engine gets a copy
+#                   (--config-file, in ~/.local/state/pganalytics/stacks/) and the stack's
+#                   secrets-provider settings (the passphrase salt) come from its state
 #   cluster         (stacks on target `existing`) pganalytics:kubeconfig, else the current
 #                   kubeconfig context, else a local SIMULATED cluster (scripts/local-cluster.sh:
 #                   a real control plane whose pods KWOK only marks Ready; nothing runs in them),
@@ -28,36 +42,56 @@ action="${1:-}"; stack="${2:-dev}"
 case "$action" in up|preview|destroy) ;; *) usage ;; esac
 [[ -f "Pulumi.$stack.yaml" ]] || die "no stack file Pulumi.$stack.yaml. Shipped stacks: dev, prod, enterprise; create another with 'pulumi stack init <name>'."
 
-scripts/bootstrap.sh
+# --- Who confirms ---------------------------------------------------------------------------
+# Decided first, so a run that cannot be confirmed stops before it installs or builds anything.
+interactive=false; [[ -t 0 ]] && interactive=true
+approved=false
+case "$stack" in
+  prod|enterprise) [[ "${YES:-}" == 1 ]] && approved=true ;;
+  *) [[ "${YES:-}" == 1 || "${CI:-}" == true ]] && approved=true ;;
+esac
+if [[ "$action" != preview ]] && ! $interactive && ! $approved; then
+  case "$stack" in
+    prod|enterprise) need="YES=1 (CI=true is not enough for '$stack')" ;;
+    *) need="YES=1 (or CI=true)" ;;
+  esac
+  die "'$action' of stack '$stack' needs a confirmation, and there is no terminal to ask on.
+  Run it from a terminal, or confirm in advance with $need, e.g. make ${action/up/deploy} STACK=$stack $need."
+fi
+
+scripts/bootstrap.sh deploy
 export PATH="$ROOT/.tools/bin:$PATH"
 LOCAL_STATE="${PGA_LOCAL_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/pganalytics}"
 export PGA_LOCAL_STATE="$LOCAL_STATE"
 
 # --- Pulumi CLI and the engine's plugins ---------------------------------------------------
 if ! command -v pulumi >/dev/null; then
-  say "no pulumi on PATH: building the Pulumi CLI from the Go module proxy (tools/build.sh pulumi; about 5 minutes the first time)"
-  tools/build.sh pulumi || die "could not build the Pulumi CLI. Install it with the official installer: curl -fsSL https://get.pulumi.com | sh"
+  say "no pulumi on PATH. Install it the ordinary way (https://www.pulumi.com/docs/install/); meanwhile, the offline fallback:"
+  tools/build.sh pulumi || die "could not build the Pulumi CLI. Install it: curl -fsSL https://get.pulumi.com | sh (https://www.pulumi.com/docs/install/)"
   PATH="$(tools/build.sh bindir pulumi):$PATH"
 fi
-pulumi_dir="$(dirname "$(command -v pulumi)")"
-if ! command -v pulumi-language-python >/dev/null && [[ ! -x "$pulumi_dir/pulumi-language-python" ]]; then
-  # Not a normal Pulumi install (that ships the language host and downloads the providers):
-  # the three plugins this program needs come from the tool cache.
-  say "no Pulumi Python language host beside $(command -v pulumi): building the engine's plugins (tools/build.sh pulumi-plugins; about 40 minutes the first time on 2 cores, then cached)"
-  tools/build.sh pulumi-plugins || die "could not build the Pulumi plugins (pulumi-language-python and the kubernetes and random providers).
-  Or install Pulumi with its Python language host: curl -fsSL https://get.pulumi.com | sh"
-  # After the user's PATH: a plugin that is already installed there is used first.
-  PATH="$PATH:$(tools/build.sh bindir pulumi-plugins)"
+tools/build.sh pulumi-plugins || die "the Pulumi plugins this program needs are missing (see above)."
+# Plugins built from source are not where the engine looks (beside the CLI, ~/.pulumi/plugins):
+# they go on PATH, after the user's own, and the engine must not try to download others.
+built_dirs="$(tools/build.sh plugins | awk '$3 == "built" {print $2}' | xargs -r -n1 dirname | sort -u | paste -sd: -)"
+if [[ -n "$built_dirs" ]]; then
+  PATH="$PATH:$built_dirs"
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 fi
 export PULUMI_SKIP_UPDATE_CHECK="${PULUMI_SKIP_UPDATE_CHECK:-true}"
+# The engine finds its plugins and settings in PULUMI_HOME, else in the account's home directory
+# from the user database (not $HOME): the same place for a person, and what tools/build.sh
+# looked in and installed into.
+export PULUMI_HOME="${PULUMI_HOME:-$HOME/.pulumi}"
 
 # --- State backend and secrets provider -----------------------------------------------------
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then
   # metadata=skip: the file backend otherwise rewrites a sidecar `<stack>.json.attrs` in place
   # (not atomically, unlike the checkpoint), and a process killed mid-write leaves it empty:
   # every later command then fails with "failed to load checkpoint: EOF" (docs/RECOVERY.md).
-  export PULUMI_BACKEND_URL="file://~?metadata=skip"
+  # $HOME, not `~`: the engine resolves `file://~` to the account's home directory from the
+  # user database, whatever HOME says, so two HOMEs of one account would share their stacks.
+  export PULUMI_BACKEND_URL="file://$HOME?metadata=skip"
   say "state: local file backend in ~/.pulumi (set PULUMI_BACKEND_URL or run 'pulumi login' to use a team backend)"
 fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" \
@@ -71,23 +105,66 @@ if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:
   export PULUMI_CONFIG_PASSPHRASE_FILE="$pass_file"
 fi
 
-pulumi stack select "$stack" --create --non-interactive >/dev/null \
-  || die "could not select or create stack '$stack' on $(pulumi whoami --verbose 2>/dev/null | grep -i 'backend url' || echo 'the backend')."
+# --- The stack, and the settings the engine reads ------------------------------------------
+# `pulumi stack init` writes the new stack's secrets-provider settings (the passphrase salt)
+# into Pulumi.<stack>.yaml and rewrites the whole file (comments dropped, booleans turned into
+# strings). So the stack is created in a scratch directory holding only Pulumi.yaml (the
+# settings also go into the stack's state), and every command gets a copy of the stack file
+# (--config-file); PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER makes the engine take the secrets
+# provider from the state, and it writes it into that copy, never into the project's file.
+stacks_dir="$LOCAL_STATE/stacks"
+config_copy="$stacks_dir/Pulumi.$stack.yaml"
+simulated_marker="$stacks_dir/$stack.simulated"
+mkdir -p "$stacks_dir"
+export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true
+if ! pulumi stack ls --json --non-interactive 2>/dev/null | .venv/bin/python -c '
+import json, sys
+sys.exit(0 if any(s["name"].split("/")[-1] == sys.argv[1] for s in json.load(sys.stdin)) else 1)' "$stack"; then
+  scratch="$(mktemp -d)"
+  cp Pulumi.yaml "$scratch/"
+  (cd "$scratch" && pulumi stack init "$stack" --no-select --non-interactive >/dev/null) \
+    || die "could not create stack '$stack' on $(pulumi whoami --verbose 2>/dev/null | grep -i 'backend url' || echo 'the backend')."
+  rm -rf "$scratch"
+  say "created stack '$stack' (its secrets settings are kept in its state; Pulumi.$stack.yaml is unchanged)"
+fi
+
+# write_config_copy [simulated]: Pulumi.<stack>.yaml as it is, for the engine; on the simulated
+# cluster with the ingress set for it: no controller can be installed there (the Traefik chart
+# is not reachable offline), its IngressClass `traefik` exists already.
+write_config_copy() {
+  .venv/bin/python - "Pulumi.$stack.yaml" "$config_copy" "${1:-}" <<'PY'
+import sys, yaml
+src, dest, mode = sys.argv[1:]
+doc = yaml.safe_load(open(src)) or {}
+if mode == "simulated":
+    config = doc.get("config") or {}
+    doc["config"] = config
+    config["pganalytics:ingress"] = {
+        **(config.get("pganalytics:ingress") or {}),
+        "controller": "none",
+        "className": "traefik",
+    }
+with open(dest + ".part", "w") as out:
+    out.write(f"# Written by scripts/pulumi.sh from {src} for each command; edit that file instead.\n")
+    yaml.safe_dump(doc, out, sort_keys=False)
+PY
+  mv "$config_copy.part" "$config_copy"
+}
+write_config_copy
+extra=(--config-file "$config_copy")
 
 # --- The cluster (stacks that target an existing cluster) ---------------------------------
-# A stack deployed onto the simulated cluster keeps using it (its config copy below marks it)
-# until `destroy`; otherwise the stack's own kubeconfig or the current context; with neither,
+# A stack deployed onto the simulated cluster keeps using it (the marker below) until
+# `destroy`; otherwise the stack's own kubeconfig or the current context; with neither,
 # `up`/`preview` start the simulated cluster.
 target="$(.venv/bin/python scripts/stack-target "$stack")"
-local_config="$LOCAL_STATE/stacks/Pulumi.$stack.yaml"
 on_local=false
-extra=()
 if [[ "$target" == "existing" ]]; then
-  if [[ -f "$local_config" ]]; then
+  if [[ -f "$simulated_marker" ]]; then
     on_local=true
   elif [[ "$action" != "destroy" ]]; then
     # (`pulumi config` also lists the project's defaults: only a value set on the stack counts.)
-    if pulumi config --stack "$stack" --json 2>/dev/null | .venv/bin/python -c '
+    if pulumi config --stack "$stack" --config-file "$config_copy" --json 2>/dev/null | .venv/bin/python -c '
 import json, sys
 v = json.load(sys.stdin).get("pganalytics:kubeconfig") or {}
 sys.exit(0 if v.get("secret") or v.get("value") else 1)'; then
@@ -117,50 +194,59 @@ EOF
 
 if $on_local; then
   fresh_cluster=false
-  scripts/local-cluster.sh status || fresh_cluster=true
+  if ! scripts/local-cluster.sh status; then
+    fresh_cluster=true
+    # Its control plane is built from source (Go) unless the tool cache has it already.
+    cached="$(tools/build.sh list | grep -cE '^(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok) ' || true)"
+    if ! command -v go >/dev/null && [[ "$cached" != 5 ]]; then
+      die "there is no Kubernetes cluster to deploy stack '$stack' onto, and the local simulated
+  cluster cannot start here: its control plane (kube-apiserver, etcd, KWOK) is built from source
+  with Go, and no 'go' is on PATH. Either
+    - create a cluster and run again: kind create cluster (or minikube start, k3d cluster create),
+      or set pganalytics:kubeconfig; or
+    - install Go >= $(sed -n 's/^GO_MIN_VERSION=//p' tools/versions.env) (https://go.dev/doc/install) and run again."
+    fi
+  fi
   KUBECONFIG="$(scripts/local-cluster.sh start)" || die "could not start the simulated cluster (see above)."
   export KUBECONFIG
-  # The stack's settings, with the ingress set for this cluster: no controller can be installed
-  # here (the Traefik chart is not reachable offline), its IngressClass `traefik` exists already.
-  mkdir -p "$(dirname "$local_config")"
-  .venv/bin/python - "Pulumi.$stack.yaml" "$local_config" <<'PY'
-import sys, yaml
-src, dest = sys.argv[1:]
-doc = yaml.safe_load(open(src)) or {}
-config = doc.setdefault("config", {}) or {}
-doc["config"] = config
-config["pganalytics:ingress"] = {
-    **(config.get("pganalytics:ingress") or {}),
-    "controller": "none",
-    "className": "traefik",
-}
-with open(dest, "w") as out:
-    out.write("# Written by scripts/pulumi.sh: Pulumi.<stack>.yaml for the local simulated cluster.\n")
-    yaml.safe_dump(doc, out, sort_keys=False)
-PY
-  extra+=(--config-file "$local_config")
+  touch "$simulated_marker"
+  write_config_copy simulated
   # A new cluster has none of the objects the state may still list: refresh first.
   if $fresh_cluster && [[ "$action" != "preview" ]]; then extra+=(--refresh); fi
   say "cluster: the local simulated cluster (KUBECONFIG=$KUBECONFIG)"
 fi
 
-# Without a terminal there is nobody to answer the confirmation prompt.
-confirm=(); [[ -t 0 ]] || confirm=(--yes --non-interactive)
-
+policy=(--policy-pack policy)
 case "$action" in
-  preview) exec pulumi preview --diff --stack "$stack" "${extra[@]}" ;;
+  preview) exec pulumi preview --diff --stack "$stack" "${policy[@]}" "${extra[@]}" ;;
   up)
-    pulumi up --stack "$stack" "${confirm[@]}" "${extra[@]}"
+    if $interactive; then
+      # The user sees the preview and answers; the update then skips the engine's own preview.
+      pulumi preview --diff --stack "$stack" "${policy[@]}" "${extra[@]}"
+      read -r -p "Deploy these changes to stack '$stack'? [y/N] " answer
+      [[ "$answer" == [yY] || "$answer" == [yY][eE][sS] ]] || die "not deployed (answer: '$answer')."
+      pulumi up --yes --skip-preview --stack "$stack" "${policy[@]}" "${extra[@]}"
+    elif [[ "${PREVIEWED:-}" == 1 ]]; then
+      say "PREVIEWED=1: the changes were previewed and reviewed (the pull request's preview); updating without the engine's preview pass"
+      pulumi up --yes --skip-preview --non-interactive --stack "$stack" "${policy[@]}" "${extra[@]}"
+    else
+      # Confirmed in advance (YES=1 / CI=true): nobody saw a preview, so the engine previews.
+      pulumi up --yes --non-interactive --stack "$stack" "${policy[@]}" "${extra[@]}"
+    fi
     say "stack '$stack' outputs:"
     pulumi stack output --stack "$stack"
     if $on_local; then simulated_notice; fi ;;
   destroy)
-    pulumi destroy --stack "$stack" "${confirm[@]}" "${extra[@]}"
+    if $interactive; then
+      pulumi destroy --stack "$stack" "${extra[@]}"  # the engine shows what goes and asks
+    else
+      pulumi destroy --yes --non-interactive --stack "$stack" "${extra[@]}"
+    fi
     if $on_local; then
       # Config kept: Pulumi.<stack>.yaml is the project's file.
       pulumi stack rm "$stack" --yes --preserve-config --non-interactive
       scripts/local-cluster.sh stop
-      rm -f "$local_config"
+      rm -f "$simulated_marker" "$config_copy"
       say "removed stack '$stack' and the local simulated cluster"
     fi ;;
 esac

@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Builds the binaries of the cluster and e2e test tiers and of `make deploy` from the Go module
-# proxy, at the versions pinned in tools/versions.env, into one cache directory:
+# The tools of the cluster and e2e test tiers and of `make deploy`, at the versions pinned in
+# tools/versions.env (the Go tools and the Pulumi CLI) and requirements.txt (the Pulumi
+# providers): found where an ordinary install puts them, else built from source into one cache
+# directory as the offline fallback:
 #
 #   ${PGA_TOOLS_CACHE:-$HOME/.cache/pganalytics-tools}/<tool>-<version>/bin/<tool>
 #   ${PGA_TOOLS_CACHE:-$HOME/.cache/pganalytics-tools}/pulumi-plugins/bin/   (the engine's plugins)
 #
-# Usage: tools/build.sh <tool>... | all | list | bindir <tool>
+# Usage: tools/build.sh <tool>... | all | list | plugins | bindir <tool>
 #   tools: etcd kube-apiserver kube-controller-manager kube-scheduler kwok pulumi pulumi-plugins
 #   `all` builds the five cluster tools (name pulumi and pulumi-plugins explicitly).
-#   `list` prints "<tool> <path of the binary>" for each tool (building nothing);
-#   a path is printed only for a tool that is built.
+#   `list` prints "<tool> <path of the binary>" for each tool found or built (changing nothing).
+#   `plugins` prints "<plugin> <path> <source>" for the three engine plugins (changing nothing;
+#   exit 1 when one is missing); source: path, beside-cli, pulumi-home or built.
 #   `bindir <tool>` prints the directory to put on PATH for a built tool (exit 1 if not built).
 #
+# pulumi: a `pulumi` on PATH at the pinned version is used as it is (an ordinary install, e.g.
+# the test workflow's); otherwise it is built from the Go module proxy.
 # pulumi-plugins: the Python language host, the kubernetes and the random providers, which the
-# Pulumi CLI needs to run this program and which neither the Go module proxy nor an installer can
-# provide here. They are built by ../shared/third_party/build.sh (their sources; override the
-# location with PGA_THIRD_PARTY) into the cache. When all three are already on PATH (a normal
-# Pulumi install with its plugins), nothing is built and the PATH ones are used. The plugins
-# build runs in the background, in parallel with the Go tools named with it: on 2 cores the
-# two builds overlap their downloads, links and single-threaded steps.
+# CLI needs to run this program. Each is looked for, in this order: on PATH; the language host
+# beside the CLI (an ordinary install ships it there), a provider in $PULUMI_HOME/plugins
+# (~/.pulumi/plugins/resource-kubernetes-v<pin>/, where `pulumi plugin install` and the engine's
+# automatic acquisition put it); an earlier offline build in the cache. A missing provider is
+# then installed the ordinary way (`pulumi plugin install resource <name> <pin>`, when a CLI
+# exists; PGA_OFFLINE=1 skips that), and only when that is impossible are the plugins built from
+# source as the offline fallback, by ../shared/third_party/build.sh (their sources beside the
+# clone; override with PGA_THIRD_PARTY), saying so when it starts. Named together with Go tools,
+# the plugins job runs in the background, in parallel with them: on 2 cores the two builds
+# overlap their downloads, links and single-threaded steps.
 #
 # Idempotent: a tool whose binary and build stamp (module@version, package, ldflags, Go version
-# and the Go source of the scratch module in tools/go/<group>/) match is reused; a changed pin builds a new
-# <tool>-<version> directory. The upstream modules (k8s.io/kubernetes, go.etcd.io/etcd/server/v3,
+# and the Go source of the scratch module in tools/go/<group>/) match is reused (without Go on
+# PATH, a built binary is reused as it is); a changed pin builds a new <tool>-<version>
+# directory. The upstream modules (k8s.io/kubernetes, go.etcd.io/etcd/server/v3,
 # github.com/pulumi/pulumi/pkg/v3) carry `replace` directives in their go.mod, so `go install
 # module@version` refuses them: each is built from a scratch module under tools/go/<group>/ whose
 # go.mod restates their non-local replaces (and, for Kubernetes, points every k8s.io/* staging
@@ -41,6 +51,9 @@ ALL_TOOLS=("${CLUSTER_TOOLS[@]}" pulumi pulumi-plugins)
 PLUGINS=(pulumi-language-python pulumi-resource-kubernetes pulumi-resource-random)
 PLUGINS_DIR="$CACHE/pulumi-plugins"
 THIRD_PARTY="${PGA_THIRD_PARTY:-$ROOT/../shared/third_party}"
+PULUMI_HOME_DIR="${PULUMI_HOME:-$HOME/.pulumi}"
+# Provider versions: the Python SDK pins of requirements.txt (the one place they are pinned).
+provider_version() { sed -n "s/^pulumi-$1==\([^ ;#]*\).*/\1/p" "$ROOT/requirements.txt"; }
 
 say() { printf '==> [tools/build.sh] %s\n' "$*" >&2; }
 die() { printf 'error: [tools/build.sh] %s\n' "$*" >&2; exit 1; }
@@ -74,11 +87,11 @@ tool_spec() {
 }
 
 check_go() {
-  command -v go >/dev/null || die "no 'go' on PATH. Install Go >= $GO_MIN_VERSION (https://go.dev/doc/install) and run again."
+  command -v go >/dev/null || die "$1 needs building from source, and no 'go' is on PATH. Install Go >= $GO_MIN_VERSION (https://go.dev/doc/install) and run again."
   local have
   have="$(go env GOVERSION)"; have="${have#go}"
   if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$have" | sort -V | head -n1)" != "$GO_MIN_VERSION" ]]; then
-    die "Go $have is too old: these modules need Go >= $GO_MIN_VERSION."
+    die "Go $have is too old: $1 needs Go >= $GO_MIN_VERSION."
   fi
 }
 
@@ -137,6 +150,16 @@ build_tool() {
   tool_spec "$tool"
   local dest="$CACHE/$tool-$VERSION/bin"
   local src="$TOOLS_DIR/go/$GROUP"
+  if [[ "$tool" == pulumi ]] && pinned_cli_on_path; then
+    say "pulumi $VERSION: using $(command -v pulumi) (on PATH, the pinned version)"
+    return 0
+  fi
+  if ! command -v go >/dev/null && [[ -x "$dest/$tool" ]]; then
+    say "$tool $VERSION: using the cached $dest/$tool (no Go on PATH to check its build stamp)"
+    return 0
+  fi
+  check_go "$tool $VERSION"
+  command -v jq >/dev/null || die "jq is needed to build $tool (apt-get install jq)."
   local stamp
   stamp="$(build_stamp "$src")"
   if [[ -x "$dest/$tool" && "$(cat "$dest/.build-stamp" 2>/dev/null)" == "$stamp" ]]; then
@@ -144,6 +167,9 @@ build_tool() {
     return 0
   fi
   local start=$SECONDS
+  if [[ "$tool" == pulumi ]]; then
+    say "pulumi $VERSION: no pulumi $VERSION on PATH: building the CLI from source as the offline fallback (an ordinary install needs no build: https://www.pulumi.com/docs/install/)"
+  fi
   say "$tool $VERSION: building $PKG from $MODULE@$VERSION"
   local upstream
   upstream="$(fetch_module "$MODULE" "$VERSION")"
@@ -169,58 +195,120 @@ build_tool() {
   say "$tool $VERSION: built $dest/$tool in $((SECONDS - start))s"
 }
 
-# plugins_on_path: true when every plugin the program needs is on PATH already.
-# (The cache's own directory does not count: its plugins are rebuilt when their stamps change.)
-plugins_on_path() {
-  local p found
-  for p in "${PLUGINS[@]}"; do
-    found="$(command -v "$p")" || return 1
-    [[ "$(dirname "$found")" != "$PLUGINS_DIR/bin" ]] || return 1
+# --- the Pulumi CLI and the engine's plugins: found, installed, or built ---------------------
+
+# pinned_cli_on_path: true when `pulumi` on PATH is the pinned version (an ordinary install).
+pinned_cli_on_path() {
+  command -v pulumi >/dev/null && [[ "$(pulumi version 2>/dev/null)" == "$PULUMI_VERSION" ]]
+}
+
+# cli_path: the Pulumi CLI the engine runs: the one on PATH (any version), else the built one.
+cli_path() {
+  local built="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
+  if command -v pulumi >/dev/null; then command -v pulumi
+  elif [[ -x "$built" ]]; then echo "$built"
+  else return 1
+  fi
+}
+
+# find_plugin <plugin>: prints "<path> <source>" of the plugin the engine would use, or fails.
+# (The cache's own directory on PATH does not count as PATH: it is the offline build.)
+find_plugin() {
+  local p="$1" found cli dir
+  if found="$(command -v "$p")" && [[ "$(dirname "$found")" != "$PLUGINS_DIR/bin" ]]; then
+    echo "$found path"; return 0
+  fi
+  case "$p" in
+    pulumi-language-python)
+      if cli="$(cli_path)" && [[ -x "$(dirname "$cli")/$p" ]]; then
+        echo "$(dirname "$cli")/$p beside-cli"; return 0
+      fi ;;
+    pulumi-resource-*)
+      dir="$PULUMI_HOME_DIR/plugins/resource-${p#pulumi-resource-}-v$(provider_version "${p#pulumi-resource-}")"
+      if [[ -x "$dir/$p" && ! -e "$dir.partial" ]]; then echo "$dir/$p pulumi-home"; return 0; fi ;;
+  esac
+  if [[ -x "$PLUGINS_DIR/bin/$p" ]]; then echo "$PLUGINS_DIR/bin/$p built"; return 0; fi
+  return 1
+}
+
+missing_plugins() {
+  local p
+  for p in "${PLUGINS[@]}"; do find_plugin "$p" >/dev/null || echo "$p"; done
+}
+
+# install_providers <plugin>...: `pulumi plugin install` of the missing providers at their
+# pins, into $PULUMI_HOME/plugins. Fails (quietly) when there is no CLI or no network.
+install_providers() {
+  local cli p name version
+  [[ "${PGA_OFFLINE:-}" != 1 ]] || return 1
+  cli="$(cli_path)" || return 1
+  for p in "$@"; do
+    [[ "$p" == pulumi-resource-* ]] || return 1  # the language host comes with the CLI
+    name="${p#pulumi-resource-}"; version="$(provider_version "$name")"
+    [[ -n "$version" ]] || die "requirements.txt pins no pulumi-$name (the version of its provider)"
+    say "pulumi-plugins: pulumi plugin install resource $name v$version"
+    PULUMI_HOME="$PULUMI_HOME_DIR" timeout 600 "$cli" plugin install resource "$name" "v$version" >&2 2>&1 || return 1
   done
 }
 
-plugins_built() {
-  local p
-  for p in "${PLUGINS[@]}"; do [[ -x "$PLUGINS_DIR/bin/$p" ]] || return 1; done
-}
-
-# build_plugins: the three plugins through the third-party build script (idempotent: it keeps
-# a stamp per plugin), unless PATH already has them.
+# build_plugins: the three plugins found or installed the ordinary way; else built from source
+# by the third-party build script (idempotent: it keeps a stamp per plugin).
 build_plugins() {
-  if plugins_on_path; then
-    say "pulumi-plugins: using ${PLUGINS[*]} from PATH ($(dirname "$(command -v pulumi-resource-kubernetes)"))"
-    return 0
+  local missing
+  missing="$(missing_plugins)"
+  if [[ -n "$missing" ]] && install_providers $missing; then missing="$(missing_plugins)"; fi
+  if [[ -n "$missing" ]]; then
+    local why="no Pulumi CLI to install them with"
+    if [[ "${PGA_OFFLINE:-}" == 1 ]]; then why="PGA_OFFLINE=1"
+    elif grep -q pulumi-language-python <<<"$missing"; then
+      why="no Python language host on PATH or beside the CLI (an ordinary Pulumi install ships it)"
+    elif cli_path >/dev/null; then why="'pulumi plugin install' failed (no network?)"
+    fi
+    [[ -x "$THIRD_PARTY/build.sh" ]] || die "pulumi-plugins: missing $(echo $missing) ($why), and \
+no plugin sources to build them from ($THIRD_PARTY/build.sh). Install Pulumi the ordinary way \
+(https://www.pulumi.com/docs/install/: it ships the language host; the providers then install \
+with 'pulumi plugin install' or on first use), or put the three plugins on PATH."
+    local start=$SECONDS
+    say "pulumi-plugins: missing $(echo $missing) ($why): building ${PLUGINS[*]} from source as the offline fallback, with $THIRD_PARTY/build.sh into $PLUGINS_DIR"
+    "$THIRD_PARTY/build.sh" "$PLUGINS_DIR" || die "pulumi-plugins: $THIRD_PARTY/build.sh failed; see its output above."
+    missing="$(missing_plugins)"
+    [[ -z "$missing" ]] || die "pulumi-plugins: $THIRD_PARTY/build.sh succeeded but these are still missing: $(echo $missing)"
+    say "pulumi-plugins: built in $PLUGINS_DIR/bin ($((SECONDS - start))s)"
   fi
-  [[ -x "$THIRD_PARTY/build.sh" ]] || die "pulumi-plugins: $THIRD_PARTY/build.sh is missing. The \
-plugin sources sit in shared/third_party beside the clone (as in CI); or install Pulumi the \
-usual way (curl -fsSL https://get.pulumi.com | sh), which ships the language host and downloads \
-the providers."
-  local start=$SECONDS
-  say "pulumi-plugins: building ${PLUGINS[*]} with $THIRD_PARTY/build.sh into $PLUGINS_DIR"
-  "$THIRD_PARTY/build.sh" "$PLUGINS_DIR" || die "pulumi-plugins: $THIRD_PARTY/build.sh failed; see its output above."
-  plugins_built || die "pulumi-plugins: $THIRD_PARTY/build.sh succeeded but $PLUGINS_DIR/bin lacks some of: ${PLUGINS[*]}"
-  say "pulumi-plugins: ready in $PLUGINS_DIR/bin ($((SECONDS - start))s)"
+  local p
+  for p in "${PLUGINS[@]}"; do say "pulumi-plugins: $p: $(find_plugin "$p")"; done
 }
 
-[[ $# -gt 0 ]] || { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 if [[ "$1" == list ]]; then
   for t in "${CLUSTER_TOOLS[@]}" pulumi; do
     tool_spec "$t"
-    [[ -x "$CACHE/$t-$VERSION/bin/$t" ]] && echo "$t $CACHE/$t-$VERSION/bin/$t"
+    if [[ "$t" == pulumi ]] && pinned_cli_on_path; then echo "pulumi $(command -v pulumi)"
+    elif [[ -x "$CACHE/$t-$VERSION/bin/$t" ]]; then echo "$t $CACHE/$t-$VERSION/bin/$t"
+    fi
   done
-  if plugins_built; then
-    for p in "${PLUGINS[@]}"; do echo "$p $PLUGINS_DIR/bin/$p"; done
-  fi
+  for p in "${PLUGINS[@]}"; do
+    if found="$(find_plugin "$p")"; then echo "$p ${found% *}"; fi
+  done
   exit 0
 fi
 
+if [[ "$1" == plugins ]]; then
+  status=0
+  for p in "${PLUGINS[@]}"; do
+    if found="$(find_plugin "$p")"; then echo "$p $found"
+    else say "$p: not found (run: tools/build.sh pulumi-plugins)"; status=1
+    fi
+  done
+  exit "$status"
+fi
+
 if [[ "$1" == bindir ]]; then
-  [[ $# -eq 2 ]] || die "usage: tools/build.sh bindir <tool>"
+  [[ $# -eq 2 && "$2" != pulumi-plugins ]] || die "usage: tools/build.sh bindir <tool> (plugins: tools/build.sh plugins)"
   tool_spec "$2"
-  if [[ "$2" == pulumi-plugins ]]; then
-    plugins_built || die "pulumi-plugins are not built (run: tools/build.sh pulumi-plugins)"
-    echo "$PLUGINS_DIR/bin"
+  if [[ "$2" == pulumi ]] && pinned_cli_on_path; then
+    dirname "$(command -v pulumi)"
   else
     [[ -x "$CACHE/$2-$VERSION/bin/$2" ]] || die "$2 is not built (run: tools/build.sh $2)"
     echo "$CACHE/$2-$VERSION/bin"
@@ -238,8 +326,6 @@ for arg in "$@"; do
   esac
 done
 
-check_go
-command -v jq >/dev/null || die "jq is needed (apt-get install jq)."
 command -v python3 >/dev/null || die "python3 is needed."
 mkdir -p "$CACHE"
 WORK_TMP="$(mktemp -d "$CACHE/.work.XXXXXX")"

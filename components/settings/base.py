@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import pulumi
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
@@ -27,14 +28,40 @@ from components.settings.checks import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = PROJECT_ROOT / "charts" / "pganalytics"
+# pganalytics:chart.valuesFile: a file name inside the chart, or a path relative to the project
+# (values/prod.yaml); never absolute, no `..` (the same file on every machine that deploys).
+VALUES_FILE = re.compile(r"(?:[\w-][\w.-]*/)*[\w-][\w.-]*\.ya?ml")
+
+
+def project_dir() -> Path:
+    """The directory of the Pulumi.yaml the engine runs, which need not be this checkout (a
+    project may link to it). Outside the engine (unit tests) the SDK holds a placeholder, not a
+    project: then this checkout."""
+    root = pulumi.get_root_directory()
+    if root and (Path(root) / "Pulumi.yaml").is_file():
+        return Path(root)
+    return PROJECT_ROOT
+
+
+def values_file_path(name: str) -> Path:
+    """Where a values file lives: a bare name (values-prod.yaml) inside charts/pganalytics, a
+    path (values/prod.yaml) relative to the project, so a stack's values need no fork of the
+    chart."""
+    return project_dir() / name if "/" in name else CHART_DIR / name
+
+
+def values_file_shown(name: str) -> str:
+    """A values file as messages name it, relative to the project."""
+    return name if "/" in name else f"charts/pganalytics/{name}"
 
 
 @cache
 def chart_values_file(name: str) -> dict:
-    """A values file of the chart (values.yaml, values-<stack>.yaml), parsed; {} when absent or
-    not a map. The one reader of these files, for the settings and the release values."""
-    path = CHART_DIR / name
-    data = yaml.safe_load(path.read_text()) if name and path.is_file() else None
+    """A values file (values.yaml, values-<stack>.yaml, or one in the project), parsed; {} when
+    absent or not a map. The one reader of these files, for the settings and the release
+    values."""
+    path = values_file_path(name) if name else None
+    data = yaml.safe_load(path.read_text()) if path and path.is_file() else None
     return data if isinstance(data, dict) else {}
 
 

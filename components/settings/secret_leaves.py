@@ -4,8 +4,11 @@ The engine says only which top-level keys hold a secret (PULUMI_CONFIG_SECRET_KE
 `pulumi config set --secret --path pganalytics:chart.values.a.b ...` makes all of
 `pganalytics:chart` a secret key, while Pulumi.<stack>.yaml keeps its other leaves in plain
 text (the secret one as `secure: v1:...`). A leaf counts as plain only where the stack file
-holds the same value in plain text at the same path, so a missing or stale stack file (config
-from the automation API, another config file) hides more, never less.
+holds the same value in plain text at the same path, and only while that file is where the
+key came from: it holds exactly the key's leaves (each plain one with the engine's value, the
+encrypted ones opaque) and imports no Pulumi ESC environment. Otherwise (no stack file, config
+from ESC or the Automation API, another config file, a stale file) the program cannot tell
+which leaf is secret and every leaf of the key is: all of `chart.values` stays secret.
 """
 
 from __future__ import annotations
@@ -14,13 +17,11 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import yaml
 
-from components.settings.base import PROJECT_ROOT
+from components.settings.base import project_dir
 from components.settings.checks import NAMESPACE
 
 LeafPath = tuple  # elements: str (map key) or int (list index); () is the whole value
@@ -46,36 +47,39 @@ def leaves(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
         yield prefix, node
 
 
-def plain_leaves(text: str) -> dict[str, dict[LeafPath, Any]]:
-    """Per `pganalytics:` key (without the namespace), the leaves a stack file's text holds in
-    plain text; the encrypted ones (`{secure: ...}`) are left out."""
-    config = (yaml.safe_load(text) or {}).get("config") or {}
+SECURE = object()  # an encrypted leaf of the stack file: opaque
+
+
+def file_leaves(text: str) -> tuple[dict[str, dict[LeafPath, Any]], bool]:
+    """Per `pganalytics:` key (without the namespace), every leaf a stack file's text holds:
+    the plain value, or SECURE for an encrypted one (`{secure: ...}`); and whether the file
+    imports ESC environments (then values may come from them)."""
+    doc = yaml.safe_load(text) or {}
+    config = doc.get("config") or {}
     found: dict[str, dict[LeafPath, Any]] = {}
     for key, value in config.items() if isinstance(config, dict) else ():
         if str(key).startswith(f"{NAMESPACE}:"):
-            found[key.split(":", 1)[1]] = dict(_leaves_outside_secure(value))
-    return found
+            found[key.split(":", 1)[1]] = dict(_file_leaves(value))
+    return found, bool(doc.get("environment"))
 
 
-def _leaves_outside_secure(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
+def _file_leaves(node: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
     if isinstance(node, dict) and set(node) == {"secure"}:
-        return
-    if isinstance(node, (dict, list)):
+        yield prefix, SECURE
+    elif isinstance(node, (dict, list)):
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, value in items:
-            yield from _leaves_outside_secure(value, (*prefix, key))
+            yield from _file_leaves(value, (*prefix, key))
     else:
         yield prefix, node
 
 
-def project_dir() -> Path:
-    """The directory of the Pulumi.yaml the engine runs, which need not be this checkout (a
-    project may link to it). Outside the engine (unit tests) the SDK holds a placeholder, not a
-    project: then this checkout."""
-    root = pulumi.get_root_directory()
-    if root and (Path(root) / "Pulumi.yaml").is_file():
-        return Path(root)
-    return PROJECT_ROOT
+def _file_is_the_source(held: dict[LeafPath, Any], value: dict[LeafPath, Any]) -> bool:
+    """The engine's value of a key came from the stack file: the same leaves, and each plain
+    leaf of the file equal to the engine's."""
+    return set(held) == set(value) and all(
+        v is SECURE or _same(v, value[path]) for path, v in held.items()
+    )
 
 
 def secret_leaves(
@@ -83,15 +87,14 @@ def secret_leaves(
 ) -> dict[str, tuple[LeafPath, ...]]:
     """For each secret key, the paths of its secret leaves inside its (parsed) value."""
     stack_file = project_dir() / f"Pulumi.{stack}.yaml"
-    plain = plain_leaves(stack_file.read_text()) if stack_file.is_file() else {}
+    held, imports_env = file_leaves(stack_file.read_text()) if stack_file.is_file() else ({}, False)
     found = {}
     for key in secret_keys:
-        known = plain.get(key, {})
-        found[key] = tuple(
-            path
-            for path, value in leaves(parsed(config.get(key)))
-            if path not in known or not _same(known[path], value)
-        )
+        value = dict(leaves(parsed(config.get(key))))
+        known = held.get(key, {})
+        if imports_env or not _file_is_the_source(known, value):
+            known = {}  # the program cannot tell: every leaf is secret
+        found[key] = tuple(path for path, v in value.items() if known.get(path, SECURE) is SECURE)
     return found
 
 

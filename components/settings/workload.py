@@ -27,6 +27,7 @@ from components.settings.base import (
     cloud_of,
     ctx,
     owned_namespace,
+    values_file_path,
 )
 from components.settings.checks import (
     CREDENTIAL_NAME,
@@ -173,7 +174,8 @@ class Chart(Model):
     """The bundled chart: values file, overrides, namespace, images."""
 
     values_file: Text = ""
-    """Values file inside charts/pganalytics; empty: values-<stack>.yaml."""
+    """Values file: a name inside charts/pganalytics, or a path relative to the project
+    (values/prod.yaml, so your values need no fork of the chart); empty: values-<stack>.yaml."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Overrides merged last; the merged values must pass values.schema.json. A credential in
     an extraEnv entry must come from a Secret (valueFrom), never a literal value."""
@@ -191,8 +193,11 @@ class Chart(Model):
         value = value or f"values-{ctx(info, 'stack', 'dev')}.yaml"
         have = sorted(p.name for p in CHART_DIR.glob("values-*.yaml"))
         if not VALUES_FILE.fullmatch(value):
-            fail(f"must be a file name inside charts/pganalytics (got {value!r})", have[0])
-        if not (CHART_DIR / value).is_file():
+            why = "must be a file name inside charts/pganalytics or a relative path in the project"
+            fail(f"{why}, such as values/prod.yaml (got {value!r})", have[0])
+        if "/" in value and not values_file_path(value).is_file():
+            fail(f"names {value}, which the project does not have", "values/<stack>.yaml")
+        if not values_file_path(value).is_file():
             why = f"names {value}, which charts/pganalytics does not have (have: {', '.join(have)})"
             fail(why, have[0])
         return value

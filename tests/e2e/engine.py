@@ -1,8 +1,10 @@
 """The real Pulumi engine, driven from the tests and the benchmark.
 
-`build_engine()` builds (or reuses) the pinned Pulumi CLI and the engine's plugins with
-tools/build.sh. `Project` is a throwaway project directory whose entries are symlinks to this
-repository's program (`Pulumi.yaml`, `__main__.py`, `components/`, `charts/`, `scripts/`,
+`build_engine()` finds (or, offline, builds) the pinned Pulumi CLI and the engine's plugins
+with tools/build.sh, the same discovery as `make deploy`: PATH, the language host beside the
+CLI, $PULUMI_HOME/plugins, `pulumi plugin install`, and only then the offline source build.
+`Project` is a throwaway project directory whose entries are symlinks to this repository's
+program (`Pulumi.yaml`, `__main__.py`, `components/`, `charts/`, `scripts/`,
 `policy/`, `.venv`), so the real program runs while its stack files, its local state backend
 and its passphrase live in the temp dir and the checkout stays untouched.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,14 +36,14 @@ class EngineError(RuntimeError):
 @dataclass
 class Engine:
     pulumi_bin: Path  # directory of the pulumi CLI
-    plugins_bin: Path | None  # directory of the built plugins; None: all three on PATH
+    plugin_dirs: tuple[Path, ...]  # directories of the three plugins (tools/build.sh plugins)
 
     def path(self, base: str | None = None) -> str:
-        """PATH for the engine: the pinned CLI first, the user's PATH, then the built plugins
-        (a plugin installed on PATH wins, as in scripts/pulumi.sh)."""
+        """PATH for the engine: the pinned CLI first, the user's PATH, then the plugins'
+        directories. A Project runs with its own PULUMI_HOME, so plugins found in
+        ~/.pulumi/plugins reach the engine through PATH too."""
         parts = [str(self.pulumi_bin), base if base is not None else os.environ["PATH"]]
-        if self.plugins_bin is not None:
-            parts.append(str(self.plugins_bin))
+        parts += [str(d) for d in self.plugin_dirs]
         return os.pathsep.join(parts)
 
 
@@ -58,7 +59,7 @@ def _build_sh(*args: str) -> subprocess.CompletedProcess:
 
 def build_engine(log=sys.stderr) -> Engine:
     """tools/build.sh all pulumi pulumi-plugins: the control plane, the CLI and the plugins in
-    one call, so that a cold build compiles the plugins in parallel with the Go tools."""
+    one call, so that a cold offline build compiles the plugins in parallel with the Go tools."""
     started = time.monotonic()
     proc = _build_sh("all", "pulumi", "pulumi-plugins")
     if proc.returncode != 0:
@@ -67,19 +68,22 @@ def build_engine(log=sys.stderr) -> Engine:
             f"tools/build.sh all pulumi pulumi-plugins failed (exit {proc.returncode}).\n{tail}"
         )
     for line in proc.stdout.splitlines():
-        if line.startswith("==>"):
+        if "==>" in line:
             print(line, file=log)
     print(f"==> engine ready in {time.monotonic() - started:.1f}s", file=log)
     pulumi_bin = _build_sh("bindir", "pulumi")
-    plugins_bin = _build_sh("bindir", "pulumi-plugins")
     if pulumi_bin.returncode != 0:
         raise EngineError(pulumi_bin.stdout)
-    plugins: Path | None = None
-    if plugins_bin.returncode == 0:
-        plugins = Path(plugins_bin.stdout.strip())
-    elif not all(shutil.which(p) for p in PLUGINS):
-        raise EngineError(plugins_bin.stdout)
-    return Engine(Path(pulumi_bin.stdout.strip()), plugins)
+    plugins = subprocess.run(
+        ["bash", str(BUILD_SH), "plugins"], cwd=ROOT, capture_output=True, text=True
+    )
+    if plugins.returncode != 0:
+        raise EngineError(plugins.stderr)
+    found = [line.split(" ") for line in plugins.stdout.splitlines()]
+    if sorted(f[0] for f in found) != sorted(PLUGINS):
+        raise EngineError(f"tools/build.sh plugins listed {plugins.stdout!r}, not {PLUGINS}")
+    dirs = tuple(dict.fromkeys(Path(f[1]).parent for f in found))
+    return Engine(Path(pulumi_bin.stdout.strip()), dirs)
 
 
 @dataclass
@@ -213,6 +217,26 @@ class Project:
 
     def destroy(self, *extra: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
         return self.run("destroy", "--yes", "--stack", self.stack, *extra, check=check, env=env)
+
+    def preview_script(
+        self, *flags: str, comment_limit: int | None = None
+    ) -> tuple[subprocess.CompletedProcess, str]:
+        """scripts/preview.sh <stack>, as the preview workflow runs it, in this project:
+        (the process, whose stdout is the full report; the comment-sized report)."""
+        comment = self.dir.parent / "comment.md"
+        comment.unlink(missing_ok=True)
+        env = {**self.env(), "PREVIEW_COMMENT": str(comment)}
+        if comment_limit:
+            env["PREVIEW_COMMENT_LIMIT"] = str(comment_limit)
+        proc = subprocess.run(
+            ["bash", str(self.dir / "scripts" / "preview.sh"), self.stack, *flags],
+            cwd=self.dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        return proc, comment.read_text() if comment.exists() else ""
 
     def outputs(self, show_secrets: bool = False) -> dict:
         args = ["stack", "output", "--json", "--stack", self.stack]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 
 import pytest
 
@@ -183,41 +182,31 @@ def test_c_values_change_previews_as_one_update(step):
     ], changes
 
 
-def _preview_script(project) -> subprocess.CompletedProcess:
-    """scripts/preview.sh <stack>, as CI runs it on a pull request, in the stack's project."""
-    return subprocess.run(
-        ["bash", str(project.dir / "scripts" / "preview.sh"), project.stack],
-        cwd=project.dir,
-        env=project.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def test_e_pr_preview_script_prints_an_object_level_diff(step):
-    proc = _preview_script(step.project)
+def test_e_pr_preview_script_prints_the_property_level_diff(step):
+    proc, comment = step.project.preview_script("--policy-pack", "policy")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = proc.stdout
     assert report.startswith("### "), report
     assert f"`{step.project.stack}`" in report.splitlines()[0]
-    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "---" not in ln]
-    assert rows[0].startswith("| operation |"), report
-    body = rows[1:]
-    assert body == [
-        f"| update | `kubernetes:apps/v1:StatefulSet` | `pganalytics:{NAMESPACE}/{BACKEND}` |"
-    ], report
     assert "1 to update" in report
+    sts = f"pganalytics:{NAMESPACE}/{BACKEND}"
+    assert f"| update | `kubernetes:apps/v1:StatefulSet` | `{sts}` |" in report
+    # The property, its old and its new value.
+    assert f"#### ~ update `kubernetes:apps/v1:StatefulSet` `{sts}`" in report
+    assert "| `spec.replicas` | update | `1` | `2` |" in report, report
+    assert comment == report  # short enough to be posted whole
 
 
 def test_e_pr_preview_script_fails_with_the_engines_message(step):
     step.project.set_config("pganalytics:nodePool.minSize", "0")
     try:
-        proc = _preview_script(step.project)
+        proc, comment = step.project.preview_script()
     finally:
         step.project.rm_config("pganalytics:nodePool.minSize")
     assert proc.returncode != 0, proc.stdout
-    assert "nodePool.minSize" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert "**The preview failed.** The engine said:" in proc.stdout, proc.stdout
+    assert "nodePool.minSize" in proc.stdout and "nodePool.minSize" in comment
+    assert "see the log" not in proc.stdout
 
 
 def test_c_values_change_up_keeps_credentials_and_volumes(step):
@@ -298,6 +287,22 @@ def _get(cluster, kind: str, name: str) -> dict:
 
 def _requested(claim: dict) -> str:
     return claim["spec"]["resources"]["requests"]["storage"]
+
+
+def test_g_pr_preview_script_shows_why_the_database_statefulset_is_replaced(step):
+    step.project.set_config(SIZE_KEY, "3Gi")
+    proc, comment = step.project.preview_script(comment_limit=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = proc.stdout
+    sts = f"pganalytics:{NAMESPACE}/{DATABASE}"
+    path = "spec.volumeClaimTemplates[0].spec.resources.requests.storage"
+    assert f"#### +- replace `kubernetes:apps/v1:StatefulSet` `{sts}`" in report, report
+    assert f"Replaced because of `{path}`; deleted first, then created" in report, report
+    assert f'| `{path}` | update-replace | `"2Gi"` | `"3Gi"` |' in report, report
+    # The comment, cut to 1200 characters, keeps the table and says what it left out.
+    assert len(comment) <= 1200 < len(report), comment
+    assert f"| replace | `kubernetes:apps/v1:StatefulSet` | `{sts}` |" in comment
+    assert "more resources" in comment and "preview-dev` artifact" in comment, comment
 
 
 def test_g_volume_growth_resizes_the_claims_in_place_and_keeps_the_database_pod(step):
@@ -442,6 +447,12 @@ def test_h_secret_chart_value_reaches_the_cluster_but_not_state_preview_or_logs(
     preview = step.project.preview("--diff")
     assert bind_dn not in preview.output
     assert "[secret]" in preview.output, preview.describe()
+    # The pull-request report: the ConfigMap's new value shows as [secret], nowhere in clear.
+    proc, comment = step.project.preview_script()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    diffs = [ln for ln in proc.stdout.splitlines() if ln.startswith("| `data.LDAP_BIND_DN` |")]
+    assert diffs and diffs[0].endswith("| [secret] |"), proc.stdout
+    assert bind_dn not in proc.stdout + proc.stderr + comment
     # The engine's logs, the providers' included (--logflow), at the highest level that keeps
     # secrets: from -v=5 on the engine logs the inputs of every transform, which the Chart
     # hands over in plain text (docs/OPERATIONS.md#secret-chart-values).

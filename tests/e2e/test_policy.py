@@ -4,6 +4,8 @@ nothing is deployed."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from .conftest import stack_config
@@ -80,3 +82,26 @@ def test_a_chart_made_secret_is_refused(dev):
         dev.rm_config("pganalytics:chart.values.grafana.admin.existingSecret")
     assert result.returncode != 0, result.describe()
     assert violations(result, "no-chart-made-secret"), result.describe()
+
+
+def test_a_failed_pr_preview_shows_the_violations_but_no_secret_value(prod):
+    """A policy violation quoting a value set with --secret (the image tag): the engine hands
+    the pack the value masked, and the pull-request report (which also scrubs the stack's
+    secret config values from every message) shows the violations without it."""
+    tag = f"3.3.0-{secrets.token_hex(6)}"
+    prod.set_config("pganalytics:chart.imageTag", tag, "--secret")
+    try:
+        policy = ("--policy-pack", str(prod.dir / "policy"))
+        stream = {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
+        raw = prod.preview("--json", *policy, check=False, env=stream)
+        assert '"policyEvent"' in raw.stdout and tag not in raw.stdout
+        proc, comment = prod.preview_script(*policy)
+    finally:
+        prod.rm_config("pganalytics:chart.imageTag")
+    assert proc.returncode != 0, proc.stdout
+    report = proc.stdout
+    assert "**The preview failed.** The engine said:" in report
+    assert "policy pganalytics-platform/images-pinned (mandatory)" in report, report
+    assert "is not pinned by digest on production stack 'prod'" in report
+    assert "pganalytics/api:[secret]" in report and "pga-e2e-policy" in report
+    assert tag not in report + proc.stderr + comment

@@ -377,3 +377,24 @@ def test_cloud_stacks_do_not_open_the_cluster_api_to_the_internet(stack):
 def test_the_public_endpoint_acknowledgement_is_documented():
     section = doc_section("The cluster API endpoint")
     assert "`pganalytics:endpoint.acknowledgePublicInternet: true`" in section
+
+
+# --- what the docs say the clusters do is what the code does ---------------------------------
+
+
+def test_the_aks_access_the_docs_describe_is_the_targets():
+    code = (ROOT / "components" / "targets" / "aks.py").read_text()
+    assert '"enable_azure_rbac": True' in code and "disable_local_accounts=True" in code
+    section = doc_section("Azure")
+    assert "without Entra ID" not in section
+    assert "Entra ID authentication" in section and "local accounts disabled" in section
+    assert "Azure Kubernetes Service RBAC Reader" in section
+
+
+def test_the_eks_access_entry_the_docs_describe_is_the_targets():
+    code = (ROOT / "components" / "targets" / "eks.py").read_text()
+    # With no clusterAdmins.aws, the deployer's entry ignores later changes of its principal.
+    assert 'principals = [("deployer", deployer, ["principalArn"])]' in code
+    section = doc_section("AWS")
+    assert "follows the caller" not in section
+    assert "pganalytics:clusterAdmins.aws" in section and "keeps it" in section

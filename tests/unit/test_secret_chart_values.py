@@ -82,14 +82,31 @@ def test_list_items_and_no_secret_leaf(stack_file):
     assert len(_settings(stack_file, overrides).chart_secret_paths) == 6
 
 
-def test_a_value_the_stack_file_does_not_hold_in_plain_text_is_secret(stack_file):
-    """Config from elsewhere than the stack file (automation API, a stale file): a leaf whose
-    plain value the file does not show is treated as secret."""
-    overrides = {"backend": {**OVERRIDES["backend"], "replicaCount": 4}}
-    assert set(_settings(stack_file, overrides).chart_secret_paths) == {
-        ("backend", "ldap", "bindDn"),
-        ("backend", "replicaCount"),
+EVERY_LEAF = {
+    ("backend", "ldap", "enabled"),
+    ("backend", "ldap", "serverUrl"),
+    ("backend", "ldap", "bindDn"),
+    ("backend", "ldap", "existingSecret"),
+    ("backend", "replicaCount"),
+}
+
+
+def test_config_the_stack_file_did_not_give_makes_all_chart_values_secret(stack_file):
+    """Config from elsewhere than the stack file (Pulumi ESC, the Automation API, a stale
+    file): the program cannot tell which leaf is secret, so every leaf of chart.values is."""
+    changed = {"backend": {**OVERRIDES["backend"], "replicaCount": 4}}
+    assert set(_settings(stack_file, changed).chart_secret_paths) == EVERY_LEAF
+    added = {"backend": {**OVERRIDES["backend"], "podLabels": {"team": "db"}}}
+    assert set(_settings(stack_file, added).chart_secret_paths) == {
+        *EVERY_LEAF,
+        ("backend", "podLabels", "team"),
     }
+
+
+def test_a_stack_file_that_imports_an_esc_environment_cannot_tell(stack_file):
+    path = ROOT / f"Pulumi.{stack_file}.yaml"
+    path.write_text("environment:\n  - pganalytics/prod\n" + STACK_FILE)
+    assert set(_settings(stack_file, OVERRIDES).chart_secret_paths) == EVERY_LEAF
 
 
 def test_errors_show_plain_chart_values_and_hide_the_secret_ones(stack_file):
@@ -125,11 +142,9 @@ def _leaves(tree, prefix=()):
 
 def _program(stack_name: str) -> dict:
     config = stack_config("prod", "existing")
-    config["pganalytics:chart"] = {
-        **config["pganalytics:chart"],
-        "valuesFile": "values-prod.yaml",
-        "values": OVERRIDES,
-    }
+    # What the CLI passes for a key the stack file sets: that value, not merged with the
+    # project's default (so the same leaves as STACK_FILE's).
+    config["pganalytics:chart"] = {"valuesFile": "values-prod.yaml", "values": OVERRIDES}
     result = run_program(stack_name, config, secret_keys=("pganalytics:chart",))
     assert result["error"] is None, result["error"]
     return result
@@ -163,13 +178,7 @@ def test_only_the_secret_leaf_reaches_the_chart_as_secret(stack_file):
 def test_without_the_stack_file_every_override_is_secret():
     assert not (ROOT / "Pulumi.nofile.yaml").exists()
     result = _program("nofile")
-    assert _chart_secret_paths(result) == {
-        ("backend", "ldap", "enabled"),
-        ("backend", "ldap", "serverUrl"),
-        ("backend", "ldap", "bindDn"),
-        ("backend", "ldap", "existingSecret"),
-        ("backend", "replicaCount"),
-    }
+    assert _chart_secret_paths(result) == EVERY_LEAF
 
 
 def test_no_secret_config_marks_nothing():
@@ -222,15 +231,15 @@ def test_short_secrets_hide_only_whole_strings(loop):
 def test_the_stack_file_is_read_from_the_project_the_engine_runs(tmp_path, monkeypatch):
     """A project elsewhere that links to this program (the e2e tier's): its own stack file
     decides, not the one in this checkout."""
-    from components.settings import secret_leaves
+    from components.settings import base, secret_leaves
 
     stack = f"elsewhere{uuid.uuid4().hex[:8]}"
     (tmp_path / "Pulumi.yaml").write_text("name: pganalytics\nruntime: python\n")
     (tmp_path / f"Pulumi.{stack}.yaml").write_text(STACK_FILE)
     assert not (ROOT / f"Pulumi.{stack}.yaml").exists()
-    monkeypatch.setattr(secret_leaves.pulumi, "get_root_directory", lambda: str(tmp_path))
+    monkeypatch.setattr(base.pulumi, "get_root_directory", lambda: str(tmp_path))
     assert secret_leaves.project_dir() == tmp_path
     assert _settings(stack, OVERRIDES).chart_secret_paths == (("backend", "ldap", "bindDn"),)
     # Outside the engine the SDK answers with a placeholder, which names no project.
-    monkeypatch.setattr(secret_leaves.pulumi, "get_root_directory", lambda: "root_directory")
+    monkeypatch.setattr(base.pulumi, "get_root_directory", lambda: "root_directory")
     assert secret_leaves.project_dir() == ROOT
