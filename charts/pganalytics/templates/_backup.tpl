@@ -23,8 +23,8 @@
 - name: PGPASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "pganalytics.database.secretName" . }}
-      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled }}
+      name: {{ include "pganalytics.database.secretName" . | quote }}
+      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled | quote }}
 - name: PGDATABASE
   value: postgres
 {{- end -}}
@@ -59,13 +59,13 @@
 - name: RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ $d.s3.existingSecret }}
-      key: {{ $d.s3.accessKeyIdKey }}
+      name: {{ $d.s3.existingSecret | quote }}
+      key: {{ $d.s3.accessKeyIdKey | quote }}
 - name: RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $d.s3.existingSecret }}
-      key: {{ $d.s3.secretAccessKeyKey }}
+      name: {{ $d.s3.existingSecret | quote }}
+      key: {{ $d.s3.secretAccessKeyKey | quote }}
 {{- else }}
 - name: RCLONE_CONFIG_BACKUP_ENV_AUTH
   value: "true"
@@ -89,7 +89,7 @@
 
 {{/* Pod template pieces shared by the backup CronJob and the restore Job. */}}
 {{- define "pganalytics.backup.podSpecCommon" -}}
-serviceAccountName: {{ include "pganalytics.backup.serviceAccountName" . }}
+serviceAccountName: {{ include "pganalytics.backup.serviceAccountName" . | quote }}
 {{- /* Workload identities inject their own projected token; the API token is not needed. */}}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -112,15 +112,15 @@ tolerations:
 {{- $bk := .Values.backup -}}
 - name: scripts
   configMap:
-    name: {{ include "pganalytics.backup.fullname" . }}-scripts
+    name: {{ printf "%s-scripts" (include "pganalytics.backup.fullname" .) | quote }}
     defaultMode: 0555
 - name: dumps
 {{- if $bk.persistence.enabled }}
   persistentVolumeClaim:
-    claimName: {{ $bk.persistence.existingClaim | default (include "pganalytics.backup.fullname" .) }}
+    claimName: {{ $bk.persistence.existingClaim | default (include "pganalytics.backup.fullname" .) | quote }}
 {{- else }}
   emptyDir:
-    sizeLimit: {{ $bk.scratchSizeLimit }}
+    sizeLimit: {{ $bk.scratchSizeLimit | quote }}
 {{- end }}
 - name: tmp
   emptyDir:

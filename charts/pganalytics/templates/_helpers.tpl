@@ -26,9 +26,9 @@
 {{/* Stable selector labels. Call with (dict "ctx" $ "component" "backend"). */}}
 {{- define "pganalytics.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "pganalytics.name" .ctx | quote }}
-app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name | quote }}
 {{- if .component }}
-app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 {{- end -}}
 
@@ -37,8 +37,8 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "pganalytics.selectorLabels" . }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: pganalytics
-app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
-helm.sh/chart: {{ include "pganalytics.chart" .ctx }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
+helm.sh/chart: {{ include "pganalytics.chart" .ctx | quote }}
 {{- with .ctx.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
