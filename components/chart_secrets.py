@@ -5,6 +5,10 @@ Which leaves are secret is settled with the settings (components/settings/secret
 from the encrypted leaves of `Pulumi.<stack>.yaml`, every leaf of `chart.values` when the file
 cannot tell) and arrives here as `settings.chart_secret_paths`.
 
+Every literal `value` of an `extraEnv` entry is treated the same way, whoever set it (values
+file or config) and whatever its name: settings refuse literals whose name looks like a
+credential (components/settings/checks.py), and this catches what a name does not tell.
+
 Two places need the marking:
 - the Chart's `values` input: each secret leaf becomes `Output.secret`, so the state keeps only
   that leaf encrypted;
@@ -92,4 +96,43 @@ def hide_secret_strings(props: Any, secrets: frozenset[str]) -> tuple[Any, bool]
         return [v for v, _ in items], any(hit for _, hit in items)
     if isinstance(props, str) and _holds_secret(props, secrets):
         return pulumi.Output.secret(props), True
+    return props, False
+
+
+def literal_env(values: dict) -> tuple[tuple[SecretPath, ...], frozenset[tuple[str, str]]]:
+    """The literal `extraEnv` values of the chart values: their paths (for `mark_values`) and
+    the (name, value) pairs the chart renders into container env (for `hide_env_values`)."""
+    paths, pairs = [], set()
+
+    def walk(node: Any, path: SecretPath) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "extraEnv" and isinstance(value, list):
+                    for i, env in enumerate(value):
+                        literal = env.get("value") if isinstance(env, dict) else None
+                        if isinstance(literal, str) and literal:
+                            paths.append((*path, key, i, "value"))
+                            pairs.add((str(env.get("name", "")), literal))
+                else:
+                    walk(value, (*path, key))
+
+    walk(values, ())
+    return tuple(paths), frozenset(pairs)
+
+
+def hide_env_values(props: Any, pairs: frozenset[tuple[str, str]]) -> tuple[Any, bool]:
+    """`props` with the `value` of every container env entry whose (name, value) is one of
+    `pairs` wrapped in `Output.secret`, and whether anything was wrapped."""
+    if isinstance(props, dict):
+        if (props.get("name"), props.get("value")) in pairs:
+            return {**props, "value": pulumi.Output.secret(props["value"])}, True
+        changed = False
+        out = {}
+        for key, value in props.items():
+            out[key], hit = hide_env_values(value, pairs)
+            changed |= hit
+        return out, changed
+    if isinstance(props, list):
+        items = [hide_env_values(v, pairs) for v in props]
+        return [v for v, _ in items], any(hit for _, hit in items)
     return props, False
