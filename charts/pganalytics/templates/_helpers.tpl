@@ -142,6 +142,22 @@ storageClassName: {{ $sc | quote }}
     {{- toYaml .securityContext | nindent 4 }}
 {{- end -}}
 
+{{/* NetworkPolicy peers, one ipBlock per CIDR; a 0.0.0.0/0 block leaves out the `except`
+CIDRs (the metadata address, private ranges). (dict "cidrs" list "except" list) */}}
+{{- define "pganalytics.ipBlocks" -}}
+{{- $except := .except -}}
+{{- range .cidrs }}
+- ipBlock:
+    cidr: {{ . | quote }}
+    {{- if and (eq . "0.0.0.0/0") $except }}
+    except:
+      {{- range $except }}
+      - {{ . | quote }}
+      {{- end }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Component object names. */}}
 {{- define "pganalytics.backend.fullname" -}}{{ include "pganalytics.fullname" . }}-backend{{- end -}}
 {{- define "pganalytics.collector.fullname" -}}{{ include "pganalytics.fullname" . }}-collector{{- end -}}
