@@ -135,3 +135,29 @@ def test_snapshot_egress_to_the_api_server_leaves_out_the_metadata_address():
     objs = render(values={"volumeSnapshots": {"enabled": True, "className": "csi-snap"}})
     blocks = _egress_blocks(find(objs, "NetworkPolicy", "pga-pganalytics-snapshots"))
     assert blocks == [{"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}]
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        {"log_statement": "ddl"},
+        {"log_statement": "mod"},
+        {"log_statement": "all"},
+        {"log_statement": "ALL"},
+        {"log_min_duration_statement": 0},
+        {"log_min_duration_statement": "0"},
+    ],
+)
+def test_logging_that_would_write_role_passwords_is_refused(parameter):
+    """The bootstrap and the password-sync container run ALTER ROLE ... PASSWORD."""
+    name = next(iter(parameter))
+    assert f"/timescaledb/parameters/{name}" in refused({"timescaledb": {"parameters": parameter}})
+
+
+def test_logging_that_writes_no_statement_text_is_accepted():
+    values = {
+        "timescaledb": {"parameters": {"log_statement": "none", "log_min_duration_statement": 500}}
+    }
+    sts = find(render(values=values), "StatefulSet", "pga-pganalytics-timescaledb")
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "log_statement=none" in args and "log_min_duration_statement=500" in args
