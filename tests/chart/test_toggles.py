@@ -117,10 +117,11 @@ def test_collector_targets(rendered):
     env = _env(pod_template(bundled)["spec"]["containers"][0])
     assert env["POSTGRES_HOST"] == f"{P}-timescaledb" and env["POSTGRES_PORT"] == "5432"
     assert env["POSTGRES_DATABASES"] == "pganalytics,metrics"
-    assert env["POSTGRES_USER"] == "pganalytics"
+    # its read-only monitoring role (pg_monitor), not the app role that writes every table
+    assert env["POSTGRES_USER"] == "pganalytics_monitor"
     assert env["POSTGRES_PASSWORD"]["secretKeyRef"] == {
         "name": f"{P}-timescaledb",
-        "key": "database-password",
+        "key": "monitor-password",
     }
     objs = rendered["collector-targets"]
     orders = find(objs, "Deployment", f"{P}-collector-orders")

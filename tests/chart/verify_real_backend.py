@@ -307,11 +307,19 @@ def exercise(api, pg, objs, cred) -> None:
     )
     print(f"DELETE as {ds['user']}:", denied[0] if denied else "ALLOWED")
     flags = pg.psql(
-        "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole,"
+        "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin,"
         " pg_has_role(rolname, 'pg_monitor', 'member') FROM pg_roles"
-        f" WHERE rolname IN ('pganalytics', '{ds['user']}') ORDER BY 1"
+        f" WHERE rolname IN ('pganalytics', '{ds['user']}', 'pganalytics_owner',"
+        " 'pganalytics_monitor') ORDER BY 1"
     ).stdout.strip()
-    print("roles (name|super|createdb|createrole|pg_monitor):", flags.replace("\n", "; "))
+    print("roles (name|super|createdb|createrole|login|pg_monitor):", flags.replace("\n", "; "))
+    owners = pg.psql(
+        "SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',') FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN ('pganalytics', 'metrics') OR c.relname LIKE 'metrics_pg_%'",
+        db="pganalytics",
+    ).stdout.strip()
+    print("owners of the migrated tables, views and sequences:", owners)
     ok = total = 0
     for path in sorted((CHART / "dashboards").glob("*.json")):
         for panel in json.loads(path.read_text())["panels"]:

@@ -186,6 +186,8 @@ def test_rotatable_keys_are_the_passwords_apps_reread():
     assert set(ROTATABLE) == {
         "postgres-password",
         "database-password",
+        # the collector's monitoring role: the bootstrap re-applies it, the collector restarts
+        "monitor-password",
         "redis-password",
         "jwt-secret",
         "registration-secret",

@@ -213,6 +213,14 @@ CIDRs (the metadata address, private ranges). (dict "cidrs" list "except" list) 
 {{- define "pganalytics.database.metricsName" -}}
 {{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.metricsDatabase }}{{- else -}}{{ .Values.externalDatabase.metricsDatabase }}{{- end -}}
 {{- end -}}
+{{/* The collector's read-only monitoring role of the chart's database and its password key
+(in the database Secret). */}}
+{{- define "pganalytics.monitor.user" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.monitorUsername }}{{- else -}}{{ .Values.externalDatabase.monitorUsername }}{{- end -}}
+{{- end -}}
+{{- define "pganalytics.monitor.passwordKey" -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.monitorPasswordKey }}{{- else -}}{{ .Values.externalDatabase.monitorPasswordKey }}{{- end -}}
+{{- end -}}
 {{- define "pganalytics.database.sslMode" -}}
 {{- if .Values.timescaledb.enabled -}}disable{{- else -}}{{ .Values.externalDatabase.sslMode }}{{- end -}}
 {{- end -}}
@@ -432,6 +440,17 @@ creates a new Job that Pulumi and Helm both wait for; an unchanged release keeps
   {{- /* No Grafana: the role exists but cannot log in with any known password. */}}
   value: ""
   {{- end }}
+- name: MONITOR_USER
+  value: {{ include "pganalytics.monitor.user" . | quote }}
+- name: MONITOR_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pganalytics.database.secretName" . | quote }}
+      key: {{ include "pganalytics.monitor.passwordKey" . | quote }}
+- name: OWNER_USER
+  value: {{ .Values.databaseBootstrap.ownerRole | quote }}
+- name: EXTENSIONS
+  value: {{ join " " .Values.databaseBootstrap.extensions | quote }}
 - name: ADMIN_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -460,14 +479,14 @@ host is the chart's database. */}}
 {{- if $chartDb -}}
 {{- $_ := set $t "host" (include "pganalytics.database.host" $) -}}
 {{- $_ := set $t "port" (include "pganalytics.database.port" $ | int) -}}
-{{- $_ := set $t "username" ($t.username | default (include "pganalytics.database.user" $)) -}}
+{{- $_ := set $t "username" ($t.username | default (include "pganalytics.monitor.user" $)) -}}
 {{- $_ := set $t "database" ($t.database | default (include "pganalytics.database.name" $)) -}}
 {{- if not $t.databases -}}
 {{- $_ := set $t "databases" (list (include "pganalytics.database.name" $) (include "pganalytics.database.metricsName" $)) -}}
 {{- end -}}
 {{- if not $t.existingSecret -}}
 {{- $_ := set $t "existingSecret" (include "pganalytics.database.secretName" $) -}}
-{{- $_ := set $t "passwordKey" (include "pganalytics.database.passwordKey" $) -}}
+{{- $_ := set $t "passwordKey" (include "pganalytics.monitor.passwordKey" $) -}}
 {{- end -}}
 {{- end -}}
 {{- $_ := set $t "port" (($t.port | default 5432) | int) -}}
