@@ -287,9 +287,15 @@ def exercise(api, pg, objs, cred) -> None:
     print("POST /api/v1/metrics/push ->", status, body.get("metrics_inserted"))
     ds_yaml = find(objs, "ConfigMap", f"{P}-grafana-provisioning")["data"]["datasources.yaml"]
     ds = yaml.safe_load(ds_yaml)["datasources"][0]
-    gf = find(objs, "Deployment", f"{P}-grafana")["spec"]["template"]["spec"]["containers"][0]
-    ref = next(e for e in gf["env"] if e["name"] == "GF_PGANALYTICS_DB_PASSWORD")
-    gpw = cred[ref["valueFrom"]["secretKeyRef"]["key"]]
+    gf_pod = find(objs, "Deployment", f"{P}-grafana")["spec"]["template"]["spec"]
+    secrets = next(v for v in gf_pod["volumes"] if v["name"] == "secrets")["projected"]
+    ref = next(
+        i
+        for s in secrets["sources"]
+        for i in s["secret"]["items"]
+        if i["path"] == "datasource-password"
+    )
+    gpw = cred[ref["key"]]
     db = ds["jsonData"]["database"]
     rows = pg.psql(
         "SELECT count(*) FROM metrics_pg_stats_query WHERE query_hash = 4242",
