@@ -2,6 +2,7 @@
 # Installs everything the tests and the deploy command need, into the project:
 #   .venv/        Python virtualenv with requirements-dev.txt (pinned)
 #   .tools/bin/   helm and kubectl when none is on PATH, actionlint (built from the Go module proxy)
+#   .tools/checkov/ checkov in a virtualenv of its own (requirements-checkov.txt)
 # Idempotent: each step is skipped when its stamp matches the pins, so re-running is cheap.
 set -euo pipefail
 
@@ -35,6 +36,18 @@ if [[ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$req_hash" ]]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
   echo "$req_hash" > "$VENV/.requirements-hash"
+fi
+
+# --- checkov, in a virtualenv of its own (requirements-checkov.txt says why) -----------------
+CHECKOV_VENV="$TOOLS/checkov"
+checkov_hash="$(sha256sum "$ROOT/requirements-checkov.txt" | cut -c1-16)"
+if [[ "$(cat "$CHECKOV_VENV/.requirements-hash" 2>/dev/null)" != "$checkov_hash" ]]; then
+  say "installing checkov into $CHECKOV_VENV (requirements-checkov.txt)"
+  "$PYTHON" -m venv "$CHECKOV_VENV" || die "could not create the virtualenv $CHECKOV_VENV."
+  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -r "$ROOT/requirements-checkov.txt" || die "could not install checkov from PyPI."
+  echo "$checkov_hash" > "$CHECKOV_VENV/.requirements-hash"
 fi
 
 # --- helm and kubectl ----------------------------------------------------------------------
