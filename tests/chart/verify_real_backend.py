@@ -63,7 +63,25 @@ def credentials() -> dict[str, str]:
     return cred
 
 
-def resolved_env(container, cred, base=None) -> dict[str, str]:
+def secret_files(pod_spec, cred, work: Path) -> dict[str, str]:
+    """The pod's Secret volumes as files under `work`: mount path of each file -> its copy."""
+    mounts = {}
+    for c in pod_spec["containers"]:
+        for m in c.get("volumeMounts", []):
+            mounts[m["name"]] = m["mountPath"]
+    found = {}
+    for v in pod_spec.get("volumes", []):
+        if "secret" not in v or v["name"] not in mounts:
+            continue
+        d = work / f"secret-{v['name']}"
+        d.mkdir(exist_ok=True)
+        for item in v["secret"]["items"]:
+            (d / item["path"]).write_text(cred[item["key"]])
+            found[f"{mounts[v['name']]}/{item['path']}"] = str(d / item["path"])
+    return found
+
+
+def resolved_env(container, cred, base=None, files=None) -> dict[str, str]:
     env = dict(base or {})
     for e in container.get("env", []):
         if "value" in e:
@@ -74,7 +92,7 @@ def resolved_env(container, cred, base=None) -> dict[str, str]:
             value = cred[ref["key"]]
         for name, old in env.items():
             value = value.replace(f"$({name})", old)
-        env[e["name"]] = value
+        env[e["name"]] = (files or {}).get(value, value)
     return env
 
 
@@ -149,7 +167,9 @@ def local_server(objs, migrations: Path):
         (ext / "timescaledb.control").write_text(STANDIN_CONTROL)
         (ext / "timescaledb--0.0.0.sql").write_text(STANDIN_SQL)
         try:
-            yield Server(pg, work, mig, scripts, init, db_container)
+            yield Server(
+                pg, work, mig, scripts, init, db_container, tsdb["spec"]["template"]["spec"]
+            )
         finally:
             for f in ext.glob("timescaledb*"):
                 f.unlink()
@@ -166,6 +186,7 @@ class Server:
     scripts: Path  # the rendered bootstrap ConfigMap's files
     init: Path  # the rendered init script of the TimescaleDB StatefulSet
     db_container: dict  # the rendered TimescaleDB container
+    db_pod: dict  # its pod spec (the Secret volume of the passwords)
 
 
 def verify(server: Server, objs, cred, backend_bin) -> None:
@@ -203,7 +224,12 @@ def bootstrap(server: Server, objs, cred, parallel_runs: int = 0) -> None:
     base = _base_env(server, cred)
     r = subprocess.run(
         ["sh", str(server.init)],
-        env={**base, **resolved_env(server.db_container, cred)},
+        env={
+            **base,
+            **resolved_env(
+                server.db_container, cred, files=secret_files(server.db_pod, cred, server.work)
+            ),
+        },
         capture_output=True,
     )
     print("init script (010-pganalytics.sh): exit", r.returncode)

@@ -76,7 +76,7 @@ checkov findings a workload keeps on purpose, as checkov.io/skipN annotations wi
   "frontend" (list $cpu $app)
   "grafana" (list $cpu "CKV_K8S_40=uid 472 is grafana of the upstream image, which owns its data and plugin paths")
   "redis" (list $cpu "CKV_K8S_40=uid 999 is redis of the upstream image" "CKV_K8S_35=redis-server takes requirepass from a config file the container writes into memory from REDIS_PASSWORD; redis-cli (the probes) reads REDISCLI_AUTH only")
-  "timescaledb" (list $cpu $pg "CKV_K8S_35=the init script and the password-sync sidecar read the role passwords from env (the image itself reads POSTGRES_PASSWORD)" "CKV_K8S_8=the password-sync sidecar applies the passwords and sleeps: nothing to probe (the database container has all three probes)" "CKV_K8S_9=the password-sync sidecar serves nothing")
+  "timescaledb" (list $cpu $pg "CKV_K8S_8=the password-sync sidecar applies the passwords and sleeps: nothing to probe (the database container has all three probes)" "CKV_K8S_9=the password-sync sidecar serves nothing")
   "backup" (list $cpu $pg "CKV_K8S_35=pg_dump and pg_restore read PGPASSWORD, rclone its S3 keys (existingSecret) from RCLONE_CONFIG_* env")
   "volume-snapshots" (list $cpu) -}}
 {{- range $i, $skip := (get $skips .) }}
