@@ -81,22 +81,31 @@ def _holds_secret(text: str, secrets: frozenset[str]) -> bool:
     return any(s == text or (len(s) >= MIN_SUBSTRING and s in text) for s in secrets)
 
 
+def _rewrite(props: Any, replace) -> tuple[Any, bool]:
+    """`props` with every map or string for which `replace` returns a value swapped for it,
+    and whether anything was swapped."""
+    swapped = replace(props)
+    if swapped is not None:
+        return swapped, True
+    if isinstance(props, dict):
+        items = {key: _rewrite(value, replace) for key, value in props.items()}
+        return {k: v for k, (v, _) in items.items()}, any(hit for _, hit in items.values())
+    if isinstance(props, list):
+        found = [_rewrite(v, replace) for v in props]
+        return [v for v, _ in found], any(hit for _, hit in found)
+    return props, False
+
+
 def hide_secret_strings(props: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
     """`props` with every string that contains a secret wrapped in `Output.secret`, and
     whether anything was wrapped."""
-    if isinstance(props, dict):
-        changed = False
-        out = {}
-        for key, value in props.items():
-            out[key], hit = hide_secret_strings(value, secrets)
-            changed |= hit
-        return out, changed
-    if isinstance(props, list):
-        items = [hide_secret_strings(v, secrets) for v in props]
-        return [v for v, _ in items], any(hit for _, hit in items)
-    if isinstance(props, str) and _holds_secret(props, secrets):
-        return pulumi.Output.secret(props), True
-    return props, False
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, str) and _holds_secret(node, secrets):
+            return pulumi.Output.secret(node)
+        return None
+
+    return _rewrite(props, replace)
 
 
 def literal_env(values: dict) -> tuple[tuple[SecretPath, ...], frozenset[tuple[str, str]]]:
@@ -123,16 +132,10 @@ def literal_env(values: dict) -> tuple[tuple[SecretPath, ...], frozenset[tuple[s
 def hide_env_values(props: Any, pairs: frozenset[tuple[str, str]]) -> tuple[Any, bool]:
     """`props` with the `value` of every container env entry whose (name, value) is one of
     `pairs` wrapped in `Output.secret`, and whether anything was wrapped."""
-    if isinstance(props, dict):
-        if (props.get("name"), props.get("value")) in pairs:
-            return {**props, "value": pulumi.Output.secret(props["value"])}, True
-        changed = False
-        out = {}
-        for key, value in props.items():
-            out[key], hit = hide_env_values(value, pairs)
-            changed |= hit
-        return out, changed
-    if isinstance(props, list):
-        items = [hide_env_values(v, pairs) for v in props]
-        return [v for v, _ in items], any(hit for _, hit in items)
-    return props, False
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, dict) and (node.get("name"), node.get("value")) in pairs:
+            return {**node, "value": pulumi.Output.secret(node["value"])}
+        return None
+
+    return _rewrite(props, replace)

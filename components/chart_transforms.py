@@ -157,27 +157,25 @@ def restart_on_rotation(version: str) -> Transform:
     return transform
 
 
-def hide_literal_env(pairs: frozenset[tuple[str, str]]) -> Transform:
-    """Marks as secret the container env values that come from a literal `extraEnv` value
-    (chart_secrets.literal_env): the chart renders them into the pod spec in plain text."""
+def _hiding(hide) -> Transform:
+    """A transform that applies `hide(props) -> (props, changed)` to every child."""
 
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-        props, changed = hide_env_values(args.props, pairs)
+        props, changed = hide(args.props)
         if not changed:
             return None
         return pulumi.ResourceTransformResult(props=props, opts=args.opts)
 
     return transform
+
+
+def hide_literal_env(pairs: frozenset[tuple[str, str]]) -> Transform:
+    """Marks as secret the container env values that come from a literal `extraEnv` value
+    (chart_secrets.literal_env): the chart renders them into the pod spec in plain text."""
+    return _hiding(lambda props: hide_env_values(props, pairs))
 
 
 def hide_secrets(secrets: frozenset[str]) -> Transform:
     """Marks as secret every rendered string that holds a value set with `--secret` in
     `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
-
-    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-        props, changed = hide_secret_strings(args.props, secrets)
-        if not changed:
-            return None
-        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
-
-    return transform
+    return _hiding(lambda props: hide_secret_strings(props, secrets))

@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+from components.settings.secret_leaves import leaves
+
 from .conftest import CHART, SCENARIOS, HelmError, deep_merge, render
 
 # A harmless value (the leaf's own, or this word) and the payload differ only by what follows
@@ -40,16 +42,9 @@ BASES = (
 )
 
 
-def string_leaves(node: Any, path: tuple = ()):
+def string_leaves(node: Any) -> list[tuple]:
     """Paths of the string leaves (map keys and list indexes)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from string_leaves(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from string_leaves(value, (*path, i))
-    elif isinstance(node, str):
-        yield path
+    return [path for path, value in leaves(node) if isinstance(value, str)]
 
 
 def set_leaf(tree: dict, path: tuple, value: str) -> dict:

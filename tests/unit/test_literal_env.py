@@ -7,7 +7,6 @@ name is no proof that the value is harmless."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pulumi
@@ -97,15 +96,6 @@ def test_every_literal_extra_env_value_reaches_the_chart_as_secret():
     chart = one(result, CHART)
     secret = {tuple(p[1:]) for p in chart["secretPaths"] if p[0] == "values"}
     assert ("backend", "extraEnv", 0, "value") in secret, secret
-
-
-@pytest.fixture
-def loop():
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.set_event_loop(None)
-    loop.close()
 
 
 def test_the_rendered_env_value_is_secret(loop):
