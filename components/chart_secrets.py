@@ -5,6 +5,10 @@ Which leaves are secret is settled with the settings (components/settings/secret
 from the encrypted leaves of `Pulumi.<stack>.yaml`, every leaf of `chart.values` when the file
 cannot tell) and arrives here as `settings.chart_secret_paths`.
 
+Every literal `value` of an `extraEnv` entry is treated the same way, whoever set it (values
+file or config) and whatever its name: settings refuse literals whose name looks like a
+credential (components/settings/checks.py), and this catches what a name does not tell.
+
 Two places need the marking:
 - the Chart's `values` input: each secret leaf becomes `Output.secret`, so the state keeps only
   that leaf encrypted;
@@ -78,19 +82,61 @@ def _holds_secret(text: str, secrets: frozenset[str]) -> bool:
     return any(s == text or (len(s) >= MIN_SUBSTRING and s in text) for s in secrets)
 
 
+def _rewrite(props: Any, replace) -> tuple[Any, bool]:
+    """`props` with every map or string for which `replace` returns a value swapped for it,
+    and whether anything was swapped."""
+    swapped = replace(props)
+    if swapped is not None:
+        return swapped, True
+    if isinstance(props, dict):
+        items = {key: _rewrite(value, replace) for key, value in props.items()}
+        return {k: v for k, (v, _) in items.items()}, any(hit for _, hit in items.values())
+    if isinstance(props, list):
+        found = [_rewrite(v, replace) for v in props]
+        return [v for v, _ in found], any(hit for _, hit in found)
+    return props, False
+
+
 def hide_secret_strings(props: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
     """`props` with every string that contains a secret wrapped in `Output.secret`, and
     whether anything was wrapped."""
-    if isinstance(props, dict):
-        changed = False
-        out = {}
-        for key, value in props.items():
-            out[key], hit = hide_secret_strings(value, secrets)
-            changed |= hit
-        return out, changed
-    if isinstance(props, list):
-        items = [hide_secret_strings(v, secrets) for v in props]
-        return [v for v, _ in items], any(hit for _, hit in items)
-    if isinstance(props, str) and _holds_secret(props, secrets):
-        return pulumi.Output.secret(props), True
-    return props, False
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, str) and _holds_secret(node, secrets):
+            return pulumi.Output.secret(node)
+        return None
+
+    return _rewrite(props, replace)
+
+
+def literal_env(values: dict) -> tuple[tuple[SecretPath, ...], frozenset[tuple[str, str]]]:
+    """The literal `extraEnv` values of the chart values: their paths (for `mark_values`) and
+    the (name, value) pairs the chart renders into container env (for `hide_env_values`)."""
+    paths, pairs = [], set()
+
+    def walk(node: Any, path: SecretPath) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "extraEnv" and isinstance(value, list):
+                    for i, env in enumerate(value):
+                        literal = env.get("value") if isinstance(env, dict) else None
+                        if isinstance(literal, str) and literal:
+                            paths.append((*path, key, i, "value"))
+                            pairs.add((str(env.get("name", "")), literal))
+                else:
+                    walk(value, (*path, key))
+
+    walk(values, ())
+    return tuple(paths), frozenset(pairs)
+
+
+def hide_env_values(props: Any, pairs: frozenset[tuple[str, str]]) -> tuple[Any, bool]:
+    """`props` with the `value` of every container env entry whose (name, value) is one of
+    `pairs` wrapped in `Output.secret`, and whether anything was wrapped."""
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, dict) and (node.get("name"), node.get("value")) in pairs:
+            return {**node, "value": pulumi.Output.secret(node["value"])}
+        return None
+
+    return _rewrite(props, replace)

@@ -7,7 +7,8 @@ The transforms decide on the type and the object itself (its kind, its volume cl
 templates), so a renamed release or a new component is covered without a name list.
 
 The SDK hands a transform its props with any nested secret pushed up to the top-level field
-(e.g. a whole `spec`), so `hide_secrets`, which creates such secrets, must run last.
+(e.g. a whole `spec`), so `hide_literal_env` and `hide_secrets`, which create such secrets, must
+run last.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret, wrap_rpc_secret
 
-from components.chart_secrets import hide_secret_strings
+from components.chart_secrets import hide_env_values, hide_secret_strings
 from components.credentials import CREDENTIALS_VERSION_ANNOTATION
 
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -156,14 +157,25 @@ def restart_on_rotation(version: str) -> Transform:
     return transform
 
 
-def hide_secrets(secrets: frozenset[str]) -> Transform:
-    """Marks as secret every rendered string that holds a value set with `--secret` in
-    `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
+def _hiding(hide) -> Transform:
+    """A transform that applies `hide(props) -> (props, changed)` to every child."""
 
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-        props, changed = hide_secret_strings(args.props, secrets)
+        props, changed = hide(args.props)
         if not changed:
             return None
         return pulumi.ResourceTransformResult(props=props, opts=args.opts)
 
     return transform
+
+
+def hide_literal_env(pairs: frozenset[tuple[str, str]]) -> Transform:
+    """Marks as secret the container env values that come from a literal `extraEnv` value
+    (chart_secrets.literal_env): the chart renders them into the pod spec in plain text."""
+    return _hiding(lambda props: hide_env_values(props, pairs))
+
+
+def hide_secrets(secrets: frozenset[str]) -> Transform:
+    """Marks as secret every rendered string that holds a value set with `--secret` in
+    `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
+    return _hiding(lambda props: hide_secret_strings(props, secrets))

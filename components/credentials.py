@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 PASSWORDS = {
     "postgres-password": 32,
     "database-password": 32,
+    # The collector's read-only monitoring role of the chart's database (pg_monitor).
+    "monitor-password": 32,
     "redis-password": 32,
     "jwt-secret": 64,
     "registration-secret": 48,
@@ -55,7 +57,7 @@ CREDENTIALS_VERSION_ANNOTATION = "pganalytics.io/credentials-version"
 
 
 # Keys only the bundled database uses: with an external database its password lives there.
-BUNDLED_DATABASE_KEYS = ("postgres-password", "database-password")
+BUNDLED_DATABASE_KEYS = ("postgres-password", "database-password", "monitor-password")
 
 
 def rotating_keys(rotation: dict[str, int], previous: dict[str, int]) -> frozenset[str]:

@@ -16,6 +16,13 @@ import pulumi_kubernetes as k8s
 from components.settings import CERT_MANAGER_NAMESPACE, Settings
 
 TRAEFIK_CHART = ("traefik", "41.3.0", "https://traefik.github.io/charts")
+# Container ports of the Traefik chart's `web` and `websecure` entrypoints (its defaults).
+TRAEFIK_ENTRYPOINT_PORTS = (8000, 8443)
+# cert-manager's webhook listens here (the chart's `webhook.securePort` default).
+CERT_MANAGER_WEBHOOK_PORT = 10250
+# Egress to the internet and the API server leaves out the link-local range, which holds the
+# cloud metadata address 169.254.169.254 (the node's credentials).
+LINK_LOCAL = "169.254.0.0/16"
 CERT_MANAGER_CHART = ("cert-manager", "v1.19.1", "https://charts.jetstack.io")
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -146,6 +153,7 @@ class Platform(pulumi.ComponentResource):
             "providers": {"kubernetesIngress": {"publishedService": {"enabled": True}}},
             "service": service,
         }
+        self._traefik_network_policies(ns, s, k8s_opts)
         self.controller = pinned_release(
             TRAEFIK_CHART,
             ns,
@@ -176,6 +184,7 @@ class Platform(pulumi.ComponentResource):
                 metadata={"name": CERT_MANAGER_NAMESPACE, "labels": psa_labels("restricted")},
                 opts=k8s_opts,
             )
+            self._cert_manager_network_policies(ns, k8s_opts)
             self.cert_manager = pinned_release(
                 CERT_MANAGER_CHART,
                 ns,
@@ -202,3 +211,102 @@ class Platform(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
         )
+
+    # --- NetworkPolicies of the controllers' namespaces ------------------------------------
+    # Each namespace gets a default deny and then only the flows its controller needs. A
+    # controller's API server connection goes to addresses that differ per cluster (private
+    # endpoints included), so it is allowed to any address on the API server ports except the
+    # link-local range. Kubelet probes come from the node, which NetworkPolicy does not govern.
+
+    def _network_policy(self, controller: str, name: str, ns, spec: dict, k8s_opts) -> None:
+        """NetworkPolicy `name` in the controller's namespace `ns` (Pulumi: controller-name)."""
+        k8s.networking.v1.NetworkPolicy(
+            f"{controller}-{name}",
+            metadata={"name": name, "namespace": ns.metadata.name},
+            spec=spec,
+            opts=k8s_opts,
+        )
+
+    def _traefik_network_policies(self, ns, s: Settings, k8s_opts) -> None:
+        """Traefik: clients (through the load balancer) on its entrypoints only; out to DNS,
+        the API server, and the pods it routes to in the app namespace (and cert-manager's
+        HTTP-01 solvers, which run there)."""
+        self._network_policy("traefik", "default-deny", ns, _default_deny(), k8s_opts)
+        self._network_policy(
+            "traefik",
+            "allow-controller",
+            ns,
+            {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"ports": _tcp(*TRAEFIK_ENTRYPOINT_PORTS)}],
+                "egress": [
+                    _dns_egress(),
+                    _api_server_egress(),
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {
+                                        "kubernetes.io/metadata.name": s.chart.namespace
+                                    }
+                                }
+                            }
+                        ]
+                    },
+                ],
+            },
+            k8s_opts,
+        )
+
+    def _cert_manager_network_policies(self, ns, k8s_opts) -> None:
+        """cert-manager: the API server calls its webhook; it talks to the API server, the ACME
+        server (HTTPS) and, for the HTTP-01 self check, the challenge URL (HTTP), both public."""
+        self._network_policy("cert-manager", "default-deny", ns, _default_deny(), k8s_opts)
+        self._network_policy(
+            "cert-manager",
+            "allow-controller",
+            ns,
+            {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"ports": _tcp(CERT_MANAGER_WEBHOOK_PORT)}],
+                "egress": [
+                    _dns_egress(),
+                    _api_server_egress(),
+                    {"to": [_internet()], "ports": _tcp(80, 443)},
+                ],
+            },
+            k8s_opts,
+        )
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def _internet() -> dict:
+    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": [LINK_LOCAL]}}
+
+
+def _default_deny() -> dict:
+    return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def _dns_egress() -> dict:
+    dns = {"k8s-app": "kube-dns"}
+    return {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": dns},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def _api_server_egress() -> dict:
+    return {"to": [_internet()], "ports": _tcp(443, 6443)}

@@ -54,7 +54,9 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         self.values = chart_values.overlay(
             chart_values.merged_values(s), {k: v for k, v in derived.items() if v}
         )
-        secret_paths = s.chart_secret_paths
+        # Every literal extraEnv value is secret too, whatever its name (chart_secrets).
+        env_paths, _ = chart_secrets.literal_env(self.values)
+        secret_paths = (*s.chart_secret_paths, *env_paths)
         self.chart = k8s.helm.v4.Chart(
             "pganalytics",
             # Resolved from this file, not the working directory.
@@ -92,6 +94,9 @@ def _transforms(args: ReleaseArgs) -> list:
         chosen.append(transforms.protect_state(args.volumes.reshaped))
     if args.credentials_version:
         chosen.append(transforms.restart_on_rotation(args.credentials_version))
+    _, env = chart_secrets.literal_env(chart_values.merged_values(s))
+    if env:
+        chosen.append(transforms.hide_literal_env(env))  # last with hide_secrets
     secrets = chart_secrets.secret_strings(s.chart.values, s.chart_secret_paths)
     if secrets:
         chosen.append(transforms.hide_secrets(secrets))  # last: see chart_transforms

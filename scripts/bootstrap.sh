@@ -9,6 +9,7 @@
 #       .venv/        requirements-dev.lock (requirements.txt + requirements-dev.txt)
 #       .tools/bin/   the pinned kubectl and helm (the cluster tier needs a client within one
 #                     minor of its API server), actionlint (built with Go)
+#       .tools/checkov/ checkov in a virtualenv of its own (requirements-checkov.lock)
 #
 # Every Python package is installed with pip's hash checking (--require-hashes) from a lock
 # that `make lock` writes; helm and kubectl are checked against the checksums recorded below.
@@ -71,6 +72,24 @@ install_lock() {
   echo "$lock_sha" > "$stamp"
 }
 [[ -z "$LOCK" ]] || install_lock
+
+# --- checkov (dev only), in a virtualenv of its own: its pins clash with the project's ---------
+if [[ "$PROFILE" == dev ]]; then
+  CHECKOV_VENV="$TOOLS/checkov"
+  CHECKOV_LOCK="$ROOT/requirements-checkov.lock"
+  grep -qx "# inputs-sha256: $(sha256sum "$ROOT/requirements-checkov.txt" | cut -d' ' -f1)" "$CHECKOV_LOCK" \
+    || die "requirements-checkov.lock was not made from the current requirements-checkov.txt: run 'make lock' (and commit the lock)."
+  checkov_sha="$(sha256sum "$CHECKOV_LOCK" | cut -d' ' -f1)"
+  if [[ "$(cat "$CHECKOV_VENV/.installed-lock" 2>/dev/null)" != "$checkov_sha" ]]; then
+    say "installing checkov into $CHECKOV_VENV (requirements-checkov.lock, hashes checked)"
+    [[ -x "$CHECKOV_VENV/bin/python" ]] || "$PYTHON" -m venv "$CHECKOV_VENV" \
+      || die "could not create the virtualenv $CHECKOV_VENV."
+    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --no-deps -r "$CHECKOV_LOCK" \
+      || die "pip could not install requirements-checkov.lock (see above)."
+    echo "$checkov_sha" > "$CHECKOV_VENV/.installed-lock"
+  fi
+fi
 
 # --- helm and kubectl ----------------------------------------------------------------------
 # deploy: the user's own, when on PATH. dev: always the pinned kubectl (the cluster tier needs a

@@ -6,6 +6,7 @@
 #   requirements.lock       from requirements.txt (what deploying needs), Python >= 3.10
 #   requirements-dev.lock   from requirements-dev.txt (+ requirements.txt), Python >= 3.11,
 #                           held to requirements.lock's versions of the packages they share
+#   requirements-checkov.lock  from requirements-checkov.txt (checkov's own venv), Python >= 3.11
 #
 # Both are universal resolutions (`uv pip compile --universal --generate-hashes`): one lock for
 # Linux, macOS and Windows and every supported Python. Each lock's first line is the SHA-256 of
@@ -57,4 +58,6 @@ compile() {  # compile <lock> <python version> <inputs...> [-- uv options]
 
 compile requirements.lock 3.10 requirements.txt
 compile requirements-dev.lock 3.11 requirements.txt requirements-dev.txt -- -c requirements.lock
-say "done: commit requirements.lock and requirements-dev.lock"
+# checkov lives in a venv of its own (.tools/checkov): its pins clash with the project's.
+compile requirements-checkov.lock 3.11 requirements-checkov.txt
+say "done: commit requirements.lock, requirements-dev.lock and requirements-checkov.lock"

@@ -130,7 +130,10 @@ class GcsBackup(BackupDestination):
                     }
                 }
             },
-            "networkPolicy": {"extraEgress": [METADATA_EGRESS]},
+            # The chart refuses egress to 169.254.169.254 unless acknowledged: on GKE with
+            # Workload Identity that address is the GKE metadata server, which hands the pod its
+            # Kubernetes ServiceAccount's Google identity, never the node's.
+            "networkPolicy": {"extraEgress": [METADATA_EGRESS], "acknowledgeMetadataEgress": True},
         }
         self._outputs()
 

@@ -47,6 +47,11 @@ class S3CompatibleBackup(BackupDestination):
                 },
             },
             "restore": {"existingSecret": b.restore_credentials_secret},
-            "networkPolicy": {"objectStorePorts": [endpoint_port(b.endpoint)]},
+            # Your own store may sit in a private network: only the link-local range (the
+            # metadata address) is left out of the 0.0.0.0/0 egress, not the private ranges.
+            "networkPolicy": {
+                "objectStorePorts": [endpoint_port(b.endpoint)],
+                "objectStoreExcept": ["169.254.0.0/16"],
+            },
         }
         self._outputs()

@@ -25,10 +25,21 @@ HOSTNAME = re.compile(
     r"(?=.{1,253}\Z)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[-a-z0-9]*[a-z][-a-z0-9]*"
 )
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}")
-# Env var names that hold a credential: a word PASSWORD, SECRET, TOKEN, KEY... between _ or -.
+# Env var names that look like a credential: a broad rule, since a false positive only moves a
+# value into a Secret while a miss puts a credential in plain text in the state and the pod
+# spec. Any of these anywhere in the name, whatever the case and separators: PASS (PGPASSWORD,
+# DB_PASS, SMTP_PASS, PASSPHRASE), PWD, SECRET, TOKEN (APITOKEN), CREDENTIAL, PRIVATE, SALT;
+# KEY or KEYS ending a word (API_KEY, APIKEY, ACCESS_KEY_ID, but not KEYCLOAK_URL);
+# CRED, CREDS, PSK or DSN as a word.
 CREDENTIAL_NAME = re.compile(
-    r"(.*[_-])?(PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS?)([_-].*)?", re.I
+    r"(?i).*(PASS|PWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|SALT"
+    r"|KEYS?(?![A-Z])|(?<![A-Z])(CREDS?|PSK|DSN)(?![A-Z])).*",
+    re.S,
 )
+# ... except a variable that names the file holding the secret (GF_SECURITY_ADMIN_PASSWORD__FILE,
+# POSTGRES_PASSWORD_FILE), whose literal value is an absolute path.
+SECRET_FILE_REFERENCE = re.compile(r"(?i)[A-Z0-9_]*_FILE")
+ABSOLUTE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+:[^/@\s]+@.*", re.S)
 RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 PRIVATE_RANGES = [*RFC1918, ipaddress.ip_network("100.64.0.0/10")]

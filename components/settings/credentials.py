@@ -18,6 +18,7 @@ from components.settings.checks import NAMESPACE, Problems, set_cmd, shown, sugg
 ROTATABLE = (
     "postgres-password",
     "database-password",
+    "monitor-password",
     "redis-password",
     "jwt-secret",
     "registration-secret",
@@ -55,7 +56,8 @@ class Credentials(Model):
     """Key of the credentials Secret -> generation, a whole number from 0 to 1000000; raising
     it by one (e.g. pganalytics:credentials.rotation.database-password 1) regenerates that one
     credential, applies it to PostgreSQL and restarts the pods that use it. Rotatable:
-    postgres-password, database-password, redis-password, jwt-secret, registration-secret."""
+    postgres-password, database-password, monitor-password, redis-password, jwt-secret,
+    registration-secret."""
 
     @check("rotation", mode="before")
     def _rotation(cls, value: Any) -> Any:

@@ -30,10 +30,12 @@ from components.settings.base import (
     values_file_path,
 )
 from components.settings.checks import (
+    ABSOLUTE_PATH,
     CREDENTIAL_NAME,
     EMAIL,
     K8S_NAME,
     NAMESPACE,
+    SECRET_FILE_REFERENCE,
     URL_WITH_PASSWORD,
     Problems,
     cron_problem,
@@ -177,8 +179,10 @@ class Chart(Model):
     """Values file: a name inside charts/pganalytics, or a path relative to the project
     (values/prod.yaml, so your values need no fork of the chart); empty: values-<stack>.yaml."""
     values: dict[str, Any] = Field(default_factory=dict)
-    """Overrides merged last; the merged values must pass values.schema.json. A credential in
-    an extraEnv entry must come from a Secret (valueFrom), never a literal value."""
+    """Overrides merged last; the merged values must pass values.schema.json. An extraEnv entry
+    whose name looks like a credential (PASS, PWD, SECRET, TOKEN, KEY... anywhere in it) or whose
+    value is a URL with a password takes its value from a Secret (valueFrom), never a literal;
+    every literal extraEnv value reaches the chart as a secret."""
     namespace: Namespace = "pganalytics"
     """Namespace of the release, created and owned by the program (Pod Security restricted)."""
     image_registry: Annotated[Text, matches(REGISTRY, "is not a registry host[/path]", MIRROR)] = ""
@@ -207,8 +211,10 @@ class Chart(Model):
         found = Problems()
         for path, name in _literal_credentials(values, ""):
             key, secret = f"{NAMESPACE}:chart.values.{path}", f"{RELEASE_NAME}-extra-env"
-            found.add(path, f"gives {name} a literal value: a credential belongs in a Secret, not "
-                      "in the pod spec (the chart's own credentials use existingSecret)",
+            found.add(path, f"gives {name} a literal value, and its name or value looks like a "
+                      "credential: a credential belongs in a Secret, referenced with "
+                      "valueFrom.secretKeyRef, never in the state or the pod spec (the chart's "
+                      "own credentials use existingSecret)",
                       fix=f"kubectl create secret generic {secret} --from-literal={name}=... && "
                       f"pulumi config rm --path {key}.value && pulumi config set --path "
                       f"{key}.valueFrom.secretKeyRef.name {secret} && pulumi config set --path "
@@ -276,7 +282,11 @@ def _literal_credentials(values: Any, path: str):
             continue
         for i, env in enumerate(e for e in value if isinstance(e, dict)):
             name, literal = str(env.get("name", "")), str(env.get("value") or "")
+            file_reference = SECRET_FILE_REFERENCE.fullmatch(name) and ABSOLUTE_PATH.fullmatch(
+                literal
+            )
             if literal and (
-                CREDENTIAL_NAME.fullmatch(name) or URL_WITH_PASSWORD.fullmatch(literal)
+                (CREDENTIAL_NAME.fullmatch(name) and not file_reference)
+                or URL_WITH_PASSWORD.fullmatch(literal)
             ):
                 yield f"{path}{key}[{i}]", name

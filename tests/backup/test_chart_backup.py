@@ -12,6 +12,8 @@ from tests.backup.conftest import SCRIPTS
 from tests.chart.conftest import HelmError, find, pod_template, render
 
 P = "pga-pganalytics"
+# What the chart leaves out of the 0.0.0.0/0 egress to a public object store (issue 18).
+PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
 
 
 def _backup(**backup):
@@ -118,7 +120,8 @@ def test_identity_annotations_and_labels_reach_the_pod_and_service_account():
     egress = find(objs, "NetworkPolicy", f"{P}-backup")["spec"]["egress"]
     assert {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}]} in egress
     assert any(
-        rule.get("to") == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+        rule.get("to")
+        == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", *PRIVATE_RANGES]}}]
         and rule["ports"] == [{"protocol": "TCP", "port": 443}]
         for rule in egress
     )

@@ -141,6 +141,11 @@ def test_gcs_bucket_and_workload_identity(stack):
     email = values["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
     assert email.endswith("iam.gserviceaccount.com")
     assert values["destination"]["type"] == "gcs"
+    # The chart refuses egress to the metadata address unless acknowledged (GKE's metadata
+    # server serves the workload identity's token).
+    egress = values["networkPolicy"]
+    assert egress["acknowledgeMetadataEgress"] is True
+    assert {"ipBlock": {"cidr": "169.254.169.254/32"}} in egress["extraEgress"][0]["to"]
 
 
 @pytest.mark.parametrize("stack", ["prod", "enterprise"])
@@ -218,6 +223,8 @@ def test_existing_uploads_to_an_s3_compatible_endpoint_with_a_secret():
     assert s3["existingSecret"] == "pganalytics-backup-s3"
     assert s3["forcePathStyle"] is True
     assert values["networkPolicy"]["objectStorePorts"] == [9000]
+    # A store of your own may be private: only the metadata range is left out of 0.0.0.0/0.
+    assert values["networkPolicy"]["objectStoreExcept"] == ["169.254.0.0/16"]
     assert not [
         r
         for r in result["resources"]

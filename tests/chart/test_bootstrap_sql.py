@@ -20,21 +20,31 @@ import pytest
 from . import app_contract as contract
 from .conftest import CHART, RELEASE, find, render
 
-APP_DB, METRICS_DB, APP_USER, READER = (
+APP_DB, METRICS_DB, APP_USER, READER, MONITOR, OWNER = (
     "pganalytics",
     "metrics",
     "pganalytics",
     "pganalytics_grafana",
+    "pganalytics_monitor",
+    "pganalytics_owner",
 )
-PASSWORDS = {"super": "SuperPw1", "app": "AppPw1x", "reader": "ReaderPw1", "admin": "FirstAdmin9"}
+PASSWORDS = {
+    "super": "SuperPw1",
+    "app": "AppPw1x",
+    "reader": "ReaderPw1",
+    "monitor": "MonitorPw1",
+    "admin": "FirstAdmin9",
+}
 
 
 def _contract_migration() -> str:
-    """A migration building the contract's tables, as the app's migrations would (superuser)."""
+    """A migration building the contract's tables the way 3.3.0's 001_init.sql does: it creates
+    an extension and roles of its own, and grants pg_monitor SELECT on collected statistics."""
     user, password = contract.SEEDED_ADMIN
     lines = [
         'CREATE EXTENSION IF NOT EXISTS "pgcrypto";',
         "CREATE SCHEMA IF NOT EXISTS pganalytics;",
+        "CREATE ROLE pganalytics_app_readonly WITH LOGIN;",
         "CREATE TABLE pganalytics.users (id serial PRIMARY KEY, username text UNIQUE,"
         " password_hash text);",
         "INSERT INTO pganalytics.users (username, password_hash) VALUES"
@@ -44,6 +54,7 @@ def _contract_migration() -> str:
         for table, columns in tables.items():
             cols = ", ".join(f"{c} {t}" for c, t in columns.items())
             lines.append(f"CREATE TABLE {schema}.{table} ({cols});")
+            lines.append(f"GRANT SELECT ON {schema}.{table} TO pg_monitor;")
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +113,10 @@ def _env(pg, scripts: Path, migrations: Path, **over) -> dict:
         "APP_PASSWORD": PASSWORDS["app"],
         "READER_USER": READER,
         "READER_PASSWORD": PASSWORDS["reader"],
+        "MONITOR_USER": MONITOR,
+        "MONITOR_PASSWORD": PASSWORDS["monitor"],
+        "OWNER_USER": OWNER,
+        "EXTENSIONS": "uuid-ossp pgcrypto timescaledb",
         "ADMIN_PASSWORD": PASSWORDS["admin"],
         "OWNS_SERVER": "true",
         "MIGRATIONS_DIR": str(migrations),
@@ -128,7 +143,7 @@ def _applied(out: str) -> list[str]:
 
 
 def _as(pg, role, sql, db=APP_DB, check=False):
-    pw = PASSWORDS["app"] if role == APP_USER else PASSWORDS["reader"]
+    pw = {APP_USER: PASSWORDS["app"], MONITOR: PASSWORDS["monitor"]}.get(role, PASSWORDS["reader"])
     return pg.psql(sql, user=role, password=pw, db=db, check=check)
 
 
@@ -188,7 +203,7 @@ def test_roles_get_least_privilege(pg, scripts, migrations):
         f" pg_has_role('{APP_USER}', 'pg_monitor', 'member') FROM pg_roles"
         f" WHERE rolname = '{APP_USER}'"
     ).stdout.strip()
-    assert flags == "f|f|f|f|t"
+    assert flags == "f|f|f|f|f", "the app role monitors nothing (the monitoring role does)"
     # the backend's unqualified names resolve (search_path), and it can read and write rows
     for table in contract.UNQUALIFIED_TABLES:
         r = _as(pg, APP_USER, f"SELECT count(*) FROM {table}")
@@ -359,4 +374,130 @@ def test_external_server_with_a_non_superuser_admin(pg, scripts, migrations):
     assert _as(pg, READER, "SELECT count(*) FROM metrics_pg_stats_query").returncode == 0
     assert _admin_login(pg, PASSWORDS["admin"])
     member = f"SELECT pg_has_role('{APP_USER}', 'pg_monitor', 'member')"
-    assert pg.psql(member).stdout.strip() == "f", "pg_monitor only where the chart owns the server"
+    assert pg.psql(member).stdout.strip() == "f"
+    # the app's schema belongs to the owner role there too, and the admin role stays as it was
+    owner = (
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'pganalytics.users'::regclass"
+    )
+    assert pg.psql(owner, db=APP_DB).stdout.strip() == OWNER
+    assert pg.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'dbadmin'").stdout.strip() == "f"
+
+
+# --- issue 18: migrations as the owner role, the collector's monitoring role ---------------
+
+
+def test_migrations_run_as_the_owner_role_not_the_superuser(pg, scripts, migrations):
+    assert _bootstrap(pg, scripts, migrations).returncode == 0
+    owners = pg.psql(
+        "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'pganalytics'",
+        db=APP_DB,
+    ).stdout.split()
+    assert owners == [OWNER]
+    flags = pg.psql(
+        f"SELECT rolsuper, rolcanlogin, rolcreaterole, rolpassword IS NULL FROM pg_authid"
+        f" WHERE rolname = '{OWNER}'"
+    ).stdout.strip()
+    assert flags == "f|f|f|t", "the owner logs in only during a run, and never as superuser"
+    # a migration may not do what only a superuser may: the run fails, the server is unchanged
+    (migrations / "004_superuser.sql").write_text("ALTER ROLE postgres PASSWORD 'Pwned1';\n")
+    failed = _bootstrap(pg, scripts, migrations)
+    assert failed.returncode != 0 and "must be superuser" in failed.stderr, failed.stderr
+    assert "owner's session" in failed.stderr
+    assert pg.psql("SELECT 1", password="Pwned1", check=False).returncode != 0
+    assert pg.psql("SELECT 1", password=PASSWORDS["super"]).returncode == 0
+    flags = pg.psql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{OWNER}'").stdout
+    assert flags.strip() == "f"
+
+
+def test_the_owner_may_create_roles_only_while_such_a_migration_is_pending(pg, scripts, migrations):
+    assert _bootstrap(pg, scripts, migrations).returncode == 0
+    # 001 created pganalytics_app_readonly (as 3.3.0's 001_init.sql does): done, so no longer
+    (migrations / "004_role.sql").write_text("SELECT 1;\n")
+    run = _bootstrap(pg, scripts, migrations)
+    assert run.returncode == 0 and "CREATEROLE" not in run.stdout, run.stdout
+    (migrations / "005_role.sql").write_text("CREATE ROLE pganalytics_app_extra;\n")
+    run = _bootstrap(pg, scripts, migrations)
+    assert run.returncode == 0 and "CREATEROLE for the owner" in run.stdout, run.stdout + run.stderr
+    assert (
+        pg.psql(f"SELECT rolcreaterole FROM pg_roles WHERE rolname = '{OWNER}'").stdout.strip()
+        == "f"
+    )
+
+
+def test_an_earlier_superuser_schema_passes_to_the_owner(pg, scripts, migrations):
+    """Before this version the bootstrap applied the migrations as the superuser."""
+    pg.psql(f"CREATE DATABASE {APP_DB}")
+    pg.psql(f"CREATE DATABASE {METRICS_DB}")
+    setup = (
+        "CREATE SCHEMA pganalytics_bootstrap; CREATE TABLE pganalytics_bootstrap.schema_migrations"
+        " (version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL"
+        " DEFAULT now());"
+        + _contract_migration()
+        + "CREATE TABLE pganalytics.collector_notes (id bigserial PRIMARY KEY, note text);"
+        + "CREATE FUNCTION pganalytics.touch() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        + "INSERT INTO pganalytics_bootstrap.schema_migrations VALUES"
+        " ('001_contract.sql', 'x'), ('002_more.sql', 'x');"
+    )
+    pg.psql(setup, db=APP_DB)
+    (migrations / "003_notes.sql").write_text(
+        "ALTER TABLE pganalytics.collector_notes ADD seen boolean;\n"
+        "CREATE OR REPLACE FUNCTION pganalytics.touch() RETURNS int LANGUAGE sql AS 'SELECT 2';\n"
+    )
+    run = _bootstrap(pg, scripts, migrations)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _applied(run.stdout) == ["003_notes.sql"]
+    owner = "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = '{}'::regclass"
+    for rel in (
+        "pganalytics.collector_notes",
+        "pganalytics.collector_notes_id_seq",
+        "pganalytics.users",
+    ):
+        assert pg.psql(owner.format(rel), db=APP_DB).stdout.strip() == OWNER, rel
+    assert (
+        _as(pg, APP_USER, "INSERT INTO collector_notes (note, seen) VALUES ('x', true)").returncode
+        == 0
+    )
+
+
+def test_the_monitoring_role_reads_statistics_and_no_app_data(pg, scripts, migrations):
+    assert _bootstrap(pg, scripts, migrations).returncode == 0
+    flags = pg.psql(
+        f"SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role('{MONITOR}', 'pg_monitor',"
+        f" 'member') FROM pg_roles WHERE rolname = '{MONITOR}'"
+    ).stdout.strip()
+    assert flags == "f|f|f|t"
+    for db in (APP_DB, METRICS_DB):
+        r = _as(pg, MONITOR, "SELECT count(*) FROM pg_stat_activity WHERE query <> ''", db=db)
+        assert r.returncode == 0, r.stderr
+    assert _as(pg, MONITOR, "SELECT count(*) FROM pg_ls_waldir()").returncode == 0
+    assert _as(pg, MONITOR, "SELECT count(*) FROM pg_stat_user_tables").returncode == 0
+    # the migrations' grants to pg_monitor on collected statistics are taken back
+    for sql in (
+        "SELECT count(*) FROM pganalytics.users",
+        "SELECT count(*) FROM metrics_pg_stats_query",
+        "CREATE TABLE public.mine (id int)",
+    ):
+        assert _as(pg, MONITOR, sql).returncode != 0, sql
+    read_only = _as(pg, MONITOR, "SHOW default_transaction_read_only").stdout.strip()
+    assert read_only == "on"
+    # its password is re-applied on every run (a rotated Secret)
+    rotated = _bootstrap(pg, scripts, migrations, MONITOR_PASSWORD="MonRot8")
+    assert rotated.returncode == 0
+    assert (
+        pg.psql("SELECT 1", user=MONITOR, password="MonRot8", db=APP_DB, check=False).returncode
+        == 0
+    )
+
+
+def test_role_passwords_never_reach_the_server_log(pg, scripts, migrations):
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'")
+    pg.psql("SELECT pg_reload_conf()")
+    try:
+        assert _bootstrap(pg, scripts, migrations).returncode == 0
+    finally:
+        pg.psql("ALTER SYSTEM RESET log_statement")
+        pg.psql("SELECT pg_reload_conf()")
+    log = (pg.tmp / "server.log").read_text()
+    for secret in (PASSWORDS["app"], PASSWORDS["monitor"], PASSWORDS["reader"]):
+        assert secret not in log

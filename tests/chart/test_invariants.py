@@ -377,11 +377,20 @@ def test_existing_secret_keys_are_configurable(rendered):
     assert not by_kind(objs, "Secret"), "existingSecret on: no chart Secret"
     refs = set()
     for w in workloads(objs):
-        for c in all_containers(pod_template(w)["spec"]):
+        spec = pod_template(w)["spec"]
+        for c in all_containers(spec):
             for e in c.get("env", []):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     refs.add((ref["name"], ref["key"]))
+        # Secrets mounted as files (issue 18.9: where the image reads files)
+        for v in spec.get("volumes", []):
+            secrets = [
+                s["secret"] for s in v.get("projected", {}).get("sources", []) if "secret" in s
+            ]
+            secrets += [{"name": v["secret"]["secretName"], **v["secret"]}] if "secret" in v else []
+            for sec in secrets:
+                refs |= {(sec["name"], i["key"]) for i in sec.get("items", [])}
     keys = {k for n, k in refs if n == "mine"}
     assert keys == credential_keys(), keys
 
@@ -513,10 +522,15 @@ def test_default_images(rendered):
     assert images["backend"] == "docker.io/pganalytics/api:3.3.0"
     assert images["collector"] == "docker.io/pganalytics/collector:3.3.0"
     assert re.fullmatch(
-        r"docker\.io/timescale/timescaledb:\d+\.\d+\.\d+-pg1[67]", images["timescaledb"]
+        r"docker\.io/timescale/timescaledb:\d+\.\d+\.\d+-pg1[67](@sha256:[a-f0-9]{64})?",
+        images["timescaledb"],
     )
-    assert re.fullmatch(r"docker\.io/library/redis:\d+\.\d+\.\d+(-alpine)?", images["redis"])
-    assert re.fullmatch(r"docker\.io/grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
+    assert re.fullmatch(
+        r"docker\.io/library/redis:\d+\.\d+\.\d+(-alpine)?(@sha256:[a-f0-9]{64})?", images["redis"]
+    )
+    assert re.fullmatch(
+        r"docker\.io/grafana/grafana:\d+\.\d+\.\d+(@sha256:[a-f0-9]{64})?", images["grafana"]
+    )
 
 
 def test_no_helm_hooks(case):

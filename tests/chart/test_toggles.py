@@ -66,7 +66,22 @@ def test_external_database(rendered):
     ds = find(objs, "ConfigMap", f"{P}-grafana-provisioning")["data"]["datasources.yaml"]
     source = yaml.safe_load(ds)["datasources"][0]
     assert source["url"] == "pg.example.internal:5432"
-    assert source["secureJsonData"]["password"] == "$GF_PGANALYTICS_DB_PASSWORD"
+    # a file of the mounted Secret (issue 18.9), read by Grafana at provisioning
+    assert (
+        source["secureJsonData"]["password"] == "$__file{/etc/grafana/secrets/datasource-password}"
+    )
+    grafana = pod_template(find(objs, "Deployment", f"{P}-grafana"))["spec"]
+    sources = next(v for v in grafana["volumes"] if v["name"] == "secrets")["projected"]["sources"]
+    paths = {
+        i["path"]: (s["secret"]["name"], i["key"]) for s in sources for i in s["secret"]["items"]
+    }
+    assert paths["datasource-password"] == (f"{P}-grafana", "grafana-admin-password")
+    assert set(paths) == {"admin-user", "admin-password", "datasource-password"}
+    genv = {e["name"]: e for e in grafana["containers"][0]["env"]}
+    assert (
+        genv["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"] == "/etc/grafana/secrets/admin-password"
+    )
+    assert not [e for e in genv.values() if "secretKeyRef" in e.get("valueFrom", {})]
     job = by_kind(objs, "Job")[0]
     jenv = _env(pod_template(job)["spec"]["containers"][0])
     assert jenv["PGUSER"] == "dbadmin" and jenv["OWNS_SERVER"] == "false"
@@ -117,10 +132,11 @@ def test_collector_targets(rendered):
     env = _env(pod_template(bundled)["spec"]["containers"][0])
     assert env["POSTGRES_HOST"] == f"{P}-timescaledb" and env["POSTGRES_PORT"] == "5432"
     assert env["POSTGRES_DATABASES"] == "pganalytics,metrics"
-    assert env["POSTGRES_USER"] == "pganalytics"
+    # its read-only monitoring role (pg_monitor), not the app role that writes every table
+    assert env["POSTGRES_USER"] == "pganalytics_monitor"
     assert env["POSTGRES_PASSWORD"]["secretKeyRef"] == {
         "name": f"{P}-timescaledb",
-        "key": "database-password",
+        "key": "monitor-password",
     }
     objs = rendered["collector-targets"]
     orders = find(objs, "Deployment", f"{P}-collector-orders")

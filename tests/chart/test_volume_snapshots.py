@@ -91,7 +91,7 @@ def test_role_grants_only_what_the_script_needs(rendered):
     objs = rendered["volume-snapshots"]
     role = find(objs, "Role", NAME)
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list"]},
         {
             "apiGroups": ["snapshot.storage.k8s.io"],
             "resources": ["volumesnapshots"],

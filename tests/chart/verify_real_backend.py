@@ -63,7 +63,25 @@ def credentials() -> dict[str, str]:
     return cred
 
 
-def resolved_env(container, cred, base=None) -> dict[str, str]:
+def secret_files(pod_spec, cred, work: Path) -> dict[str, str]:
+    """The pod's Secret volumes as files under `work`: mount path of each file -> its copy."""
+    mounts = {}
+    for c in pod_spec["containers"]:
+        for m in c.get("volumeMounts", []):
+            mounts[m["name"]] = m["mountPath"]
+    found = {}
+    for v in pod_spec.get("volumes", []):
+        if "secret" not in v or v["name"] not in mounts:
+            continue
+        d = work / f"secret-{v['name']}"
+        d.mkdir(exist_ok=True)
+        for item in v["secret"]["items"]:
+            (d / item["path"]).write_text(cred[item["key"]])
+            found[f"{mounts[v['name']]}/{item['path']}"] = str(d / item["path"])
+    return found
+
+
+def resolved_env(container, cred, base=None, files=None) -> dict[str, str]:
     env = dict(base or {})
     for e in container.get("env", []):
         if "value" in e:
@@ -74,7 +92,7 @@ def resolved_env(container, cred, base=None) -> dict[str, str]:
             value = cred[ref["key"]]
         for name, old in env.items():
             value = value.replace(f"$({name})", old)
-        env[e["name"]] = value
+        env[e["name"]] = (files or {}).get(value, value)
     return env
 
 
@@ -149,7 +167,9 @@ def local_server(objs, migrations: Path):
         (ext / "timescaledb.control").write_text(STANDIN_CONTROL)
         (ext / "timescaledb--0.0.0.sql").write_text(STANDIN_SQL)
         try:
-            yield Server(pg, work, mig, scripts, init, db_container)
+            yield Server(
+                pg, work, mig, scripts, init, db_container, tsdb["spec"]["template"]["spec"]
+            )
         finally:
             for f in ext.glob("timescaledb*"):
                 f.unlink()
@@ -166,6 +186,7 @@ class Server:
     scripts: Path  # the rendered bootstrap ConfigMap's files
     init: Path  # the rendered init script of the TimescaleDB StatefulSet
     db_container: dict  # the rendered TimescaleDB container
+    db_pod: dict  # its pod spec (the Secret volume of the passwords)
 
 
 def verify(server: Server, objs, cred, backend_bin) -> None:
@@ -203,7 +224,12 @@ def bootstrap(server: Server, objs, cred, parallel_runs: int = 0) -> None:
     base = _base_env(server, cred)
     r = subprocess.run(
         ["sh", str(server.init)],
-        env={**base, **resolved_env(server.db_container, cred)},
+        env={
+            **base,
+            **resolved_env(
+                server.db_container, cred, files=secret_files(server.db_pod, cred, server.work)
+            ),
+        },
         capture_output=True,
     )
     print("init script (010-pganalytics.sh): exit", r.returncode)
@@ -324,9 +350,15 @@ def exercise(api, pg, objs, cred) -> None:
     print("POST /api/v1/metrics/push ->", status, body.get("metrics_inserted"))
     ds_yaml = find(objs, "ConfigMap", f"{P}-grafana-provisioning")["data"]["datasources.yaml"]
     ds = yaml.safe_load(ds_yaml)["datasources"][0]
-    gf = find(objs, "Deployment", f"{P}-grafana")["spec"]["template"]["spec"]["containers"][0]
-    ref = next(e for e in gf["env"] if e["name"] == "GF_PGANALYTICS_DB_PASSWORD")
-    gpw = cred[ref["valueFrom"]["secretKeyRef"]["key"]]
+    gf_pod = find(objs, "Deployment", f"{P}-grafana")["spec"]["template"]["spec"]
+    secrets = next(v for v in gf_pod["volumes"] if v["name"] == "secrets")["projected"]
+    ref = next(
+        i
+        for s in secrets["sources"]
+        for i in s["secret"]["items"]
+        if i["path"] == "datasource-password"
+    )
+    gpw = cred[ref["key"]]
     db = ds["jsonData"]["database"]
     rows = pg.psql(
         "SELECT count(*) FROM metrics_pg_stats_query WHERE query_hash = 4242",
@@ -344,11 +376,19 @@ def exercise(api, pg, objs, cred) -> None:
     )
     print(f"DELETE as {ds['user']}:", denied[0] if denied else "ALLOWED")
     flags = pg.psql(
-        "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole,"
+        "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin,"
         " pg_has_role(rolname, 'pg_monitor', 'member') FROM pg_roles"
-        f" WHERE rolname IN ('pganalytics', '{ds['user']}') ORDER BY 1"
+        f" WHERE rolname IN ('pganalytics', '{ds['user']}', 'pganalytics_owner',"
+        " 'pganalytics_monitor') ORDER BY 1"
     ).stdout.strip()
-    print("roles (name|super|createdb|createrole|pg_monitor):", flags.replace("\n", "; "))
+    print("roles (name|super|createdb|createrole|login|pg_monitor):", flags.replace("\n", "; "))
+    owners = pg.psql(
+        "SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',') FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN ('pganalytics', 'metrics') OR c.relname LIKE 'metrics_pg_%'",
+        db="pganalytics",
+    ).stdout.strip()
+    print("owners of the migrated tables, views and sequences:", owners)
     ok = total = 0
     for path in sorted((CHART / "dashboards").glob("*.json")):
         for panel in json.loads(path.read_text())["panels"]:

@@ -190,6 +190,8 @@ def test_the_role_grants_what_the_script_needs_and_no_more(setup: Setup):
         ("update", f"volumesnapshots.{GROUP}/status", "-n", NAMESPACE),
         ("create", f"volumesnapshots.{GROUP}", "-n", "default"),
         ("delete", "persistentvolumeclaims", "-n", NAMESPACE),
+        ("get", "persistentvolumeclaims", "-n", NAMESPACE),
+        ("deletecollection", f"volumesnapshots.{GROUP}", "-n", NAMESPACE),
         ("get", "secrets", "-n", NAMESPACE),
         ("create", f"volumesnapshotcontents.{GROUP}"),
         ("list", f"volumesnapshotclasses.{GROUP}"),

@@ -60,6 +60,7 @@ def test_deploy_of_an_unknown_stack_lists_the_shipped_ones(tmp_path):
 LOCKS = {  # lock -> the requirements files it is made from (scripts/lock.sh)
     "requirements.lock": ("requirements.txt",),
     "requirements-dev.lock": ("requirements.txt", "requirements-dev.txt"),
+    "requirements-checkov.lock": ("requirements-checkov.txt",),
 }
 
 

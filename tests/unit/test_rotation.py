@@ -186,6 +186,8 @@ def test_rotatable_keys_are_the_passwords_apps_reread():
     assert set(ROTATABLE) == {
         "postgres-password",
         "database-password",
+        # the collector's monitoring role: the bootstrap re-applies it, the collector restarts
+        "monitor-password",
         "redis-password",
         "jwt-secret",
         "registration-secret",
@@ -230,18 +232,27 @@ def test_password_sync_stops_at_once_on_sigterm():
 def _sync_script() -> str:
     sync = _sync_container()
     mounts = {m["name"]: m["mountPath"] for m in sync["volumeMounts"]}
-    assert mounts == {"run": "/var/run/postgresql"}, "the sync reaches the server by socket"
-    env = {
-        e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") for e in sync["env"]
-    }
-    assert env["POSTGRES_PASSWORD"] == "postgres-password"
-    assert env["PGANALYTICS_DB_PASSWORD"] == "database-password"
+    # the server by socket; the passwords as files of the mounted Secret (issue 18.9)
+    assert mounts == {"run": "/var/run/postgresql", "credentials": "/etc/pganalytics-db"}
+    env = {e["name"]: e for e in sync["env"]}
+    assert not [e for e in env.values() if "valueFrom" in e], "no credential in the env"
+    assert env["POSTGRES_PASSWORD_FILE"]["value"] == "/etc/pganalytics-db/superuser-password"
+    assert env["PGANALYTICS_DB_PASSWORD_FILE"]["value"] == "/etc/pganalytics-db/app-password"
     script = sync["args"][0]
     # Everything before the idle loop: the part that talks to PostgreSQL.
     return script.split("while :", 1)[0]
 
 
-def test_password_sync_applies_rotated_passwords(postgres_server):
+def _password_files(tmp_path, admin: str, app: str) -> dict[str, str]:
+    (tmp_path / "superuser-password").write_text(admin)
+    (tmp_path / "app-password").write_text(app)
+    return {
+        "POSTGRES_PASSWORD_FILE": str(tmp_path / "superuser-password"),
+        "PGANALYTICS_DB_PASSWORD_FILE": str(tmp_path / "app-password"),
+    }
+
+
+def test_password_sync_applies_rotated_passwords(postgres_server, tmp_path):
     pg = postgres_server
     pg.psql("CREATE ROLE pganalytics LOGIN PASSWORD 'OldApp123'")
     pg.psql("ALTER ROLE postgres PASSWORD 'OldAdmin123'")
@@ -252,9 +263,9 @@ def test_password_sync_applies_rotated_passwords(postgres_server):
         **os.environ,
         "PATH": f"{pg.bindir}:{os.environ['PATH']}",
         "PGPORT": str(pg.port),
-        "POSTGRES_PASSWORD": "NewAdmin456",
         "PGANALYTICS_DB_USER": "pganalytics",
-        "PGANALYTICS_DB_PASSWORD": "NewApp'456",  # a quote: the SQL must quote, not splice
+        # a quote: the SQL must quote, not splice
+        **_password_files(tmp_path, "NewAdmin456", "NewApp'456"),
     }
     done = subprocess.run(
         ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=60
@@ -272,7 +283,7 @@ def test_password_sync_applies_rotated_passwords(postgres_server):
     assert login("pganalytics", "OldApp123").returncode != 0
 
 
-def test_password_sync_before_the_app_role_exists(postgres_server):
+def test_password_sync_before_the_app_role_exists(postgres_server, tmp_path):
     """On a first start the image's init scripts create the application role after the
     superuser exists: the sync must not fail on the missing role."""
     pg = postgres_server
@@ -281,9 +292,8 @@ def test_password_sync_before_the_app_role_exists(postgres_server):
         **os.environ,
         "PATH": f"{pg.bindir}:{os.environ['PATH']}",
         "PGPORT": str(pg.port),
-        "POSTGRES_PASSWORD": "Admin789",
         "PGANALYTICS_DB_USER": "pganalytics",
-        "PGANALYTICS_DB_PASSWORD": "App789",
+        **_password_files(tmp_path, "Admin789", "App789"),
     }
     done = subprocess.run(
         ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=60

@@ -4,7 +4,6 @@ encrypted, whole otherwise) and in every object the chart renders from them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -187,16 +186,6 @@ def test_no_secret_config_marks_nothing():
     result = run_program("prod", config)
     assert result["error"] is None, result["error"]
     assert _chart_secret_paths(result) == set()
-
-
-@pytest.fixture
-def loop():
-    """One event loop for creating Outputs (in the transform) and awaiting them."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.set_event_loop(None)
-    loop.close()
 
 
 def test_rendered_objects_carry_the_secret_as_secret(loop):

@@ -31,8 +31,8 @@
 - name: PGPASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "pganalytics.database.secretName" . }}
-      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled }}
+      name: {{ include "pganalytics.database.secretName" . | quote }}
+      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled | quote }}
 - name: PGDATABASE
   value: postgres
 {{- end -}}
@@ -84,13 +84,13 @@
 - name: RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ $keys }}
-      key: {{ $d.s3.accessKeyIdKey }}
+      name: {{ $keys | quote }}
+      key: {{ $d.s3.accessKeyIdKey | quote }}
 - name: RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $keys }}
-      key: {{ $d.s3.secretAccessKeyKey }}
+      name: {{ $keys | quote }}
+      key: {{ $d.s3.secretAccessKeyKey | quote }}
 {{- else }}
 - name: RCLONE_CONFIG_BACKUP_ENV_AUTH
   value: "true"
@@ -120,7 +120,7 @@
 {{- define "pganalytics.backup.podSpecCommon" -}}
 {{- $sa := .serviceAccountName -}}
 {{- with .ctx -}}
-serviceAccountName: {{ $sa }}
+serviceAccountName: {{ $sa | quote }}
 {{- /* Workload identities inject their own projected token; the API token is not needed. */}}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -144,15 +144,15 @@ tolerations:
 {{- $bk := .Values.backup -}}
 - name: scripts
   configMap:
-    name: {{ include "pganalytics.backup.fullname" . }}-scripts
+    name: {{ printf "%s-scripts" (include "pganalytics.backup.fullname" .) | quote }}
     defaultMode: 0555
 - name: dumps
 {{- if $bk.persistence.enabled }}
   persistentVolumeClaim:
-    claimName: {{ $bk.persistence.existingClaim | default (include "pganalytics.backup.fullname" .) }}
+    claimName: {{ $bk.persistence.existingClaim | default (include "pganalytics.backup.fullname" .) | quote }}
 {{- else }}
   emptyDir:
-    sizeLimit: {{ $bk.scratchSizeLimit }}
+    sizeLimit: {{ $bk.scratchSizeLimit | quote }}
 {{- end }}
 - name: tmp
   emptyDir:

@@ -106,8 +106,12 @@ for claim in $(printf '%s' "$claims" | awk '{ print $2 }'); do
     }')
   if [ -n "$old" ]; then
     echo "prune: claim $claim keeps the newest $SNAPSHOT_KEEP ready snapshots, deletes:" $old
-    # shellcheck disable=SC2086
-    k delete volumesnapshots $old --wait=false
+    # Each through the label selector of this script's snapshots: a snapshot someone else made
+    # with the same name pattern is never deleted (the Role cannot narrow delete by label).
+    for name in $old; do
+      k delete volumesnapshots -l "$release_selector,$CLAIM_LABEL=$claim" \
+        --field-selector "metadata.name=$name" --wait=false
+    done
   else
     echo "prune: claim $claim has nothing beyond the newest $SNAPSHOT_KEEP"
   fi
