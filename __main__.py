@@ -16,6 +16,7 @@ from components.credentials import (
 from components.platform import Platform, PlatformArgs
 from components.previous import read_previous_state
 from components.previous import record as previous_record
+from components.previous import record_cluster
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.snapshots import build_snapshot_class, snapshot_values
@@ -32,7 +33,7 @@ volume_plan = volumes.plan(settings, previous)
 check_rotation(settings, previous.rotation)
 rotating = rotating_keys(settings.credentials.rotation, previous.rotation)
 
-target = build_target(settings)
+target = build_target(settings, previous)
 
 platform = Platform(
     "platform",
@@ -97,3 +98,4 @@ pulumi.export("ingressAddress", platform.ingress_address)
 pulumi.export("backupBucket", backup.bucket_name if backup else None)
 # Read back by the next run.
 previous_record(settings, credentials.secret, release.claim_patches, volume_plan)
+record_cluster(target.record)
