@@ -14,6 +14,7 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
+from components.targets.eks.identity import pod_identity_trust
 
 # The EKS Pod Identity agent serves credentials on the node at this link-local address.
 POD_IDENTITY_AGENT_EGRESS = {
@@ -69,20 +70,6 @@ def writer_policy(bucket_arn: str) -> str:
             ],
         }
     )
-
-
-POD_IDENTITY_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-            }
-        ],
-    }
-)
 
 
 class S3Backup(BackupDestination):
@@ -169,7 +156,10 @@ class S3Backup(BackupDestination):
         self.role = aws.iam.Role(
             "backup-role",
             name=f"{s.cluster_name}-backup",
-            assume_role_policy=POD_IDENTITY_TRUST,
+            # Only this cluster's backup ServiceAccount, through EKS Pod Identity.
+            assume_role_policy=pod_identity_trust(
+                args.target.cluster.arn, args.namespace, self.service_account_name
+            ),
             tags=tags,
             opts=child,
         )

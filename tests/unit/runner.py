@@ -15,6 +15,7 @@ args}], "outputs": {...}, "error": null | "..."}.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import runpy
@@ -62,15 +63,38 @@ users: [{name: kind, user: {token: mock-token}}]
 """
 
 
+def secret(value):
+    """A value as a provider returns one it marks secret."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+def ssm_parameter(name: str, value: str) -> dict:
+    """What aws:ssm/getParameter answers: pulumi-aws marks `value` secret whatever the
+    parameter's type ("always marked as sensitive"); `insecureValue` is the same, in clear."""
+    return {"name": name, "value": secret(value), "insecureValue": value, "type": "String"}
+
+
 def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
     """Outputs a real provider would compute, for the types the program reads them from."""
     if typ == "aws:eks/cluster:Cluster":
         return {
+            "vpcConfig": {
+                **(inputs.get("vpcConfig") or {}),
+                "clusterSecurityGroupId": "sg-cluster",
+            },
             "version": inputs.get("version") or DEFAULT_VERSION,
             "endpoint": "https://MOCK.gr7.eu-west-1.eks.amazonaws.com",
             "certificateAuthority": {"data": MOCK_CA},
             "arn": f"arn:aws:eks:eu-west-1:123456789012:cluster/{inputs.get('name')}",
         }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        # The name Pulumi generates for a group created without one.
+        return {"nodeGroupName": inputs.get("nodeGroupName") or f"{name}-mock1234"}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        # EC2 numbers each distinct content of a template as a new version.
+        content = json.dumps(inputs, sort_keys=True, default=str).encode()
+        version = int(hashlib.sha256(content).hexdigest()[:4], 16) + 1
+        return {"latestVersion": version, "defaultVersion": version}
     if typ.startswith("aws:"):
         return {"arn": f"arn:aws:mock::123456789012:{name}", "name": inputs.get("name", name)}
     if typ == "gcp:container/cluster:Cluster":
@@ -163,6 +187,11 @@ class Mocks(pulumi.runtime.Mocks):
         self.calls.append({"token": token, "args": _plain(dict(args.args))})
         if token in self.invokes:
             result = self.invokes[token]
+            if isinstance(result, dict) and "__by__" in result:
+                # One answer per value of an argument, e.g. per node group name.
+                result = result.get(
+                    str(args.args.get(result["__by__"])), {"__error__": "not found"}
+                )
             if isinstance(result, dict) and "__error__" in result:
                 # A provider's failed invoke: the engine raises it at the call site.
                 return {}, [("", result["__error__"])]
@@ -177,7 +206,9 @@ class Mocks(pulumi.runtime.Mocks):
         if token == "aws:ssm/getParameter:getParameter":
             # /aws/service/eks/optimized-ami/<version>/amazon-linux-2023/.../release_version
             version = args.args["name"].split("/")[5]
-            return {"name": args.args["name"], "value": f"{version}.0-20260101", "type": "String"}
+            return ssm_parameter(args.args["name"], f"{version}.0-20260101")
+        if token == "aws:eks/getNodeGroups:getNodeGroups":
+            return {"clusterName": args.args.get("clusterName"), "names": [], "id": "groups"}
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             k8s_minor = args.args["kubernetesVersion"].split(".")[1]
             return {
