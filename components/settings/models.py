@@ -239,9 +239,11 @@ class Settings(Model):
                 why = f"is {disk}, which {family} machines cannot attach (nodePool.machineType "
                 why += f"{np.machine_type})"
                 found.add("storage.type", why, "pd-balanced")
-        groups = [m for m in self.cluster_admins.gcp if m.startswith("group:")]
         gke_admins = ok(("target", "clusterAdmins", "cluster")) and self.target == "gcp"
-        if gke_admins and groups and not self.cluster.rbac_security_group:
+        groups = (
+            [m for m in self.cluster_admins.gcp if m.startswith("group:")] if gke_admins else []
+        )
+        if groups and not self.cluster.rbac_security_group:
             why = "must name the Google Groups for RBAC group while clusterAdmins.gcp lists "
             why += f"a group ({groups[0]}): GKE sees group members only through it"
             found.add("cluster.rbacSecurityGroup", why, "gke-security-groups@example.com")

@@ -100,6 +100,13 @@ FORCE_NEW: dict[str, set[str]] = {
     "pulumi:providers:kubernetes": {"clusterIdentifier"},
 }
 
+# Optional inputs the provider computes when absent (schema: Optional + Computed): dropping
+# one keeps the value in state, so it is no change. terraform-provider-google
+# container_node_pool `version`: "Optional: true, Computed: true".
+COMPUTED: dict[str, set[str]] = {
+    "gcp:container/nodePool:NodePool": {"version"},
+}
+
 # The input that carries a resource's own name, where the program may set one.
 NAME_INPUT = {
     "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
@@ -147,11 +154,13 @@ def changed_paths(before: dict, after: dict, ignore: list[str]) -> set[str]:
     lacks an output the provider computes shows up as a change, not as nothing)."""
     a, b = _flatten(before["inputs"]), _flatten(after["inputs"])
     ignored = [i.replace("[", ".").replace("]", "") for i in ignore]
+    computed = COMPUTED.get(after.get("type", ""), set())
     return {
         p
         for p in set(a) | set(b)
         if (a.get(p, "<absent>") != b.get(p, "<absent>") or b.get(p) == UNKNOWN)
         and not _under(p, ignored)
+        and not (p not in b and _under(p, computed))
     }
 
 

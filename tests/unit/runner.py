@@ -229,6 +229,8 @@ class Mocks(pulumi.runtime.Mocks):
                 "latestNodeVersion": GKE_CHANNELS["RAPID"],
                 "id": "versions",
             }
+        if token == "gcp:organizations/getProject:getProject":
+            return {"projectId": args.args.get("projectId"), "number": "123456789012", "id": "p"}
         if token == "pulumi:pulumi:readStackOutputs":
             return {"name": args.args.get("name"), "outputs": self.previous_outputs}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
