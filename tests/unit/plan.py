@@ -263,6 +263,9 @@ def refusal(type_: str, sent: dict, changed: set[str]) -> str | None:
     - AKS agent pools: azure-native PUTs the whole pool on any update, and AKS refuses a count
       outside [minCount, maxCount] while the autoscaler is on (agent pool API: "count must be
       within minCount and maxCount").
+    - AKS clusters on the `patch` auto-upgrade channel: the channel picks the patch, and AKS
+      refuses a kubernetesVersion with one (AKS docs, "Automatically upgrade an AKS cluster":
+      with the patch channel, specify the version as major.minor).
     - GKE node pools: `version` together with management.autoUpgrade "will fight each other
       for what the node version should be" (pulumi-gcp NodePool docs): refused here as a
       plan that never settles.
@@ -280,6 +283,11 @@ def refusal(type_: str, sent: dict, changed: set[str]) -> str | None:
             return (
                 f"InvalidParameter: count {count} must be within minCount {low} and maxCount {high}"
             )
+    channel = (sent.get("autoUpgradeProfile") or {}).get("upgradeChannel")
+    version = str(sent.get("kubernetesVersion") or "")
+    aks = type_ == "azure-native:containerservice:ManagedCluster"
+    if aks and channel == "patch" and version.count(".") >= 2:
+        return f"a patch version ({version}) is not allowed with the patch upgrade channel"
     auto_upgrade = (sent.get("management") or {}).get("autoUpgrade")
     if type_ == "gcp:container/nodePool:NodePool" and sent.get("version") and auto_upgrade:
         return "version and management.autoUpgrade both set: they fight over the node version"

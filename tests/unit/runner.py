@@ -7,20 +7,24 @@ stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
 "secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...], and
-optionally "invokes": {token: result} (a run's own data-source answers) and
-"ambient_kubeconfig": text}. Output (stdout, JSON): {"resources": [...], "invokes": [{token,
-args}], "outputs": {...}, "error": null | "..."}.
+optionally "invokes": {token: result} (a run's own data-source answers),
+"ambient_kubeconfig": text and "http": {url part: [bodies]} (the cloud's answers to the HTTP
+calls the program makes itself)}. Output (stdout, JSON): {"resources": [...], "invokes":
+[{token, args}], "outputs": {...}, "error": null | "...", "http": [{url, authorized}]}.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import runpy
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +137,13 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
         }
     if typ == "random:index/randomString:RandomString":
         return {"result": "mock" + "0" * (int(inputs.get("length", 8)) - 4)}
+    if typ == "azure-native:keyvault:Vault":
+        return {"name": inputs.get("vaultName")}
+    if typ == "azure-native:keyvault:Key":
+        uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{inputs.get('keyName')}"
+        return {"name": inputs.get("keyName"), "keyUri": uri, "keyUriWithVersion": f"{uri}/0a1b2c"}
+    if typ == "azure-native:operationalinsights:Workspace":
+        return {"name": inputs.get("workspaceName")}
     if typ == "azure-native:storage:BlobContainer":
         return {"name": inputs.get("containerName")}
     if typ == "azure-native:storage:StorageAccount":
@@ -267,6 +278,8 @@ class Mocks(pulumi.runtime.Mocks):
                 "clientId": "mock",
                 "objectId": "mock",
             }
+        if token == "azure-native:authorization:getClientToken":
+            return {"token": "mock-arm-token"}
         if token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {
                 "kubeconfigs": [
@@ -373,8 +386,38 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().ReadResource(request)
 
 
+class _Response(io.BytesIO):
+    """What urllib.request.urlopen returns, for a canned JSON body."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fake_http(answers: dict, calls: list) -> None:
+    """The cloud's HTTP APIs the program calls itself (Azure RBAC polling) answer from the
+    run's spec: {url substring: [body, body, ...]}, one body per call, the last repeated.
+    Anything else fails, as a machine without the cloud would."""
+    queues = {k: list(v) for k, v in answers.items()}
+
+    def urlopen(request, timeout=None):
+        url = getattr(request, "full_url", request)
+        calls.append({"url": url, "authorized": bool(request.get_header("Authorization"))})
+        for part, bodies in queues.items():
+            if part in url:
+                body = bodies.pop(0) if len(bodies) > 1 else bodies[0]
+                return _Response(json.dumps(body).encode())
+        raise urllib.error.URLError(f"no answer for {url} in this run")
+
+    urllib.request.urlopen = urlopen
+
+
 def main() -> None:
     spec = json.loads(sys.stdin.read())
+    http_calls: list = []
+    _fake_http(spec.get("http") or {}, http_calls)
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
     # The `existing` target reads the ambient kubeconfig: give every run the same one (or
@@ -424,6 +467,7 @@ def main() -> None:
             "outputs": outputs,
             "error": error,
             "error_type": error_type,
+            "http": http_calls,
         },
         sys.stdout,
         indent=1,
