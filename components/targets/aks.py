@@ -17,7 +17,6 @@ import base64
 import ipaddress
 
 import pulumi
-import pulumi_random as random
 import yaml
 from pulumi_azure_native import (
     authorization,
@@ -75,6 +74,10 @@ CONTROL_PLANE_LOGS = (
     "kube-scheduler",
     "cluster-autoscaler",
     "guard",
+)
+AZURE_READ_HINT = (
+    "give the preview Azure credentials (az login, or the ARM_* / OIDC variables on CI) with "
+    "Microsoft.ContainerService/managedClusters/agentPools/read"
 )
 RBAC_HINT = (
     "Azure RBAC usually takes effect within minutes; check the assignment in the portal "
@@ -220,25 +223,32 @@ class AksCluster(ClusterTarget):
         if p.target != "azure":
             return {}
         recorded = p.cluster.get("nodePools")
+        # The last update predates the record: look for the pools 3d03071 named, and carry
+        # over the count of those that exist (an older stack's pool may be named otherwise).
+        strict = isinstance(recorded, dict)
         names = (
             {k: str(v) for k, v in recorded.items()}
-            if isinstance(recorded, dict)
-            # The last update predates the record: the pools 3d03071 named.
+            if strict
             else {SYSTEM_POOL: SYSTEM_POOL, "user-pool": legacy_user_pool_name(s)}
         )
         live = {}
         for key, pool in names.items():
-            found = cloud_lookup(
-                f"AKS node pool {pool}",
-                lambda pool=pool: containerservice.get_agent_pool(
+
+            def read(pool=pool):
+                return containerservice.get_agent_pool(
                     agent_pool_name=pool,
                     resource_group_name=f"{s.cluster_name}-rg",
                     resource_name=s.cluster_name,
                     opts=self.invoke,
-                ),
-                "give the preview Azure credentials (az login, or the ARM_* / OIDC variables "
-                "on CI) with Microsoft.ContainerService/managedClusters/agentPools/read",
-            )
+                )
+
+            if strict:
+                found = cloud_lookup(f"AKS node pool {pool}", read, AZURE_READ_HINT)
+            else:
+                try:
+                    found = read()
+                except Exception:  # the engine raises plain Exceptions for failed invokes
+                    continue
             if found.count is not None:
                 live[key] = found.count
         return live
@@ -297,13 +307,7 @@ class AksCluster(ClusterTarget):
         user. The vault name is global: a random suffix, kept in state."""
         s = self.settings
         keep = pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(protect=s.protect))
-        suffix = random.RandomString(
-            "secrets-vault-suffix",
-            length=6,
-            special=False,
-            upper=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=s.protect),
-        ).result
+        suffix = self._kept_suffix("secrets-vault-suffix")
         base = s.cluster_name[:14].rstrip("-")
         self.vault = keyvault.Vault(
             "secrets-vault",

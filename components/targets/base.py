@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.previous import PreviousState
 from components.settings import Settings
@@ -158,6 +159,17 @@ class ClusterTarget(pulumi.ComponentResource):
         self.lb_annotations = {}
         self.workload_dependencies = []
         self.snapshot_class = None
+
+    def _kept_suffix(self, name: str, length: int = 6) -> pulumi.Output[str]:
+        """A random lowercase suffix kept for the life of the stack (protected like the data),
+        for names a cloud wants globally unique or never frees (Key Vaults, KMS key rings)."""
+        return random.RandomString(
+            name,
+            length=length,
+            special=False,
+            upper=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.settings.protect),
+        ).result
 
     def _create_storage_class(
         self, spec: StorageClassSpec, cloud_default: str = ""

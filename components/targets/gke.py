@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.settings import ConfigError, Settings
 from components.settings.cluster import GKE_HYPERDISK_ONLY, TIMESTAMP, gke_family
@@ -237,13 +236,7 @@ class GkeCluster(ClusterTarget):
         keep = pulumi.ResourceOptions.merge(self.child, pulumi.ResourceOptions(protect=s.protect))
         # Cloud KMS never deletes a key ring: a stack created again under the same cluster
         # name needs a new ring name, hence a suffix kept in state.
-        suffix = random.RandomString(
-            "secrets-keyring-suffix",
-            length=6,
-            special=False,
-            upper=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=s.protect),
-        ).result
+        suffix = self._kept_suffix("secrets-keyring-suffix")
         ring = gcp.kms.KeyRing(
             "secrets-keyring",
             name=suffix.apply(lambda x: f"{s.cluster_name}-secrets-{x}"),
