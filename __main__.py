@@ -14,9 +14,8 @@ from components.credentials import (
     rotating_keys,
 )
 from components.platform import Platform, PlatformArgs
-from components.previous import read_previous_state
+from components.previous import read_previous_state, record_cluster
 from components.previous import record as previous_record
-from components.previous import record_cluster
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
 from components.snapshots import build_snapshot_class, snapshot_values
