@@ -66,7 +66,7 @@ class NodePool(Model):
     user pool."""
 
     machine_type: Text = ""
-    """Instance type in the cloud's naming; empty: m6i.large (aws), e2-standard-4 (gcp),
+    """Instance type in the cloud's naming; empty: m6i.xlarge (aws), e2-standard-4 (gcp),
     Standard_D4s_v5 (azure). Graviton types (m7g.large) get the ARM image on EKS; GKE families
     that only take Hyperdisk (n4, c4, c4a, c4d) get a hyperdisk-balanced boot disk."""
     min_size: Size = 1

@@ -68,18 +68,27 @@ def test_program_runs_and_exports_outputs(stack, target):
         "namespace",
         "apiUrl",
         "grafanaUrl",
+        "appUrl",
         "ingressAddress",
         "backupBucket",
+        "estimatedMonthlyCost",
         "credentialRotation",
         "volumes",
         "clusterRecord",
     }
     assert outputs["target"]["value"] == target
+    cost = outputs["estimatedMonthlyCost"]["value"]
+    assert cost["estimate"] is True and cost["currency"] == "USD" and "tableDate" in cost
+    # A partial estimate has no total, only the sum of what is priced.
+    assert cost["complete"] == (not cost["missing"]) == (cost["total"] is not None)
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
     assert outputs["namespace"]["value"] == "pganalytics"
     scheme = "https" if TLS[stack] else "http"
     assert outputs["apiUrl"]["value"].startswith(f"{scheme}://api.")
     assert outputs["grafanaUrl"]["value"].startswith(f"{scheme}://grafana.")
+    # the web UI: on in prod and enterprise (values-<stack>.yaml), optional in dev
+    app = outputs["appUrl"]["value"]
+    assert app.startswith(f"{scheme}://app.") if stack != "dev" else app == ""
     assert outputs["ingressAddress"]["value"] == "lb.example.com"
     if target != "existing":
         assert outputs["clusterName"]["value"] == f"pganalytics-{stack}"
@@ -325,8 +334,8 @@ def test_eks_cluster(stack):
     assert totals == [lo, hi, desired]
     for ng in groups:
         assert ng["inputs"]["capacityType"] == ("SPOT" if stack == "dev" else "ON_DEMAND")
-        spot_siblings = ["m6a.large", "m5.large", "m5a.large"] if stack == "dev" else []
-        assert ng["inputs"]["instanceTypes"] == ["m6i.large", *spot_siblings]
+        spot_siblings = ["m6a.xlarge", "m5.xlarge", "m5a.xlarge"] if stack == "dev" else []
+        assert ng["inputs"]["instanceTypes"] == ["m6i.xlarge", *spot_siblings]
         assert ng["ignoreChanges"] == []  # the size sent is the live one (item 1)
 
     ebs = one(result, "aws:eks/addon:Addon", "ebs-csi-driver")
@@ -440,7 +449,12 @@ def test_chart_values_are_merged_per_stack(stack, target):
     assert ingress["tls"]["clusterIssuer"] == ("letsencrypt-prod" if TLS[stack] else "")
     scheme = "https" if TLS[stack] else "http"
     assert values["backend"]["config"]["apiBaseUrl"] == f"{scheme}://api.{domain}"
-    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://api.{domain}"
+    # FRONTEND_URL is the UI's own host where the values file turns the frontend on (prod,
+    # enterprise); without the UI the API's address stands in.
+    ui_host = "app" if expected.get("frontend", {}).get("enabled") else "api"
+    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://{ui_host}.{domain}"
+    if ui_host == "app":
+        assert ingress["frontend"]["host"] == f"app.{domain}"
     assert values["networkPolicy"]["ingressControllerNamespace"] == "traefik"
     for path in (
         ("backend", "auth"),

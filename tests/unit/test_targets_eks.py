@@ -196,7 +196,7 @@ def test_groups_are_split_unevenly_when_the_bounds_do_not_divide():
 @pytest.mark.parametrize(
     ("field", "value", "changed"),
     [
-        ("machineType", "m6i.xlarge", {"instanceTypes.0"}),
+        ("machineType", "m6i.2xlarge", {"instanceTypes.0"}),
         ("spot", True, {"capacityType", "instanceTypes.1", "instanceTypes.2", "instanceTypes.3"}),
     ],
 )
@@ -391,7 +391,7 @@ def test_spot_groups_draw_from_several_instance_types():
     for group in GROUPS:
         inputs = one(result, *group)["inputs"]
         assert inputs["capacityType"] == "SPOT"
-        assert inputs["instanceTypes"] == ["m6i.large", "m6a.large", "m5.large", "m5a.large"]
+        assert inputs["instanceTypes"] == ["m6i.xlarge", "m6a.xlarge", "m5.xlarge", "m5a.xlarge"]
     arm = ok(eks(nodePool__spot=True, nodePool__machineType="m7g.xlarge"))
     assert one(arm, *GROUPS[0])["inputs"]["instanceTypes"] == [
         "m7g.xlarge",
@@ -399,8 +399,8 @@ def test_spot_groups_draw_from_several_instance_types():
         "m8g.xlarge",
     ]
     assert one(arm, *GROUPS[0])["inputs"]["amiType"] == "AL2023_ARM_64_STANDARD"
-    chosen = ok(eks(nodePool__extraMachineTypes=["m6a.large"]))
-    assert one(chosen, *GROUPS[0])["inputs"]["instanceTypes"] == ["m6i.large", "m6a.large"]
+    chosen = ok(eks(nodePool__extraMachineTypes=["m6a.xlarge"]))
+    assert one(chosen, *GROUPS[0])["inputs"]["instanceTypes"] == ["m6i.xlarge", "m6a.xlarge"]
     mixed = eks(nodePool__extraMachineTypes=["m7g.large"])
     assert (
         "pganalytics:nodePool.extraMachineTypes has m7g.large, of another CPU" in (mixed["error"])
@@ -614,3 +614,16 @@ def test_storage_class_is_not_a_second_default(base):
     # EKS marks no class as default (1.30+): nothing to demote, even with makeDefault.
     made_default = ok(eks(**{"storage__makeDefault": True}))
     assert by_type(made_default, "kubernetes:storage.k8s.io/v1:StorageClassPatch") == []
+
+
+def test_the_new_default_machine_type_rolls_the_nodes_unless_the_old_one_is_set():
+    """docs/UPGRADING.md: a stack created under the old default (m6i.large) that never set the
+    key gets a new node group for the new default (m6i.xlarge), created before the old one is
+    deleted; setting m6i.large keeps the group as it is."""
+    before = ok(eks(nodePool__machineType="m6i.large"))
+    steps = changes(plan(before, ok(eks())))
+    for group in GROUPS:
+        step = steps[group]
+        assert step.op == "replace" and step.changed == {"instanceTypes.0"}
+        assert step.create_before_delete and not step.collides
+    assert changes(plan(before, ok(eks(nodePool__machineType="m6i.large")))) == {}
