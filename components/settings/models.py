@@ -27,12 +27,12 @@ from components.settings.cluster import (
     Cluster,
     ClusterAdmins,
     Endpoint,
-    Maintenance,
     Network,
     NodePool,
     gke_family,
 )
 from components.settings.credentials import Credentials
+from components.settings.maintenance import Maintenance
 from components.settings.workload import Chart, Ingress, Storage
 
 

@@ -17,7 +17,8 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.settings import ConfigError, Settings
-from components.settings.cluster import GKE_HYPERDISK_ONLY, TIMESTAMP, gke_family
+from components.settings.cluster import GKE_HYPERDISK_ONLY, gke_family
+from components.settings.maintenance import TIMESTAMP
 from components.targets.base import (
     ClusterTarget,
     SnapshotClassSpec,
