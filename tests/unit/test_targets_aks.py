@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from components.targets.azure_rbac import RbacNotEffective, allows_data_action, wait_until
+from components.targets.aks.rbac import RbacNotEffective, allows_data_action, wait_until
 from components.targets.base import short_hash
 from tests.unit.harness import by_type, one, run_program, stack_config
 from tests.unit.plan import (

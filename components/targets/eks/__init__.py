@@ -10,7 +10,7 @@ newly resolved for the version) -> the other add-ons.
 
 Plain pulumi_aws resources through an explicit provider built from settings, so an ambient
 `aws:region` or default provider is never used. Layout: network.py (VPC), nodes.py (node
-groups), identity.py (IAM), versions.py (what is pinned in state).
+groups), identity.py (IAM), versions.py (what is pinned in state), autoscaler.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components.previous import once_applied
 from components.settings import ConfigError
@@ -35,9 +34,9 @@ from components.targets.base import (
     scaled_size,
     short_hash,
 )
+from components.targets.eks.autoscaler import cluster_autoscaler
 from components.targets.eks.identity import (
     assume_role,
-    autoscaler_policy,
     pod_identity_trust,
     service_role,
 )
@@ -65,12 +64,6 @@ AFTER_NODES = {"kube-proxy": "kube-proxy", "coredns": "coredns"}
 # Service accounts of the add-ons that call AWS (their Pod Identity associations).
 CNI_SERVICE_ACCOUNT = ("kube-system", "aws-node")
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
-CLUSTER_AUTOSCALER_CHART = (
-    "cluster-autoscaler",
-    "9.52.1",
-    "https://kubernetes.github.io/autoscaler",
-)
-CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
 
 def eks_kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -115,7 +108,7 @@ class EksCluster(ClusterTarget):
         self._addons_after_nodes()
         self._ebs_csi()
         self._kubernetes_access(admin_policies)
-        self.autoscaler = self._cluster_autoscaler()
+        self.autoscaler = cluster_autoscaler(self)
         self._storage_and_load_balancer()
         self.snapshot_class = self._snapshot_class()
         self.record = self._record()
@@ -504,63 +497,6 @@ class EksCluster(ClusterTarget):
         return spec
 
     # --- autoscaling, storage, load balancers --------------------------------------------
-
-    def _cluster_autoscaler(self) -> k8s.helm.v3.Release:
-        """The Cluster Autoscaler scales each zone's node group between its share of
-        nodePool.minSize and nodePool.maxSize (the groups' own bounds), balancing similar
-        groups so the zones stay even, with AWS access through Pod Identity."""
-        s, child = self.settings, self.child
-        role = aws.iam.Role(
-            "autoscaler-role",
-            assume_role_policy=pod_identity_trust(
-                self.cluster.arn, "kube-system", CLUSTER_AUTOSCALER_SA
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            "autoscaler-policy", role=role.id, policy=autoscaler_policy(s.cluster_name), opts=child
-        )
-        association = aws.eks.PodIdentityAssociation(
-            "autoscaler-identity",
-            cluster_name=self.cluster.name,
-            namespace="kube-system",
-            service_account=CLUSTER_AUTOSCALER_SA,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.pod_identity_agent])
-            ),
-        )
-        chart, chart_version, repo = CLUSTER_AUTOSCALER_CHART
-        return k8s.helm.v3.Release(
-            "cluster-autoscaler",
-            name="cluster-autoscaler",
-            chart=chart,
-            version=chart_version,
-            repository_opts={"repo": repo},
-            namespace="kube-system",
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": s.region,
-                "autoDiscovery": {"clusterName": s.cluster_name},
-                # The autoscaler's minor version must match the cluster's.
-                "image": {"tag": self.version.apply(lambda v: f"v{v}.0")},
-                "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SA}},
-                "extraArgs": {
-                    # The per-zone groups are alike: keep their sizes even.
-                    "balance-similar-node-groups": True,
-                    "expander": "least-waste",
-                    "skip-nodes-with-local-storage": False,
-                },
-            },
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=self.provider,
-                depends_on=[association, policy, *self.node_groups],
-            ),
-        )
 
     def _storage_and_load_balancer(self) -> None:
         s = self.settings

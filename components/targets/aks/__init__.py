@@ -6,18 +6,18 @@ Entra ID authentication with Azure RBAC and no local accounts (a kubelogin kubec
 encrypted with a Key Vault key (KMS), control-plane logs in a Log Analytics workspace, the
 Azure Policy and Key Vault CSI add-ons, maintenance windows for the automatic upgrades, and a
 Premium SSD StorageClass. Role assignments are waited for until they take effect
-(azure_rbac.py).
+(rbac.py).
 
 Only the azure-native submodules in use are imported (the top package is slow to import).
+Layout: pools.py (zones, pool names, maintenance windows), access.py (roles, kubeconfig),
+rbac.py (waiting for role assignments to take effect).
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 
 import pulumi
-import yaml
 from pulumi_azure_native import (
     authorization,
     containerservice,
@@ -31,145 +31,44 @@ from pulumi_azure_native import (
 from pulumi_azure_native.provider import Provider as AzureProvider
 
 from components.previous import once_applied
-from components.settings import Settings
-from components.targets.azure_rbac import assignment_listed, caller_can, once_effective
+from components.targets.aks.access import (
+    AKS_RBAC_CLUSTER_ADMIN,
+    AZURE_READ_HINT,
+    CLUSTER_ADMIN_DATA_ACTION,
+    KEY_VAULT_CRYPTO_USER,
+    NETWORK_CONTRIBUTOR,
+    RBAC_HINT,
+    _cluster_of,
+    aks_kubeconfig,
+    builtin_role,
+)
+from components.targets.aks.pools import (
+    AKS_DEFAULT_CLASS,
+    CONTROL_PLANE_LOGS,
+    SYSTEM_BOUNDS,
+    SYSTEM_POOL,
+    SYSTEM_VM_SIZE,
+    UPGRADE_SETTINGS,
+    _dns_ip,
+    legacy_user_pool_name,
+    maintenance_window,
+    user_pool_name,
+    zones,
+)
+from components.targets.aks.rbac import assignment_listed, caller_can, once_effective
 from components.targets.base import (
     ClusterTarget,
     SnapshotClassSpec,
     StorageClassSpec,
     TargetArgs,
     cloud_lookup,
-    exec_kubeconfig,
     k8s_provider,
     merged_tags,
     scaled_size,
     short_hash,
 )
 
-# Built-in role: Network Contributor (the cluster identity manages LBs in our subnet).
-NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-# Built-in role: Azure Kubernetes Service RBAC Cluster Admin (the Kubernetes API, all of it).
-AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
-# Built-in role: Key Vault Crypto User (wrap and unwrap with the KMS key).
-KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
-# A data action only cluster admins hold: the deployer's Kubernetes access is effective.
-CLUSTER_ADMIN_DATA_ACTION = (
-    "Microsoft.ContainerService/managedClusters/apiextensions.k8s.io/"
-    "customresourcedefinitions/write"
-)
-# The Entra application every AKS cluster's API server accepts tokens for.
-AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
-SYSTEM_POOL = "system"
-SYSTEM_VM_SIZE = "Standard_D2s_v5"
-SYSTEM_BOUNDS = (2, 3)  # min and max of the system pool
-# The class AKS marks as its default.
-AKS_DEFAULT_CLASS = "default"
-# One node added at a time during an upgrade; none drained before its replacement is ready.
-UPGRADE_SETTINGS = {"max_surge": "1", "max_unavailable": "0"}
-# Control-plane log categories sent to Log Analytics (AKS "Monitor AKS: resource logs").
-CONTROL_PLANE_LOGS = (
-    "kube-apiserver",
-    "kube-audit-admin",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "cluster-autoscaler",
-    "guard",
-)
-AZURE_READ_HINT = (
-    "give the preview Azure credentials (az login, or the ARM_* / OIDC variables on CI) with "
-    "Microsoft.ContainerService/managedClusters/agentPools/read"
-)
-RBAC_HINT = (
-    "Azure RBAC usually takes effect within minutes; check the assignment in the portal "
-    "(Access control) and run `pulumi up` again"
-)
-
-
-def builtin_role(subscription_id: pulumi.Output[str], role: str) -> pulumi.Output[str]:
-    """The ID of an Azure built-in role definition (`role`: its GUID) in the subscription."""
-    return subscription_id.apply(
-        lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
-    )
-
-
-def zones(settings: Settings) -> list[str]:
-    """The Azure availability zones of the pools: 1..network.zoneCount."""
-    return [str(z) for z in range(1, settings.network.zone_count + 1)]
-
-
-def subnet_key(settings: Settings) -> str:
-    """What identifies the pools' subnet before it exists: the configured subnet id, or the
-    range of the subnet the program creates."""
-    return settings.network.subnet_ids[0] if not settings.network.create else settings.network.cidr
-
-
-def user_pool_name(settings: Settings) -> str:
-    """The user pool's name, derived from every field AKS cannot change in place (zones, VM
-    size, OS disk, subnet, Spot): changing one gives a new name, so Pulumi creates the new pool,
-    then deletes (and drains) the old one, and the two never collide. Linux pool names: <= 12
-    of [a-z0-9]."""
-    np = settings.node_pool
-    return "u" + short_hash(
-        ",".join(zones(settings)),
-        np.machine_type,
-        str(np.disk_size_gb),
-        subnet_key(settings),
-        "spot" if np.spot else "",
-    )
-
-
-def legacy_user_pool_name(settings: Settings) -> str:
-    """The user pool's name before zones and subnet were part of it (3d03071)."""
-    np = settings.node_pool
-    return "u" + short_hash(np.machine_type, str(np.disk_size_gb), "spot" if np.spot else "")
-
-
-def aks_kubeconfig(name: str, server: str, ca_data: str, tenant_id: str) -> str:
-    """A kubeconfig that gets Entra ID tokens from kubelogin through the Azure CLI's login:
-    `az login` on a laptop, `azure/login` with OIDC (workload identity federation) on CI."""
-    return exec_kubeconfig(
-        name,
-        server,
-        ca_data,
-        {
-            "command": "kubelogin",
-            "args": [
-                "get-token",
-                "--login",
-                "azurecli",
-                "--server-id",
-                AKS_AAD_SERVER_ID,
-                "--tenant-id",
-                tenant_id,
-            ],
-            "installHint": "Install kubelogin: az aks install-cli "
-            "(or https://azure.github.io/kubelogin/install.html)",
-        },
-    )
-
-
-def _cluster_of(kubeconfig_text: str) -> tuple[str, str]:
-    """Server and CA of the (only) cluster in a kubeconfig AKS returned."""
-    doc = yaml.safe_load(kubeconfig_text)
-    cluster = doc["clusters"][0]["cluster"]
-    return cluster["server"], cluster.get("certificate-authority-data", "")
-
-
-def _dns_ip(service_cidr: str) -> str:
-    return str(ipaddress.ip_network(service_cidr)[10])
-
-
-def maintenance_window(settings: Settings, day: str) -> dict:
-    """One AKS maintenance window: weekly on `day`, the configured start and length (UTC),
-    skipping the exclusions' dates."""
-    m = settings.maintenance
-    return {
-        "schedule": {"weekly": {"day_of_week": day, "interval_weeks": 1}},
-        "duration_hours": m.duration_hours,
-        "start_time": m.start_time,
-        "utc_offset": "+00:00",
-        "not_allowed_dates": [{"start": e.start[:10], "end": e.end[:10]} for e in m.exclusions],
-    }
+__all__ = ["AksCluster", "builtin_role", "user_pool_name"]
 
 
 class AksCluster(ClusterTarget):
