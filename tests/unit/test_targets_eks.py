@@ -412,6 +412,7 @@ POD_IDENTITY_ROLES = {
     "vpc-cni-role": ("kube-system", "aws-node"),
     "autoscaler-role": ("kube-system", "cluster-autoscaler"),
     "backup-role": ("pganalytics", "pganalytics-backup"),
+    "backup-restore-role": ("pganalytics", "pganalytics-restore"),
 }
 
 
@@ -419,7 +420,8 @@ def test_every_pod_identity_role_trusts_only_this_clusters_service_account(base)
     """Security item 12. EKS Pod Identity documents aws:SourceAccount and aws:SourceArn (the
     cluster's ARN) on the roles it assumes, and session tags for the namespace and service
     account ("Create IAM role with trust policy required by EKS Pod Identity"). Every role
-    that trusts pods.eks.amazonaws.com carries them, the backup writer's included."""
+    that trusts pods.eks.amazonaws.com carries them, the backup writer's and the restore
+    Job's included."""
     trusting = {}
     for role in by_type(base, ROLE):
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
