@@ -14,7 +14,7 @@ from components.credentials import (
     rotating_keys,
 )
 from components.platform import Platform, PlatformArgs
-from components.previous import read_previous_state
+from components.previous import read_previous_state, record_cluster
 from components.previous import record as previous_record
 from components.release import PgAnalyticsRelease, ReleaseArgs
 from components.settings import load_settings
@@ -37,7 +37,7 @@ volume_plan = volumes.plan(settings, previous)
 check_rotation(settings, previous.rotation)
 rotating = rotating_keys(settings.credentials.rotation, previous.rotation)
 
-target = build_target(settings)
+target = build_target(settings, previous)
 
 platform = Platform(
     "platform",
@@ -104,3 +104,4 @@ pulumi.export("backupBucket", backup.bucket_name if backup else None)
 pulumi.export("estimatedMonthlyCost", sizing.estimate.output())
 # Read back by the next run.
 previous_record(settings, credentials.secret, release.claim_patches, volume_plan)
+record_cluster(target.record)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 ROTATION_OUTPUT = "credentialRotation"
 VOLUMES_OUTPUT = "volumes"
+# What the cluster target deployed: node pool names, pinned versions (targets/*: `record`).
+CLUSTER_OUTPUT = "clusterRecord"
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,21 @@ class PreviousState:
     # Volume name -> {"size": "20Gi", "storageClass": "..."}; None when the last update
     # predates the record (sizes unknown).
     volumes: dict[str, dict[str, str]] | None = None
+    # The target of the last update ("" on a new stack) and what its cluster target recorded
+    # ({} when the last update predates the record).
+    target: str = ""
+    cluster: dict[str, Any] = field(default_factory=dict)
 
 
 def from_outputs(outputs: dict[str, Any]) -> PreviousState:
     rotation = outputs.get(ROTATION_OUTPUT) or {}
     recorded = outputs.get(VOLUMES_OUTPUT)
+    cluster = outputs.get(CLUSTER_OUTPUT)
     return PreviousState(
         rotation={str(k): int(v) for k, v in rotation.items()},
         volumes=_volumes(recorded) if isinstance(recorded, dict) else None,
+        target=str(outputs.get("target") or ""),
+        cluster=dict(cluster) if isinstance(cluster, dict) else {},
     )
 
 
@@ -71,7 +80,7 @@ def read_previous_state() -> PreviousState:
     return from_outputs(dict(value.get("outputs") or {}))
 
 
-def _once_applied(resources: list[pulumi.CustomResource], value: Any) -> Any:
+def once_applied(resources: list[pulumi.CustomResource], value: Any) -> Any:
     """`value`, resolved only after these resources were created or updated: when one fails the
     stack keeps the previous record, and the next run plans the same change again."""
     if not resources:
@@ -87,11 +96,16 @@ def record(
 ) -> None:
     """Exports what this update deploys, for the next run."""
     rotation = {k: n for k, n in sorted(settings.credentials.rotation.items()) if n}
-    pulumi.export(ROTATION_OUTPUT, _once_applied([credentials_secret], rotation))
+    pulumi.export(ROTATION_OUTPUT, once_applied([credentials_secret], rotation))
     sizes = chart_volumes.record(volume_plan)
     # A size set with --secret (unusual, but allowed) keeps the record secret.
     _, holds_secret = hide_secret_strings(
         sizes, secret_strings(settings.chart.values, settings.chart_secret_paths)
     )
-    value = _once_applied(claim_patches, sizes)
+    value = once_applied(claim_patches, sizes)
     pulumi.export(VOLUMES_OUTPUT, pulumi.Output.secret(value) if holds_secret else value)
+
+
+def record_cluster(cluster_record: dict[str, Any]) -> None:
+    """Exports what the cluster target deployed (its `record`), for the next run."""
+    pulumi.export(CLUSTER_OUTPUT, cluster_record)

@@ -16,6 +16,7 @@ from components.backup.base import (
     BackupArgs,
     BackupDestination,
 )
+from components.targets.eks.identity import pod_identity_trust
 
 # The EKS Pod Identity agent serves credentials on the node at this link-local address.
 POD_IDENTITY_AGENT_EGRESS = {
@@ -106,20 +107,6 @@ def reader_policy(bucket_arn: str) -> str:
             ],
         }
     )
-
-
-POD_IDENTITY_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-            }
-        ],
-    }
-)
 
 
 class S3Backup(BackupDestination):
@@ -257,7 +244,10 @@ class S3Backup(BackupDestination):
         role = aws.iam.Role(
             f"{name}-role",
             name=f"{args.settings.cluster_name}-{name}",
-            assume_role_policy=POD_IDENTITY_TRUST,
+            # Only this cluster's <namespace>/<service_account>, through EKS Pod Identity.
+            assume_role_policy=pod_identity_trust(
+                args.target.cluster.arn, args.namespace, service_account
+            ),
             tags=tags,
             opts=child,
         )

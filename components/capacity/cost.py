@@ -157,12 +157,13 @@ def spot_range(p: Prices, machine_type: str, count: int) -> dict | None:
     }
 
 
-# Node boot disks: EKS managed node groups made without a launch template (targets/eks.py sets
-# only disk_size) get gp2 root volumes; GKE's node pool sets pd-balanced (targets/gke.py); AKS
-# picks the managed OS disk itself (no price: Azure bills managed disks per size tier).
-BOOT_DISK = {"aws": "gp2", "gcp": "pd-balanced", "azure": "managed OS disk"}
+# Node boot disks: the EKS node groups' launch template gives them gp3 root volumes
+# (targets/eks/nodes.py); GKE's node pool sets pd-balanced (targets/gke.py; Hyperdisk-only
+# families boot from hyperdisk-balanced); AKS picks the managed OS disk itself (no price:
+# Azure bills managed disks per size tier).
+BOOT_DISK = {"aws": "gp3", "gcp": "pd-balanced", "azure": "managed OS disk"}
 # What the Traefik Service of type LoadBalancer creates: an NLB (the in-tree AWS provider,
-# aws-load-balancer-type: nlb in targets/eks.py), a regional forwarding rule of an external
+# aws-load-balancer-type: nlb in targets/eks/), a regional forwarding rule of an external
 # passthrough Network Load Balancer on GKE, rules on the AKS cluster's Standard load balancer.
 LOAD_BALANCER = {"aws": "NLB", "gcp": "forwarding rule", "azure": "Standard LB rules"}
 # The backup bucket's storage class (components/backup): S3 Standard (no transition rule), a
@@ -186,7 +187,7 @@ def estimate(settings: Settings, values: dict, needed_at_rest: float | None, p: 
     if settings.target == "azure":
         from components.targets.aks import SYSTEM_VM_SIZE
 
-        # The system pool at its minimum (components/targets/aks.py: min_count 2).
+        # The system pool at its minimum (components/targets/aks/: min_count 2).
         e.lines.append(node_lines(p, SYSTEM_VM_SIZE, 2, "AKS system pool"))
     if np.spot:
         e.spot = spot_range(p, np.machine_type, count)

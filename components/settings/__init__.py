@@ -1,7 +1,8 @@
 """Typed, validated settings built from the `pganalytics:` stack configuration.
 
 One pydantic model per config object, with its fields, defaults, docs and validators:
-`cluster` (node pool, network, endpoint, cluster options), `workload` (ingress, storage,
+`cluster` (node pool, network, endpoint, cluster options), `maintenance` (upgrade windows),
+`workload` (ingress, storage,
 chart), `backup` (off-cluster backups), `credentials` (rotation) and `models` (`Settings`,
 the top-level keys). `base` holds the shared field types and the per-cloud facts, `checks`
 the problem format, `secret_leaves` which leaves of a key set with --secret are secret, and

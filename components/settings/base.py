@@ -115,7 +115,7 @@ CLOUDS = {
     "gcp": Cloud(
         "GCP", r"[a-z]+-[a-z]+[0-9]+", "europe-west1",
         r"[a-z][a-z0-9]*(-[a-z0-9]+){1,3}", "e2-standard-4",
-        ("pd-balanced", "pd-ssd", "pd-standard"),
+        ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced"),
         ("standard", "standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"),
         ("172.17.0.0/16",),  # the Docker bridge; the control plane: reserved_ranges()
         (1, f"{GCP_NAME}|{GCP_LINK}regions/[a-z0-9-]+/subnetworks/{GCP_NAME}", "my-subnet"),

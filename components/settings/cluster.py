@@ -39,23 +39,68 @@ from components.settings.checks import (
     overlaps,
 )
 
+# CloudWatch and Log Analytics both accept these retentions.
+LOG_RETENTION_DAYS = (30, 60, 90, 120, 180, 365)
+# The EKS managed add-ons the program installs (cluster.addonVersions keys).
+EKS_ADDONS = (
+    "vpc-cni",
+    "kube-proxy",
+    "coredns",
+    "eks-pod-identity-agent",
+    "aws-ebs-csi-driver",
+    "snapshot-controller",
+)
+# GKE machine families whose boot and data disks can only be Hyperdisk, and those that also
+# take it (Compute Engine, "Machine series comparison": supported disk types per series).
+GKE_HYPERDISK_ONLY = ("n4", "n4d", "c4", "c4a", "c4d", "x4", "m4", "a4", "a4x", "h4d")
+GKE_HYPERDISK_ALSO = ("c3", "c3d", "m3", "a3", "z3", "h3", "m1", "m2", "n2", "n2d", "t2d")
+
+
+def gke_family(machine_type: str) -> str:
+    """n4 of n4-standard-8, c4a of c4a-highmem-4."""
+    return machine_type.split("-", 1)[0]
+
 
 class NodePool(Model):
-    """The workload node pool: an EKS managed node group, a GKE node pool, an AKS user pool."""
+    """The workload node pool: EKS managed node groups (one per zone), a GKE node pool, an AKS
+    user pool."""
 
     machine_type: Text = ""
     """Instance type in the cloud's naming; empty: m6i.xlarge (aws), e2-standard-4 (gcp),
-    Standard_D4s_v5 (azure). Graviton types (m7g.large) get the ARM image on EKS."""
+    Standard_D4s_v5 (azure). Graviton types (m7g.large) get the ARM image on EKS; GKE families
+    that only take Hyperdisk (n4, c4, c4a, c4d) get a hyperdisk-balanced boot disk."""
     min_size: Size = 1
-    """Lower autoscaling bound of the whole pool (≤ maxSize)."""
+    """Lower autoscaling bound of the whole pool, all zones together (≤ maxSize). EKS splits
+    it over its per-zone node groups. Raising it grows the live pool to it."""
     max_size: Size = 3
-    """Upper autoscaling bound of the whole pool (GKE: the total, not per zone)."""
+    """Upper autoscaling bound of the whole pool, all zones together: the most nodes the pool
+    can cost. EKS splits it over its per-zone node groups (at least one per zone), GKE and AKS
+    bound the pool's total."""
     desired_size: Size = 2
-    """Initial size within the bounds; the autoscaler owns the live size afterwards."""
+    """Size of a pool when it is created, within the bounds. Afterwards the autoscaler owns
+    the live size: an update keeps it, moved inside new bounds."""
     spot: Flag = False
     """Spot (EKS, AKS) or spot / preemptible (GKE) capacity."""
     disk_size_gb: int = Field(50, ge=20, le=2048)
     """Node boot disk in GB."""
+    extra_machine_types: list[Text] = Field(default_factory=list)
+    """EKS: more instance types of machineType's size for the node groups, so a shortage of
+    one type does not stop scaling. Empty with spot: three sibling families of the same size
+    (m6i.large: m6a.large, m5.large, m5a.large)."""
+
+    @check("extra_machine_types")
+    def _extra_types(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        cloud, found = cloud_of(info), Problems()
+        if value and ctx(info, "target") in ("gcp", "azure"):
+            fix = f"pulumi config rm --path {NAMESPACE}:nodePool.extraMachineTypes"
+            fail("is used on aws only (EKS node groups)", fix=fix)
+        for i, kind in enumerate(value):
+            if cloud and not re.fullmatch(cloud.machine, kind):
+                found.add(f"[{i}]", f"is not an AWS instance type (got {kind!r})", "m6a.large")
+            elif kind in value[:i]:
+                found.add(f"[{i}]", f"repeats {kind!r}")
+        found.raise_any()
+        return value
 
     @check("machine_type")
     def _machine_type(cls, value: str, info: ValidationInfo) -> str:
@@ -88,7 +133,8 @@ class Network(Model):
     service_cidr: Cidr = "10.96.0.0/16"
     """GKE services secondary range, AKS service range."""
     zone_count: int = Field(3, ge=2, le=6)
-    """EKS: availability zones spanned by the subnets."""
+    """Availability zones of the nodes: EKS subnets and node groups (one per zone), AKS node
+    pool zones 1..zoneCount (at most 3)."""
     nat_gateway: Literal["single", "perZone"] = "single"
     """EKS: one NAT gateway, or one per zone (egress survives a zone outage)."""
     vpc_id: Text = ""
@@ -100,6 +146,12 @@ class Network(Model):
     """Existing GCP subnetwork: name of its pods secondary range."""
     services_range_name: Text = ""
     """Existing GCP subnetwork: name of its services secondary range."""
+
+    @check("zone_count")
+    def _zones(cls, value: int, info: ValidationInfo) -> int:
+        if ctx(info, "target") == "azure" and value > 3:
+            fail(f"must be at most 3 on azure (Azure zones are 1, 2 and 3; got {value})", 3)
+        return value
 
     @check("cidr", "pod_cidr", "service_cidr")
     def _range(cls, value: str, info: ValidationInfo) -> str:
@@ -190,12 +242,35 @@ class Endpoint(Model):
     (a throw-away cluster); without it such a stack fails before any resource is touched."""
     private_access: Flag = True
     """EKS: the endpoint is also reachable from inside the VPC (required without publicAccess)."""
+    private_cidrs: list[Cidr] = Field(default_factory=list)
+    """Private ranges that run `pulumi up` and kubectl against the private endpoint: a CI
+    runner subnet, a VPN range, a peered network. EKS: HTTPS (443) into the cluster security
+    group; GKE: master authorized networks. AKS has no address filter on a private API: it
+    answers whatever routes to it. Required on aws and gcp while publicAccess is false."""
+
+    @check("private_cidrs")
+    def _private_ranges(cls, value: list[str]) -> list[str]:
+        found = Problems()
+        for i, cidr in enumerate(value):
+            if not any(network(cidr).subnet_of(p) for p in PRIVATE_RANGES):
+                why = f"must be a private range (RFC 1918 or 100.64.0.0/10; got {cidr}): a "
+                why += "public address reaches the API through publicCidrs"
+                found.add(f"[{i}]", why, "10.0.0.0/8")
+        found.raise_any()
+        return value
 
     @model_validator(mode="after")
     def _reachable(self, info: ValidationInfo) -> Endpoint:
         if not self.public_access and not self.private_access:
             why = "must be true when endpoint.publicAccess is false (the API would be unreachable)"
             fail(why, True, key="privateAccess")
+        private = ctx(info, "target") in ("aws", "gcp") and not self.public_access
+        if private and not self.private_cidrs:
+            why = "must list the networks that deploy (a CI runner subnet, a VPN range) "
+            why += "while publicAccess is false: nothing else reaches the private endpoint"
+            fix = f"pulumi config set --path '{NAMESPACE}:endpoint.privateCidrs[0]' "
+            fix += "<runner or VPN range, e.g. 10.20.0.0/16>"
+            fail(why, key="privateCidrs", fix=fix)
         if not cloud_of(info) or not self.public_access:
             return self
         mine = f"pulumi config set --path '{NAMESPACE}:endpoint.publicCidrs[%d]' {MY_IP}"
@@ -246,6 +321,61 @@ class Cluster(Model):
     master_cidr: Cidr = MASTER_CIDRS[0]
     """GKE: the private control plane's range, an RFC 1918 /28 that overlaps none of the
     network ranges; fixed when the cluster is created."""
+    log_retention_days: int = 90
+    """Days the control-plane logs are kept: EKS CloudWatch log group, AKS Log Analytics
+    workspace (one of 30, 60, 90, 120, 180, 365)."""
+    node_image_version: Text = ""
+    """EKS: the AMI release of the nodes, e.g. 1.34.2-20260115. Empty: the release this stack
+    runs (recorded at the last `up`); on a first deploy or a kubernetesVersion bump, the one
+    SSM recommends. Setting a newer release rolls the nodes onto it."""
+    addon_versions: dict[Text, Text] = Field(default_factory=dict)
+    """EKS: add-on name (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent,
+    aws-ebs-csi-driver, snapshot-controller) -> version. An add-on not listed keeps the version
+    this stack runs; on a first deploy or a kubernetesVersion bump it gets the newest for the
+    cluster's version."""
+    rbac_security_group: Text = ""
+    """GKE: the gke-security-groups@<your domain> group of Google Groups for RBAC; required
+    when clusterAdmins.gcp lists a group."""
+    defender: Flag = False
+    """AKS: Microsoft Defender for Containers' sensor (billed per core), reporting to the
+    cluster's Log Analytics workspace."""
+
+    @check("log_retention_days")
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            near = min(LOG_RETENTION_DAYS, key=lambda d: abs(d - value))
+            choices = ", ".join(map(str, LOG_RETENTION_DAYS))
+            fail(f"must be one of {choices} (got {value})", near)
+        return value
+
+    @check("node_image_version")
+    def _node_image(cls, value: str) -> str:
+        if value and not re.fullmatch(r"1\.\d{2}\.\d+-\d{8}", value):
+            fix = f"pulumi config rm --path {NAMESPACE}:cluster.nodeImageVersion (the release "
+            fix += "recorded at the last up)"
+            fail(f"is not an EKS AMI release such as 1.34.2-20260115 (got {value!r})", fix=fix)
+        return value
+
+    @check("addon_versions")
+    def _addons(cls, value: dict[str, str]) -> dict[str, str]:
+        found = Problems()
+        for name, version in value.items():
+            path = f"{NAMESPACE}:cluster.addonVersions.{name}"
+            if name not in EKS_ADDONS:
+                why = f"is not an add-on the program manages ({', '.join(EKS_ADDONS)})"
+                found.add(name, why, fix=f"pulumi config rm --path {path}")
+            elif not re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", version):
+                why = f"is not an EKS add-on version such as v1.20.1-eksbuild.1 (got {version!r})"
+                found.add(name, why, fix=f"pulumi config rm --path {path}")
+        found.raise_any()
+        return value
+
+    @check("rbac_security_group")
+    def _security_group(cls, value: str) -> str:
+        if value and not re.fullmatch(r"gke-security-groups@[^@\s]+\.[a-zA-Z]{2,}", value):
+            why = f"must be gke-security-groups@<your domain> (got {value!r})"
+            fail(why, "gke-security-groups@example.com")
+        return value
 
     @check("zone")
     def _zone(cls, value: str, info: ValidationInfo) -> str:
@@ -297,8 +427,10 @@ class ClusterAdmins(Model):
     EKS access entry each, with AmazonEKSClusterAdminPolicy. Empty: the identity that first
     creates the cluster keeps admin access."""
     gcp: list[Text] = Field(default_factory=list)
-    """user:, group: or serviceAccount:<email>: roles/container.admin on the project. Empty:
-    the project's IAM decides."""
+    """user:, group: or serviceAccount:<email>: Kubernetes cluster-admin on this cluster only
+    (a ClusterRoleBinding), plus roles/container.clusterViewer on the project to fetch its
+    credentials. A group needs Google Groups for RBAC (cluster.rbacSecurityGroup). Empty: the
+    project's IAM decides."""
     azure: list[Text] = Field(default_factory=list)
     """Entra object ids (groups, users, service principals, managed identities): Azure
     Kubernetes Service RBAC Cluster Admin on the cluster. Empty: the identity that first

@@ -39,8 +39,18 @@ from components.settings.checks import (
     network,
     overlaps,
 )
-from components.settings.cluster import Cluster, ClusterAdmins, Endpoint, Network, NodePool
+from components.settings.cluster import (
+    GKE_HYPERDISK_ALSO,
+    GKE_HYPERDISK_ONLY,
+    Cluster,
+    ClusterAdmins,
+    Endpoint,
+    Network,
+    NodePool,
+    gke_family,
+)
 from components.settings.credentials import Credentials
+from components.settings.maintenance import Maintenance
 from components.settings.workload import Chart, Ingress, Storage
 
 
@@ -89,6 +99,7 @@ class Settings(Model):
     endpoint: Endpoint = Field(default_factory=dict)
     cluster: Cluster = Field(default_factory=dict)
     cluster_admins: ClusterAdmins = Field(default_factory=dict)
+    maintenance: Maintenance = Field(default_factory=dict)
     ingress: Ingress = Field(default_factory=dict)
     storage: Storage = Field(default_factory=dict)
     backup: Backup = Field(default_factory=dict)
@@ -135,8 +146,12 @@ class Settings(Model):
         if found and int(found.group(1)) < minimum:
             fix = f"pulumi config rm {NAMESPACE}:kubernetesVersion (the cloud's default)"
             fail(f"is older than the chart supports (1.{minimum} or newer; got {value})", fix=fix)
-        if found and found.group(2) and ctx(info, "target") == "aws":
-            fail(f"takes only major.minor on EKS (got {value!r})", value.rsplit(".", 1)[0])
+        # EKS takes a minor only; AKS refuses a patch while the `patch` auto-upgrade channel
+        # (which the program sets) picks the patch. GKE takes an exact version it offers.
+        cloud = {"aws": "EKS", "azure": "AKS (its patch auto-upgrade channel picks the patch)"}
+        if found and found.group(2) and ctx(info, "target") in cloud:
+            why = f"takes only major.minor on {cloud[ctx(info, 'target')]} (got {value!r})"
+            fail(why, value.rsplit(".", 1)[0])
         return value
 
     @check("kubeconfig")
@@ -199,6 +214,7 @@ class Settings(Model):
                 if overlaps(network(master), [value]):
                     why = f"overlaps network.{key} ({master} and {value})"
                     found.add("cluster.masterCidr", why, free_range(MASTER_CIDRS, ranges.values()))
+        found.extend(self._cluster_problems(ok))
         if ok(("chart", "ingress")) and self.chart.namespace == self.ingress.controller_namespace:
             fix = "pganalytics" if self.chart.namespace != "pganalytics" else "pganalytics-app"
             found.add("chart.namespace", "must differ from ingress.controllerNamespace", fix)
@@ -233,6 +249,38 @@ class Settings(Model):
                         f'pulumi config set --secret {NAMESPACE}:kubeconfig "$(cat ~/.kube/config)"'
                     )
                     found.add("kubeContext", why, fix=fix)
+        return found
+
+    def _cluster_problems(self, ok) -> Problems:
+        """Cluster rules that span keys: node groups per zone, disk types per machine family,
+        how GKE admins reach the cluster."""
+        found, np = Problems(), self.node_pool
+        if ok(("target", "nodePool", "network")) and self.target == "aws":
+            zones = self.network.zone_count if self.network.create else len(self.network.subnet_ids)
+            if zones and np.max_size < zones:
+                why = f"must be at least the {zones} zones on EKS: one node group per zone, each "
+                why += f"with at least one node (got {np.max_size})"
+                found.add("nodePool.maxSize", why, zones)
+        if ok(("target", "nodePool", "storage")) and self.target == "gcp":
+            family, disk = gke_family(np.machine_type), self.storage.type
+            if family in GKE_HYPERDISK_ONLY and not disk.startswith("hyperdisk-"):
+                why = f"is {disk}, which {family} machines cannot attach (they take Hyperdisk "
+                why += f"only; nodePool.machineType {np.machine_type})"
+                found.add("storage.type", why, "hyperdisk-balanced")
+            elif disk.startswith("hyperdisk-") and family not in (
+                GKE_HYPERDISK_ONLY + GKE_HYPERDISK_ALSO
+            ):
+                why = f"is {disk}, which {family} machines cannot attach (nodePool.machineType "
+                why += f"{np.machine_type})"
+                found.add("storage.type", why, "pd-balanced")
+        gke_admins = ok(("target", "clusterAdmins", "cluster")) and self.target == "gcp"
+        groups = (
+            [m for m in self.cluster_admins.gcp if m.startswith("group:")] if gke_admins else []
+        )
+        if groups and not self.cluster.rbac_security_group:
+            why = "must name the Google Groups for RBAC group while clusterAdmins.gcp lists "
+            why += f"a group ({groups[0]}): GKE sees group members only through it"
+            found.add("cluster.rbacSecurityGroup", why, "gke-security-groups@example.com")
         return found
 
     @model_validator(mode="after")

@@ -146,7 +146,8 @@ class Storage(Model):
     """Clouds: the class the program creates (empty: pganalytics-ssd); existing: empty uses
     the cluster's default class, a name selects a class that exists there."""
     type: Text = ""
-    """Disk type: aws gp3, gp2, io1, io2; gcp pd-balanced, pd-ssd, pd-standard; azure
+    """Disk type: aws gp3, gp2, io1, io2; gcp pd-balanced, pd-ssd, pd-standard,
+    hyperdisk-balanced (n4, c4, c4a machines take Hyperdisk only); azure
     Premium_LRS, PremiumV2_LRS, StandardSSD_LRS, Premium_ZRS, StandardSSD_ZRS; empty: the first."""
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
     """Retain keeps the cloud disk when its claim is deleted (prod, enterprise)."""

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pulumi
 
+from components.previous import PreviousState
 from components.settings import Settings
 from components.targets.base import ClusterTarget, TargetArgs
 
 
-def build_target(settings: Settings, opts: pulumi.ResourceOptions | None = None) -> ClusterTarget:
-    """The cluster target the settings select. Cloud SDKs are imported only when used."""
-    args = TargetArgs(settings=settings)
+def build_target(
+    settings: Settings,
+    previous: PreviousState | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> ClusterTarget:
+    """The cluster target the settings select. Cloud SDKs are imported only when used.
+    `previous`: what the last update deployed (live node pools to read, pinned versions)."""
+    args = TargetArgs(settings=settings, previous=previous or PreviousState())
     if settings.target == "aws":
         from components.targets.eks import EksCluster
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from components.previous import PreviousState
 from components.settings import Settings
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -74,11 +77,29 @@ def exec_kubeconfig(name: str, server: str, ca_data: str, exec_spec: dict) -> st
     )
 
 
+def zone_shares(total: int, zones: int) -> list[int]:
+    """`total` split over `zones` as evenly as possible, the remainder to the first zones: the
+    per-zone share of a whole-pool bound. Monotonic: a ≤ b gives a ≤ b in every zone."""
+    base, extra = divmod(total, zones)
+    return [base + (1 if i < extra else 0) for i in range(zones)]
+
+
+def scaled_size(live: int | None, low: int, high: int, initial: int) -> int:
+    """The size to send with a pool's bounds: the live size (what the autoscaler set) moved
+    just inside [low, high], or `initial` for a pool that does not exist yet. Raising the
+    minimum grows the pool to it; any other bounds change keeps the live size, so an update
+    never shrinks a pool the autoscaler grew (only a maximum below the live size does)."""
+    return initial if live is None else min(max(live, low), high)
+
+
 @dataclass
 class TargetArgs:
-    """Inputs of every cluster target: the validated settings."""
+    """Inputs of every cluster target."""
 
+    # The validated settings.
     settings: Settings
+    # What the last update deployed (node pools to read live, versions pinned in state).
+    previous: PreviousState = field(default_factory=PreviousState)
 
 
 @dataclass
@@ -102,41 +123,53 @@ class SnapshotClassSpec:
 
 
 class ClusterTarget(pulumi.ComponentResource):
-    """Base class. Subclasses set, before `register_outputs`:
+    """Base class of the cluster targets. Subclasses set the attributes below, then call
+    `_outputs()`."""
 
-    provider          k8s.Provider for the cluster
-    kubeconfig        Output[str], secret
-    cluster_name      Output[str]
-    storage_class_name  str: the class the chart uses ("" = the cluster's default)
-    storage_class     the StorageClass resource, or None when the cluster's own is used
-    ingress_class     str: the IngressClass of the bundled controller
-    lb_annotations    dict: Service annotations the ingress controller's LoadBalancer needs
-    workload_dependencies  resources a workload needs before it can schedule (node pools,
-                      CSI driver), so Helm releases wait for them and nothing else
-    snapshot_class    SnapshotClassSpec of the cloud's CSI driver, or None where the program
-                      knows no driver (existing: the user names a VolumeSnapshotClass)
-    stateful_opts     ResourceOptions for resources holding data (protect on prod)
-    """
-
+    # The Kubernetes provider for the cluster.
     provider: k8s.Provider
+    # A kubeconfig for the cluster (secret).
     kubeconfig: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
+    # The class the chart uses ("" = the cluster's default).
     storage_class_name: str
+    # The StorageClass resource, or None when the cluster's own class is used.
     storage_class: k8s.storage.v1.StorageClass | None
+    # The IngressClass of the bundled controller.
     ingress_class: str
+    # Service annotations the ingress controller's LoadBalancer needs on this cloud.
     lb_annotations: dict[str, str]
+    # What a workload needs before it can schedule (node pools, CSI driver), so Helm
+    # releases wait for them and nothing else.
     workload_dependencies: list[pulumi.Resource]
+    # The cloud's CSI snapshot driver, or None where the program knows none (existing).
     snapshot_class: SnapshotClassSpec | None
+    # What the next update must know of this one (node pool names, pinned versions), exported
+    # as the `clusterRecord` stack output; {} where there is nothing to remember.
+    record: dict[str, Any]
 
     def __init__(self, type_: str, name: str, args: TargetArgs, opts=None):
         super().__init__(type_, name, None, opts)
         self.settings = args.settings
+        self.previous = args.previous
+        self.record = {}
         self.storage_class = None
         self.storage_class_name = args.settings.storage.class_name
         self.ingress_class = args.settings.ingress.class_name
         self.lb_annotations = {}
         self.workload_dependencies = []
         self.snapshot_class = None
+
+    def _kept_suffix(self, name: str, length: int = 6) -> pulumi.Output[str]:
+        """A random lowercase suffix kept for the life of the stack (protected like the data),
+        for names a cloud wants globally unique or never frees (Key Vaults, KMS key rings)."""
+        return random.RandomString(
+            name,
+            length=length,
+            special=False,
+            upper=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.settings.protect),
+        ).result
 
     def _create_storage_class(
         self, spec: StorageClassSpec, cloud_default: str = ""

@@ -69,11 +69,24 @@ def test_aws_identity_is_bound_to_the_backup_service_account_only():
     result = matrix_case("prod", "aws")
     role = one(result, "aws:iam/role:Role", "backup-role")
     trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    # Only this cluster (aws:SourceArn) and the backup ServiceAccount (session tags) may
+    # assume it: components/targets/eks/identity.py, tested in tests/unit/test_targets_eks.py.
     assert trust["Statement"] == [
         {
+            "Sid": "AllowEksAuthToAssumeRoleForPodIdentity",
             "Effect": "Allow",
             "Principal": {"Service": "pods.eks.amazonaws.com"},
             "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": "123456789012",
+                    "aws:RequestTag/kubernetes-namespace": NAMESPACE,
+                    "aws:RequestTag/kubernetes-service-account": KSA,
+                },
+                "ArnEquals": {
+                    "aws:SourceArn": "arn:aws:eks:eu-west-1:123456789012:cluster/pganalytics-prod"
+                },
+            },
         }
     ]
     # The cluster has others (the cluster autoscaler's): the backup's is found by name.

@@ -31,6 +31,8 @@ FORCE_NEW: dict[str, set[str]] = {
         "clusterName",
         "diskSize",
         "instanceTypes",
+        "launchTemplate.id",
+        "launchTemplate.name",
         "nodeGroupName",
         "nodeGroupNamePrefix",
         "nodeRoleArn",
@@ -59,6 +61,9 @@ FORCE_NEW: dict[str, set[str]] = {
         "datapathProvider",
         "privateClusterConfig.masterIpv4CidrBlock",
         "ipAllocationPolicy",
+        # The default pool's node config (google_container_cluster: node_config forces a new
+        # cluster); the program sets it for the short-lived default pool only.
+        "nodeConfig",
     },
     "gcp:container/nodePool:NodePool": {
         "name",
@@ -77,14 +82,29 @@ FORCE_NEW: dict[str, set[str]] = {
         "location",
         "dnsPrefix",
     },
+    # AKS refuses these on an existing pool ("Changing property '...' is not allowed"): a
+    # change needs a new pool (Azure docs, "Resize node pools": create, cordon, drain, delete).
     "azure-native:containerservice:AgentPool": {
         "agentPoolName",
         "resourceName",
         "resourceGroupName",
+        "availabilityZones",
+        "vmSize",
+        "osDiskSizeGB",
+        "osDiskType",
+        "vnetSubnetID",
+        "scaleSetPriority",
     },
     "azure-native:authorization:RoleAssignment": {"principalId", "roleDefinitionId", "scope"},
     # pulumi-kubernetes: "the provider will only be replaced when clusterIdentifier changes".
     "pulumi:providers:kubernetes": {"clusterIdentifier"},
+}
+
+# Optional inputs the provider computes when absent (schema: Optional + Computed): dropping
+# one keeps the value in state, so it is no change. terraform-provider-google
+# container_node_pool `version`: "Optional: true, Computed: true".
+COMPUTED: dict[str, set[str]] = {
+    "gcp:container/nodePool:NodePool": {"version"},
 }
 
 # The input that carries a resource's own name, where the program may set one.
@@ -134,11 +154,13 @@ def changed_paths(before: dict, after: dict, ignore: list[str]) -> set[str]:
     lacks an output the provider computes shows up as a change, not as nothing)."""
     a, b = _flatten(before["inputs"]), _flatten(after["inputs"])
     ignored = [i.replace("[", ".").replace("]", "") for i in ignore]
+    computed = COMPUTED.get(after.get("type", ""), set())
     return {
         p
         for p in set(a) | set(b)
         if (a.get(p, "<absent>") != b.get(p, "<absent>") or b.get(p) == UNKNOWN)
         and not _under(p, ignored)
+        and not (p not in b and _under(p, computed))
     }
 
 
@@ -184,6 +206,100 @@ def plan(before: dict, after: dict) -> dict[tuple[str, str], Step]:
 
 def _any_under(paths: set[str], roots: set[str]) -> bool:
     return any(_under(p, roots) for p in paths)
+
+
+def _get(node, path: str, default=None):
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
+
+
+def _put(node, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def sent_inputs(before: dict, after: dict, resource: tuple[str, str]) -> dict:
+    """The inputs the engine hands the provider for an update of `resource`: the new ones,
+    except that a path in ignoreChanges keeps its value from the old state (Pulumi docs,
+    "ignoreChanges": the old value is used in place of the new one)."""
+    import copy
+
+    new = next(r for r in after["resources"] if key(r) == resource and not r["read"])
+    old = next(r for r in before["resources"] if key(r) == resource and not r["read"])
+    sent = copy.deepcopy(new["inputs"])
+    for ignored in new.get("ignoreChanges", []):
+        path = ignored.replace("[", ".").replace("]", "")
+        kept = _get(old["inputs"], path)
+        if kept is not None:
+            _put(sent, path, kept)
+    return sent
+
+
+def _int(value):
+    """Numbers arrive as floats from the wire (protobuf): 3.0 -> 3."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def refusal(type_: str, sent: dict, changed: set[str]) -> str | None:
+    """What the cloud answers to an update request, where its API refuses one; None when it
+    accepts. Each rule restates the provider's or the cloud's documented behaviour:
+
+    - EKS UpdateNodegroupConfig: terraform-provider-aws sends the whole scaling_config block
+      when any of it changed, and EKS refuses a desired size outside [min, max] ("Minimum
+      capacity N can't be greater than desired size"; terraform-aws-eks issues #748, #2508,
+      #3306; the provider's own docs suggest ignoreChanges on desiredSize, which is what sends
+      the stale size).
+    - AKS agent pools: azure-native PUTs the whole pool on any update, and AKS refuses a count
+      outside [minCount, maxCount] while the autoscaler is on (agent pool API: "count must be
+      within minCount and maxCount").
+    - AKS clusters on the `patch` auto-upgrade channel: the channel picks the patch, and AKS
+      refuses a kubernetesVersion with one (AKS docs, "Automatically upgrade an AKS cluster":
+      with the patch channel, specify the version as major.minor).
+    - GKE node pools: `version` together with management.autoUpgrade "will fight each other
+      for what the node version should be" (pulumi-gcp NodePool docs): refused here as a
+      plan that never settles.
+    """
+    if type_ == "aws:eks/nodeGroup:NodeGroup" and _any_under(changed, {"scalingConfig"}):
+        scaling = sent.get("scalingConfig") or {}
+        low, high, want = (_int(scaling.get(k)) for k in ("minSize", "maxSize", "desiredSize"))
+        if want is None or low > want:
+            return f"Minimum capacity {low} can't be greater than desired size {want}"
+        if want > high:
+            return f"Desired capacity {want} can't be greater than max size {high}"
+    if type_ == "azure-native:containerservice:AgentPool" and sent.get("enableAutoScaling"):
+        low, high, count = (_int(sent.get(k)) for k in ("minCount", "maxCount", "count"))
+        if count is None or not low <= count <= high:
+            return (
+                f"InvalidParameter: count {count} must be within minCount {low} and maxCount {high}"
+            )
+    channel = (sent.get("autoUpgradeProfile") or {}).get("upgradeChannel")
+    version = str(sent.get("kubernetesVersion") or "")
+    aks = type_ == "azure-native:containerservice:ManagedCluster"
+    if aks and channel == "patch" and version.count(".") >= 2:
+        return f"a patch version ({version}) is not allowed with the patch upgrade channel"
+    auto_upgrade = (sent.get("management") or {}).get("autoUpgrade")
+    if type_ == "gcp:container/nodePool:NodePool" and sent.get("version") and auto_upgrade:
+        return "version and management.autoUpgrade both set: they fight over the node version"
+    return None
+
+
+def provider_answer(before: dict, after: dict, resource: tuple[str, str]) -> str | None:
+    """The cloud's answer to the update `plan` derives for `resource` (None: accepted)."""
+    step = plan(before, after)[resource]
+    if step.op != "update":
+        return None
+    return refusal(resource[0], sent_inputs(before, after, resource), step.changed)
 
 
 def changes(steps: dict[tuple[str, str], Step]) -> dict[tuple[str, str], Step]:

@@ -7,19 +7,24 @@ stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
 "secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...], and
-optionally "invokes": {token: result} (a run's own data-source answers) and
-"ambient_kubeconfig": text}. Output (stdout, JSON): {"resources": [...], "invokes": [{token,
-args}], "outputs": {...}, "error": null | "..."}.
+optionally "invokes": {token: result} (a run's own data-source answers),
+"ambient_kubeconfig": text and "http": {url part: [bodies]} (the cloud's answers to the HTTP
+calls the program makes itself)}. Output (stdout, JSON): {"resources": [...], "invokes":
+[{token, args}], "outputs": {...}, "error": null | "...", "http": [{url, authorized}]}.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import os
 import runpy
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,15 +67,38 @@ users: [{name: kind, user: {token: mock-token}}]
 """
 
 
+def secret(value):
+    """A value as a provider returns one it marks secret."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+def ssm_parameter(name: str, value: str) -> dict:
+    """What aws:ssm/getParameter answers: pulumi-aws marks `value` secret whatever the
+    parameter's type ("always marked as sensitive"); `insecureValue` is the same, in clear."""
+    return {"name": name, "value": secret(value), "insecureValue": value, "type": "String"}
+
+
 def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
     """Outputs a real provider would compute, for the types the program reads them from."""
     if typ == "aws:eks/cluster:Cluster":
         return {
+            "vpcConfig": {
+                **(inputs.get("vpcConfig") or {}),
+                "clusterSecurityGroupId": "sg-cluster",
+            },
             "version": inputs.get("version") or DEFAULT_VERSION,
             "endpoint": "https://MOCK.gr7.eu-west-1.eks.amazonaws.com",
             "certificateAuthority": {"data": MOCK_CA},
             "arn": f"arn:aws:eks:eu-west-1:123456789012:cluster/{inputs.get('name')}",
         }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        # The name Pulumi generates for a group created without one.
+        return {"nodeGroupName": inputs.get("nodeGroupName") or f"{name}-mock1234"}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        # EC2 numbers each distinct content of a template as a new version.
+        content = json.dumps(inputs, sort_keys=True, default=str).encode()
+        version = int(hashlib.sha256(content).hexdigest()[:4], 16) + 1
+        return {"latestVersion": version, "defaultVersion": version}
     if typ.startswith("aws:"):
         return {"arn": f"arn:aws:mock::123456789012:{name}", "name": inputs.get("name", name)}
     if typ == "gcp:container/cluster:Cluster":
@@ -109,6 +137,13 @@ def _extra_outputs(typ: str, name: str, inputs: dict) -> dict:
         }
     if typ == "random:index/randomString:RandomString":
         return {"result": "mock" + "0" * (int(inputs.get("length", 8)) - 4)}
+    if typ == "azure-native:keyvault:Vault":
+        return {"name": inputs.get("vaultName")}
+    if typ == "azure-native:keyvault:Key":
+        uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{inputs.get('keyName')}"
+        return {"name": inputs.get("keyName"), "keyUri": uri, "keyUriWithVersion": f"{uri}/0a1b2c"}
+    if typ == "azure-native:operationalinsights:Workspace":
+        return {"name": inputs.get("workspaceName")}
     if typ == "azure-native:storage:BlobContainer":
         return {"name": inputs.get("containerName")}
     if typ == "azure-native:storage:StorageAccount":
@@ -163,6 +198,11 @@ class Mocks(pulumi.runtime.Mocks):
         self.calls.append({"token": token, "args": _plain(dict(args.args))})
         if token in self.invokes:
             result = self.invokes[token]
+            if isinstance(result, dict) and "__by__" in result:
+                # One answer per value of an argument, e.g. per node group name.
+                result = result.get(
+                    str(args.args.get(result["__by__"])), {"__error__": "not found"}
+                )
             if isinstance(result, dict) and "__error__" in result:
                 # A provider's failed invoke: the engine raises it at the call site.
                 return {}, [("", result["__error__"])]
@@ -177,7 +217,9 @@ class Mocks(pulumi.runtime.Mocks):
         if token == "aws:ssm/getParameter:getParameter":
             # /aws/service/eks/optimized-ami/<version>/amazon-linux-2023/.../release_version
             version = args.args["name"].split("/")[5]
-            return {"name": args.args["name"], "value": f"{version}.0-20260101", "type": "String"}
+            return ssm_parameter(args.args["name"], f"{version}.0-20260101")
+        if token == "aws:eks/getNodeGroups:getNodeGroups":
+            return {"clusterName": args.args.get("clusterName"), "names": [], "id": "groups"}
         if token == "aws:eks/getAddonVersion:getAddonVersion":
             k8s_minor = args.args["kubernetesVersion"].split(".")[1]
             return {
@@ -198,6 +240,8 @@ class Mocks(pulumi.runtime.Mocks):
                 "latestNodeVersion": GKE_CHANNELS["RAPID"],
                 "id": "versions",
             }
+        if token == "gcp:organizations/getProject:getProject":
+            return {"projectId": args.args.get("projectId"), "number": "123456789012", "id": "p"}
         if token == "pulumi:pulumi:readStackOutputs":
             return {"name": args.args.get("name"), "outputs": self.previous_outputs}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -234,6 +278,8 @@ class Mocks(pulumi.runtime.Mocks):
                 "clientId": "mock",
                 "objectId": "mock",
             }
+        if token == "azure-native:authorization:getClientToken":
+            return {"token": "mock-arm-token"}
         if token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {
                 "kubeconfigs": [
@@ -340,8 +386,38 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().ReadResource(request)
 
 
+class _Response(io.BytesIO):
+    """What urllib.request.urlopen returns, for a canned JSON body."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fake_http(answers: dict, calls: list) -> None:
+    """The cloud's HTTP APIs the program calls itself (Azure RBAC polling) answer from the
+    run's spec: {url substring: [body, body, ...]}, one body per call, the last repeated.
+    Anything else fails, as a machine without the cloud would."""
+    queues = {k: list(v) for k, v in answers.items()}
+
+    def urlopen(request, timeout=None):
+        url = getattr(request, "full_url", request)
+        calls.append({"url": url, "authorized": bool(request.get_header("Authorization"))})
+        for part, bodies in queues.items():
+            if part in url:
+                body = bodies.pop(0) if len(bodies) > 1 else bodies[0]
+                return _Response(json.dumps(body).encode())
+        raise urllib.error.URLError(f"no answer for {url} in this run")
+
+    urllib.request.urlopen = urlopen
+
+
 def main() -> None:
     spec = json.loads(sys.stdin.read())
+    http_calls: list = []
+    _fake_http(spec.get("http") or {}, http_calls)
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec["config"].items()}
     pulumi.runtime.set_all_config(config, spec.get("secret_keys", []))
     # The `existing` target reads the ambient kubeconfig: give every run the same one (or
@@ -391,6 +467,7 @@ def main() -> None:
             "outputs": outputs,
             "error": error,
             "error_type": error_type,
+            "http": http_calls,
         },
         sys.stdout,
         indent=1,

@@ -907,6 +907,112 @@ CASES = {
     ),
 }
 
+# The cloud targets' keys (issue 21): what each cloud would refuse, refused first.
+CASES.update(
+    {
+        "aks-patch-version": (
+            "prod",
+            "azure",
+            {"kubernetesVersion": "1.34.2"},
+            [
+                "pganalytics:kubernetesVersion takes only major.minor on AKS",
+                "pulumi config set pganalytics:kubernetesVersion 1.34",
+            ],
+        ),
+        "private-endpoint-without-deploy-networks": (
+            "prod",
+            "aws",
+            {"endpoint.publicAccess": False},
+            [
+                "pganalytics:endpoint.privateCidrs must list the networks that deploy",
+                "pulumi config set --path 'pganalytics:endpoint.privateCidrs[0]'",
+            ],
+        ),
+        "private-cidr-not-private": (
+            "enterprise",
+            "gcp",
+            {"endpoint.privateCidrs": ["8.8.8.0/24"]},
+            [
+                "pganalytics:endpoint.privateCidrs[0] must be a private range",
+                "pulumi config set --path pganalytics:endpoint.privateCidrs[0] 10.0.0.0/8",
+            ],
+        ),
+        "gke-hyperdisk-family-on-pd": (
+            "enterprise",
+            "gcp",
+            {"nodePool.machineType": "c4-standard-8"},
+            [
+                "pganalytics:storage.type is pd-balanced, which c4 machines cannot attach",
+                "pulumi config set --path pganalytics:storage.type hyperdisk-balanced",
+            ],
+        ),
+        "eks-fewer-nodes-than-zones": (
+            "prod",
+            "aws",
+            {"nodePool.maxSize": 2, "nodePool.minSize": 1, "nodePool.desiredSize": 1},
+            [
+                "pganalytics:nodePool.maxSize must be at least the 3 zones on EKS",
+                "pulumi config set --path pganalytics:nodePool.maxSize 3",
+            ],
+        ),
+        "gke-maintenance-window-too-short": (
+            "enterprise",
+            "gcp",
+            {"maintenance.days": ["Sunday"], "maintenance.durationHours": 6},
+            [
+                "pganalytics:maintenance.durationHours gives GKE 24 hours in 32 days",
+                "pulumi config set --path pganalytics:maintenance.durationHours 12",
+            ],
+        ),
+        "maintenance-exclusion-too-long": (
+            "prod",
+            None,
+            {
+                "maintenance.exclusions": [
+                    {"name": "q4", "start": "2026-10-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"}
+                ]
+            },
+            [
+                "pganalytics:maintenance.exclusions[0].end ends more than 30 days after start",
+                "pulumi config set --path pganalytics:maintenance.exclusions[0].end "
+                "2026-10-31T00:00:00Z",
+            ],
+        ),
+        "eks-pins-malformed": (
+            "prod",
+            "aws",
+            {
+                "cluster.logRetentionDays": 100,
+                "cluster.addonVersions": {"vpc-cnii": "v1.20.1-eksbuild.1"},
+            },
+            [
+                "pganalytics:cluster.logRetentionDays must be one of 30, 60, 90, 120, 180, 365",
+                "pulumi config set --path pganalytics:cluster.logRetentionDays 90",
+                "pganalytics:cluster.addonVersions.vpc-cnii is not an add-on the program manages",
+            ],
+        ),
+        "gke-group-admin-without-groups-for-rbac": (
+            "enterprise",
+            "gcp",
+            {"clusterAdmins.gcp": ["group:admins@example.com"]},
+            [
+                "pganalytics:cluster.rbacSecurityGroup must name the Google Groups for RBAC",
+                "pulumi config set --path pganalytics:cluster.rbacSecurityGroup "
+                "gke-security-groups@example.com",
+            ],
+        ),
+        "azure-zone-count": (
+            "prod",
+            "azure",
+            {"network.zoneCount": 4},
+            [
+                "pganalytics:network.zoneCount must be at most 3 on azure",
+                "pulumi config set --path pganalytics:network.zoneCount 3",
+            ],
+        ),
+    }
+)
+
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_config_fails_before_any_resource(case):
@@ -1132,7 +1238,12 @@ def _apply(config: dict, key: str, raw: str) -> None:
     parts = [head, *re.findall(r"[^.\[\]]+|\[\d+\]", rest)] if rest else [head]
     node, name = config, f"pganalytics:{parts[0]}"
     for part in parts[1:]:
-        node[name] = copy.deepcopy(node.get(name)) or ([] if part.startswith("[") else {})
+        if isinstance(name, int):  # a list item holding an object: `exclusions[0].end`
+            node.extend([None] * (name + 1 - len(node)))
+            current = node[name]
+        else:
+            current = node.get(name)
+        node[name] = copy.deepcopy(current) or ([] if part.startswith("[") else {})
         node, name = node[name], int(part[1:-1]) if part.startswith("[") else part
     if isinstance(name, int):
         node.extend([None] * (name + 1 - len(node)))

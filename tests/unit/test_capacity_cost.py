@@ -120,12 +120,12 @@ def test_estimate_by_hand():
     and the rows of prices.yaml, not through cost.py. With the table of this commit:
 
       nodes     3 x m6i.xlarge x 0.214 $/h x 730 h              = 468.66
-      boot      3 x 100 GB gp2 x 0.11 $/GB-month                =  33.00
+      boot      3 x 100 GB gp3 x 0.088 $/GB-month               =  26.40
       volumes   (100 + 10 + 50) GiB gp3 x 0.088 $/GB-month      =  14.08
       NAT       3 gateways (perZone, 3 zones) x 0.048 $/h x 730 = 105.12
       EKS       0.10 $/h x 730                                  =  73.00
                                                                   ------
-      priced                                                      693.86
+      priced                                                      687.26
       not priced: the Traefik NLB and the S3 backup bucket (no stored eu-west-1 price)
     """
     prices = table("prices")
@@ -147,8 +147,8 @@ def test_estimate_by_hand():
         f"nodes at rest: {pool['minSize']} x m6i.xlarge": (
             pool["minSize"] * region["machines"]["on_demand"]["m6i.xlarge"] * hours
         ),
-        "node boot disks (gp2)": (
-            pool["minSize"] * pool["diskSizeGb"] * region["disk_gb_month"]["gp2"]["price"]
+        "node boot disks (gp3)": (
+            pool["minSize"] * pool["diskSizeGb"] * region["disk_gb_month"]["gp3"]["price"]
         ),
         "chart volumes (gp3)": volumes * region["disk_gb_month"]["gp3"]["price"],
         f"NAT gateways: {zones}": zones * region["nat_gateway_hour"]["price"] * hours,

@@ -36,7 +36,8 @@ CLASSES = {
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """osDiskSizeGB -> os_disk_size_gb, vnetSubnetID -> vnet_subnet_id, minSize -> min_size."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _inputs(type_: str) -> set[str]:

@@ -34,7 +34,9 @@ STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 SECRET_KEYS = credential_keys()
 # Node pool bounds each shipped stack asks for (Pulumi.<stack>.yaml).
 BOUNDS = {"dev": (1, 2, 1), "prod": (3, 9, 3), "enterprise": (3, 12, 3)}
+SCALING = ("minSize", "maxSize", "desiredSize")
 PROTECTED = {"dev": False, "prod": True, "enterprise": True}
+ZONES = {"dev": 2, "prod": 3, "enterprise": 3}
 TLS = {"dev": False, "prod": True, "enterprise": True}
 
 
@@ -72,6 +74,7 @@ def test_program_runs_and_exports_outputs(stack, target):
         "estimatedMonthlyCost",
         "credentialRotation",
         "volumes",
+        "clusterRecord",
     }
     assert outputs["target"]["value"] == target
     cost = outputs["estimatedMonthlyCost"]["value"]
@@ -323,12 +326,17 @@ def test_eks_cluster(stack):
         == "arn:aws:iam::123456789012:role/Deployer"
     )
 
+    # One node group per zone, whose bounds add up to the pool's (issue 21, item 11).
     lo, hi, desired = BOUNDS[stack]
-    ng = one(result, "aws:eks/nodeGroup:NodeGroup")
-    assert ng["inputs"]["scalingConfig"] == {"minSize": lo, "maxSize": hi, "desiredSize": desired}
-    assert ng["inputs"]["capacityType"] == ("SPOT" if stack == "dev" else "ON_DEMAND")
-    assert ng["inputs"]["instanceTypes"] == ["m6i.xlarge"]
-    assert "scalingConfig.desiredSize" in ng["ignoreChanges"]
+    groups = by_type(result, "aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == (2 if stack == "dev" else 3)
+    totals = [sum(g["inputs"]["scalingConfig"][k] for g in groups) for k in SCALING]
+    assert totals == [lo, hi, desired]
+    for ng in groups:
+        assert ng["inputs"]["capacityType"] == ("SPOT" if stack == "dev" else "ON_DEMAND")
+        spot_siblings = ["m6a.xlarge", "m5.xlarge", "m5a.xlarge"] if stack == "dev" else []
+        assert ng["inputs"]["instanceTypes"] == ["m6i.xlarge", *spot_siblings]
+        assert ng["ignoreChanges"] == []  # the size sent is the live one (item 1)
 
     ebs = one(result, "aws:eks/addon:Addon", "ebs-csi-driver")
     assert ebs["inputs"]["addonName"] == "aws-ebs-csi-driver"
@@ -467,7 +475,7 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     }
     expected |= {
         "aws": {
-            "aws:eks/nodeGroup:NodeGroup::node-group",
+            *(f"aws:eks/nodeGroup:NodeGroup::node-group-{i}" for i in range(ZONES[stack])),
             "aws:eks/addon:Addon::ebs-csi-driver",
             "aws:eks/addon:Addon::vpc-cni",
         },
