@@ -27,6 +27,10 @@ from components.settings.checks import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = PROJECT_ROOT / "charts" / "pganalytics"
+# libyaml's parser when PyYAML was built with it (its wheels are): the chart's values.yaml
+# parses in about 3 ms instead of 100 ms with the pure-Python one, on every preview and up.
+# Same constructor (safe), so the same data.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @cache
@@ -34,7 +38,7 @@ def chart_values_file(name: str) -> dict:
     """A values file of the chart (values.yaml, values-<stack>.yaml), parsed; {} when absent or
     not a map. The one reader of these files, for the settings and the release values."""
     path = CHART_DIR / name
-    data = yaml.safe_load(path.read_text()) if name and path.is_file() else None
+    data = yaml.load(path.read_text(), Loader=YAML_LOADER) if name and path.is_file() else None
     return data if isinstance(data, dict) else {}
 
 

@@ -7,8 +7,9 @@ stack x target is the robust way to run the program many times.
 
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
 "secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...], and
-optionally "invokes": {token: result} (a run's own data-source answers) and
-"ambient_kubeconfig": text}. Output (stdout, JSON): {"resources": [...], "invokes": [{token,
+optionally "invokes": {token: result} (a run's own data-source answers),
+"ambient_kubeconfig": text and "report_modules": true (add "modules": the top-level packages
+imported by the end of the run)}. Output (stdout, JSON): {"resources": [...], "invokes": [{token,
 args}], "outputs": {...}, "error": null | "..."}.
 """
 
@@ -384,14 +385,17 @@ def main() -> None:
             }
         except Exception as exc:
             error = error or f"output {key}: {exc}"
+    result = {
+        "resources": monitor.records,
+        "invokes": mocks_.calls,
+        "outputs": outputs,
+        "error": error,
+        "error_type": error_type,
+    }
+    if spec.get("report_modules"):
+        result["modules"] = sorted({name.split(".")[0] for name in sys.modules})
     json.dump(
-        {
-            "resources": monitor.records,
-            "invokes": mocks_.calls,
-            "outputs": outputs,
-            "error": error,
-            "error_type": error_type,
-        },
+        result,
         sys.stdout,
         indent=1,
         default=repr,
