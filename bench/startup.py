@@ -1,0 +1,85 @@
+"""What one pass (a preview, or the update of an `up`) pays before its first resource: the
+program's imports per cluster target, the language host's package scan, and the floor of
+any Python program with this CLI, backend and passphrase."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from bench import measure
+from bench.report import Startup
+from tests.e2e.engine import Engine, Project
+from tests.unit.harness import TARGETS, stack_config
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "tests" / "unit" / "runner.py"
+RUNS = 5
+
+
+def import_times(target: str) -> tuple[float, Counter]:
+    """Milliseconds of all imports of one program run under the unit tier's mocks (the dev
+    stack on `target`), and per top-level package, from `python -X importtime`."""
+    spec = {"stack": "dev", "config": stack_config("dev", target)}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(RUNNER)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    groups: Counter = Counter()
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split(":", 1)[1].split("|")
+        # Top-level imports are indented by one space; nested ones by more.
+        if len(name) - len(name.lstrip()) == 1:
+            groups[name.strip().split(".")[0]] += int(cumulative) / 1000
+    return sum(groups.values()), groups
+
+
+def empty_program(engine: Engine, tmp: Path) -> Project:
+    """A project whose program only imports pulumi, with this repository's virtualenv."""
+    project = Project(engine, tmp, "floor")
+    for entry in project.dir.iterdir():
+        if entry.name != ".venv":
+            entry.unlink()
+    (project.dir / "Pulumi.yaml").write_text(
+        "name: floor\nruntime:\n  name: python\n  options:\n    virtualenv: .venv\n"
+    )
+    (project.dir / "__main__.py").write_text("import pulumi  # noqa: F401\n")
+    project.init({})
+    return project
+
+
+def startup(engine: Engine) -> Startup:
+    imports: dict[str, list[float]] = {}
+    top: dict[str, list[tuple[str, float]]] = {}
+    for target in TARGETS:
+        runs = [import_times(target) for _ in range(RUNS)]
+        imports[target] = [total for total, _ in runs]
+        names = {name for _, groups in runs for name, _ in groups.most_common(4)}
+        medians = {n: statistics.median(g.get(n, 0) for _, g in runs) for n in names}
+        top[target] = sorted(medians.items(), key=lambda kv: -kv[1])[:4]
+    pip_list = measure.Series()
+    for _ in range(RUNS):
+        proc = measure.run([sys.executable, "-m", "pip", "list", "--format", "json"])
+        pip_list.add(proc.sample)
+    floor = measure.Series()
+    with tempfile.TemporaryDirectory(prefix="pga-bench-floor-") as tmp:
+        project = empty_program(engine, Path(tmp))
+        for _ in range(RUNS):
+            proc = measure.run(
+                ["pulumi", "preview", "--stack", project.stack, "--non-interactive"],
+                env=project.env(),
+                cwd=project.dir,
+            )
+            floor.add(proc.sample)
+    return Startup(imports, top, pip_list, floor)
