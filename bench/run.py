@@ -316,10 +316,14 @@ def versions(engine: Engine) -> str:
         return proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else "?"
 
     tools = build_tools()
+    kubectl = subprocess.run(
+        [str(tools.kubectl), "version", "--client", "-o", "json"], capture_output=True, text=True
+    )
+    client = json.loads(kubectl.stdout or "{}").get("clientVersion", {})
     return (
         f"pulumi {out(str(engine.pulumi_bin / 'pulumi'), 'version')}, "
         f"helm {out(str(tools.helm), 'version', '--short')}, "
-        f"kubectl {out(str(tools.kubectl), 'version', '--client', '-o', 'yaml').split()[-1]}"
+        f"kubectl {client.get('gitVersion', '?')}"
     )
 
 

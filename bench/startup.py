@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -22,17 +21,13 @@ RUNNER = ROOT / "tests" / "unit" / "runner.py"
 RUNS = 5
 
 
-def import_times(target: str) -> tuple[float, Counter]:
-    """Milliseconds of all imports of one program run under the unit tier's mocks (the dev
-    stack on `target`), and per top-level package, from `python -X importtime`."""
+def import_times(target: str) -> tuple[float, Counter, float]:
+    """One program run under the unit tier's mocks (the dev stack on `target`): milliseconds
+    of all its imports and per top-level package (`python -X importtime`), and the CPU
+    seconds of the whole run (interpreter, imports, settings, registrations, exit)."""
     spec = {"stack": "dev", "config": stack_config("dev", target)}
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(RUNNER)],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
+    proc = measure.run(
+        [sys.executable, "-X", "importtime", str(RUNNER)], input=json.dumps(spec), cwd=ROOT
     )
     groups: Counter = Counter()
     for line in proc.stderr.splitlines():
@@ -42,7 +37,7 @@ def import_times(target: str) -> tuple[float, Counter]:
         # Top-level imports are indented by one space; nested ones by more.
         if len(name) - len(name.lstrip()) == 1:
             groups[name.strip().split(".")[0]] += int(cumulative) / 1000
-    return sum(groups.values()), groups
+    return sum(groups.values()), groups, proc.sample.cpu
 
 
 def empty_program(engine: Engine, tmp: Path) -> Project:
@@ -61,12 +56,14 @@ def empty_program(engine: Engine, tmp: Path) -> Project:
 
 def startup(engine: Engine) -> Startup:
     imports: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     top: dict[str, list[tuple[str, float]]] = {}
     for target in TARGETS:
         runs = [import_times(target) for _ in range(RUNS)]
-        imports[target] = [total for total, _ in runs]
-        names = {name for _, groups in runs for name, _ in groups.most_common(4)}
-        medians = {n: statistics.median(g.get(n, 0) for _, g in runs) for n in names}
+        imports[target] = [total for total, _, _ in runs]
+        cpu[target] = [seconds for _, _, seconds in runs]
+        names = {name for _, groups, _ in runs for name, _ in groups.most_common(4)}
+        medians = {n: statistics.median(g.get(n, 0) for _, g, _ in runs) for n in names}
         top[target] = sorted(medians.items(), key=lambda kv: -kv[1])[:4]
     pip_list = measure.Series()
     for _ in range(RUNS):
@@ -82,4 +79,4 @@ def startup(engine: Engine) -> Startup:
                 cwd=project.dir,
             )
             floor.add(proc.sample)
-    return Startup(imports, top, pip_list, floor)
+    return Startup(imports, cpu, top, pip_list, floor)

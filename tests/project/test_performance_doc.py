@@ -23,7 +23,8 @@ def _series(*walls: float) -> Series:
 
 
 def _report() -> report.Report:
-    rep = report.Report(date="2026-01-01", machine="2 cores, 24 GiB, Linux x86_64", versions="v", runs=3)
+    machine = "2 cores, 24 GiB, Linux x86_64"
+    rep = report.Report(date="2026-01-01", machine=machine, versions="v", runs=3)
     for mode in ("instant", "rollout"):
         result = report.ModeResult(mode, services_ready={"pulumi up": (3, 3)})
         for key in report.ROWS:
@@ -36,7 +37,11 @@ def _report() -> report.Report:
         rep.scale.append(point)
     rep.scale_runs = 2
     rep.startup = report.Startup(
-        {"existing": [800.0]}, {"existing": [("pulumi", 300.0)]}, _series(0.3), _series(2.0)
+        {"existing": [800.0]},
+        {"existing": [1.5]},
+        {"existing": [("pulumi", 300.0)]},
+        _series(0.3),
+        _series(2.0),
     )
     return rep
 
