@@ -107,6 +107,7 @@ pulumi.export("kubeconfig", pulumi.Output.secret(target.kubeconfig))
 pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
+pulumi.export("appUrl", settings.app_url)
 pulumi.export("ingressAddress", platform.ingress_address)
 pulumi.export("backupBucket", backup.bucket_name if backup else None)
 # Read back by the next run.

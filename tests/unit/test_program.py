@@ -66,6 +66,7 @@ def test_program_runs_and_exports_outputs(stack, target):
         "namespace",
         "apiUrl",
         "grafanaUrl",
+        "appUrl",
         "ingressAddress",
         "backupBucket",
         "credentialRotation",
@@ -77,6 +78,9 @@ def test_program_runs_and_exports_outputs(stack, target):
     scheme = "https" if TLS[stack] else "http"
     assert outputs["apiUrl"]["value"].startswith(f"{scheme}://api.")
     assert outputs["grafanaUrl"]["value"].startswith(f"{scheme}://grafana.")
+    # the web UI: on in prod and enterprise (values-<stack>.yaml), optional in dev
+    app = outputs["appUrl"]["value"]
+    assert app.startswith(f"{scheme}://app.") if stack != "dev" else app == ""
     assert outputs["ingressAddress"]["value"] == "lb.example.com"
     if target != "existing":
         assert outputs["clusterName"]["value"] == f"pganalytics-{stack}"
