@@ -75,6 +75,16 @@ def stack_config(stack_file: str, **overrides) -> dict:
     return config
 
 
+def dev_stack(new_project, cluster, namespace: str) -> Project:
+    """A dev stack on `cluster` deploying into `namespace` (new_project: the fixture below)."""
+    project = new_project("dev")
+    project.init(
+        stack_config("Pulumi.dev.yaml", chart={"namespace": namespace}),
+        {"pganalytics:kubeconfig": cluster.inline_kubeconfig()},
+    )
+    return project
+
+
 @pytest.fixture(scope="module")
 def new_project(engine, tmp_path_factory):
     """Factory: a Project (throwaway dir, backend, passphrase) for a stack of this module."""

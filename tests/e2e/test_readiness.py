@@ -16,7 +16,7 @@ import pytest
 from tests.cluster.harness import STAGES, ClusterError, running_cluster
 
 from .checks import services_not_ready
-from .conftest import stack_config
+from .conftest import dev_stack
 
 NAMESPACE = "pga-e2e-readiness"
 SKIP_AWAIT = "pulumi.com/skipAwait"
@@ -40,11 +40,7 @@ def slow_cluster(engine):
 
 @pytest.fixture(scope="module")
 def proj(new_project, slow_cluster):
-    project = new_project("dev")
-    project.init(
-        stack_config("Pulumi.dev.yaml", chart={"namespace": NAMESPACE}),
-        {"pganalytics:kubeconfig": slow_cluster.inline_kubeconfig()},
-    )
+    project = dev_stack(new_project, slow_cluster, NAMESPACE)
     yield project
     project.destroy(check=False)
 
