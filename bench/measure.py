@@ -123,6 +123,10 @@ def run(
     killer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # Ctrl-C: leave no command running
+        proc.kill()
+        os.wait4(proc.pid, 0)
+        raise
     finally:
         killer.cancel()
     wall = time.monotonic() - started

@@ -3,9 +3,10 @@ BEGIN and END, and the check of its structure (tests/project/test_performance_do
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.measure import Sample, Series, loads
@@ -110,6 +111,9 @@ def ratio_lines(mode: ModeResult) -> list[str]:
         goal = goals.get(mode.mode)
         verdict = f" (goal <= {goal}: {'met' if value <= goal else 'not met'})" if goal else ""
         lines.append(f"- {mode.mode}: {name}: ratio {value:.2f}{verdict}")
+        # CPU seconds weigh the work itself, whatever else the machine is doing.
+        cpu = mode.series[num].median("cpu") / mode.series[den].median("cpu")
+        lines.append(f"- {mode.mode}: {name}, CPU seconds: ratio {cpu:.2f}")
     return lines
 
 
@@ -227,6 +231,59 @@ def render(report: Report) -> str:
     if report.startup:
         lines += startup_section(report.startup)
     return "\n".join([*lines, END])
+
+
+# ----- the measurements as JSON (bench.run --save / --render) ---------------------------------
+
+
+def _series_out(series: dict[str, Series]) -> dict:
+    return {k: [asdict(s) for s in v.samples] for k, v in series.items()}
+
+
+def _series_in(data: dict) -> dict[str, Series]:
+    return {k: Series([Sample(**s) for s in v]) for k, v in data.items()}
+
+
+def save(rep: Report, path: Path) -> None:
+    data = asdict(rep)
+    data["modes"] = [
+        {"mode": m.mode, "series": _series_out(m.series), "services_ready": m.services_ready}
+        for m in rep.modes
+    ]
+    data["scale"] = [
+        {"targets": p.targets, "resources": p.resources, "series": _series_out(p.series)}
+        for p in rep.scale
+    ]
+    if rep.startup:
+        data["startup"]["pip_list"] = [asdict(s) for s in rep.startup.pip_list.samples]
+        data["startup"]["empty_preview"] = [asdict(s) for s in rep.startup.empty_preview.samples]
+    path.write_text(json.dumps(data, indent=1))
+
+
+def load(path: Path) -> Report:
+    data = json.loads(path.read_text())
+    modes = [
+        ModeResult(
+            m["mode"],
+            _series_in(m["series"]),
+            {k: tuple(v) for k, v in m["services_ready"].items()},
+        )
+        for m in data.pop("modes")
+    ]
+    scale = [
+        ScalePoint(p["targets"], p["resources"], _series_in(p["series"])) for p in data.pop("scale")
+    ]
+    st = data.pop("startup")
+    startup = None
+    if st:
+        startup = Startup(
+            st["imports_ms"],
+            st["program_cpu"],
+            {k: [tuple(x) for x in v] for k, v in st["top_ms"].items()},
+            Series([Sample(**s) for s in st["pip_list"]]),
+            Series([Sample(**s) for s in st["empty_preview"]]),
+        )
+    return Report(**data, modes=modes, scale=scale, startup=startup)
 
 
 # ----- the generated block in docs/PERFORMANCE.md ------------------------------------------

@@ -30,7 +30,8 @@ bench/report.py (unless --no-write).
    program that only imports pulumi (the floor of any Python program here).
 
 Usage: .venv/bin/python -m bench.run [--runs N] [--stages instant,rollout] [--scale 1,10,50]
-       [--scale-runs N] [--skip deploy,scale,startup] [--no-write]
+       [--scale-runs N] [--skip deploy,scale,startup] [--no-write] [--save FILE]
+       .venv/bin/python -m bench.run --render FILE   (the block again from saved measurements)
 """
 
 from __future__ import annotations
@@ -335,7 +336,20 @@ def main() -> int:
     parser.add_argument("--scale-runs", type=int, default=3)
     parser.add_argument("--skip", default="", help="sections to leave out: deploy,scale,startup")
     parser.add_argument("--no-write", action="store_true", help="print only; docs untouched")
+    parser.add_argument(
+        "--save", type=Path, help="where to keep the measurements (default: a file in $TMPDIR)"
+    )
+    parser.add_argument(
+        "--render", type=Path, help="measure nothing: write the block from a --save file"
+    )
     args = parser.parse_args()
+    if args.render:
+        block = report.render(report.load(args.render))
+        print(block)
+        if not args.no_write:
+            report.replace_block(DOC, block)
+            log(f"wrote the figures of {args.render} into {DOC.relative_to(ROOT)}")
+        return 0
     modes = [m for m in args.stages.split(",") if m]
     for m in modes:
         if m not in STAGES:
@@ -355,6 +369,12 @@ def main() -> int:
         rep.scale = scaling(engine, [int(n) for n in args.scale.split(",")], args.scale_runs)
     if "startup" not in skip:
         rep.startup = startup(engine)
+    saved = (
+        args.save
+        or Path(tempfile.gettempdir()) / f"pga-bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    report.save(rep, saved)
+    log(f"measurements kept in {saved} (bench.run --render {saved} writes them again)")
     block = report.render(rep)
     print(block)
     if not args.no_write:

@@ -54,3 +54,9 @@ def test_what_the_bench_renders_passes_the_check_and_a_missing_ratio_fails_it():
     assert report.problems(without) == [
         "no line '- rollout: up / helm install: ratio <x> (goal <= 1.2: ...)'"
     ]
+
+
+def test_saved_measurements_render_the_same_block(tmp_path):
+    rep = _report()
+    report.save(rep, tmp_path / "bench.json")
+    assert report.render(report.load(tmp_path / "bench.json")) == report.render(rep)
