@@ -37,13 +37,23 @@ INPUTS = (
 )
 
 
-def _get(values: dict, dotted: str, default: Any = None) -> Any:
+_ABSENT = object()
+
+
+def lookup(values: dict, dotted: str, default: Any = None) -> Any:
+    """The value at a dotted key of nested maps ("backup.persistence.size"), or `default` when
+    a part of the path is missing. The one dotted-key walk of the program."""
     node: Any = values
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
             return default
         node = node[part]
-    return default if node is None else node
+    return node
+
+
+def _get(values: dict, dotted: str, default: Any = None) -> Any:
+    value = lookup(values, dotted, default)
+    return default if value is None else value
 
 
 def _int(value: Any) -> int:
@@ -112,12 +122,7 @@ def max_connections(values: dict) -> tuple[str, int]:
 
 def defined(tree: dict, dotted: str) -> bool:
     """Whether the dotted key is set in `tree` (to anything, null included)."""
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return lookup(tree, dotted, _ABSENT) is not _ABSENT
 
 
 def problems(values: dict, overrides: dict, values_file: str) -> list[str]:

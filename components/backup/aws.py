@@ -1,6 +1,8 @@
 """Backups on AWS: an S3 bucket (SSE-S3 encrypted, versioned, lifecycle retention, every public
-access blocked, ACLs off, TLS only) and an IAM role that only the backup ServiceAccount of the
-release's namespace can assume, through EKS Pod Identity (the cluster runs its agent add-on)."""
+access blocked, ACLs off, TLS only, no upload over an existing backup key, and with
+backup.lockDays S3 Object Lock) and two IAM roles, through EKS Pod Identity (the cluster runs
+its agent add-on): one that only the backup ServiceAccount can assume, which writes and
+cannot delete, and one that only the restore ServiceAccount can assume, which only reads."""
 
 from __future__ import annotations
 
@@ -23,7 +25,12 @@ POD_IDENTITY_AGENT_EGRESS = {
 
 
 def bucket_policy(bucket_arn: str) -> str:
-    """Refuses every request that does not use TLS."""
+    """Refuses every request that does not use TLS, and any upload under the backups' prefix
+    that could replace an object: PutObject and CompleteMultipartUpload must carry
+    `If-None-Match: *`, which S3 answers with 412 when the key exists (conditional writes,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html; the
+    parts of a multipart upload take no such header, s3:ObjectCreationOperation exempts them).
+    For every principal, the deploy identity included; CloudNativePG's prefix is untouched."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -35,27 +42,40 @@ def bucket_policy(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                {
+                    "Sid": "WriteBackupsOnce",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                    "Condition": {
+                        "Null": {"s3:if-none-match": "true"},
+                        "Bool": {"s3:ObjectCreationOperation": "true"},
+                    },
+                },
             ],
         }
     )
 
 
+def _list_backups(bucket_arn: str) -> dict:
+    return {
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}/*", BACKUP_PREFIX]}},
+    }
+
+
 def writer_policy(bucket_arn: str) -> str:
-    """Upload, read back (verify, restore) and list; no delete: the lifecycle rule expires
-    backups, so a compromised job cannot erase them (versioning keeps overwritten ones)."""
+    """Upload (once: the bucket policy), read back (verify) and list; no delete, no retention
+    change: the lifecycle rule expires backups, so a compromised job can erase none."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket"],
-                    "Resource": bucket_arn,
-                    "Condition": {
-                        "StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}/*", BACKUP_PREFIX]}
-                    },
-                },
+                _list_backups(bucket_arn),
                 {
                     "Effect": "Allow",
                     "Action": [
@@ -64,6 +84,23 @@ def writer_policy(bucket_arn: str) -> str:
                         "s3:AbortMultipartUpload",
                         "s3:ListMultipartUploadParts",
                     ],
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                },
+            ],
+        }
+    )
+
+
+def reader_policy(bucket_arn: str) -> str:
+    """The restore Job's: list and read the backups, nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                _list_backups(bucket_arn),
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
                     "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
                 },
             ],
@@ -131,6 +168,28 @@ class S3Backup(BackupDestination):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
+        if s.backup.lock_days:
+            # In place on an existing bucket: this resource, unlike the Bucket's own
+            # objectLockEnabled (which forces a new bucket), enables Object Lock on a versioned
+            # bucket that exists (pulumi-aws s3.BucketObjectLockConfiguration: "can be used
+            # to enable Object Lock for new and existing buckets"). Irreversible in S3: the
+            # bucket keeps Object Lock and versioning for good; lockDays 0 removes only the
+            # default retention. Bucket-wide: CloudNativePG's objects under its own prefix are
+            # locked too, and its deletes leave delete markers (docs/BACKUP_RESTORE.md).
+            aws.s3.BucketObjectLockConfiguration(
+                "backup-object-lock",
+                bucket=bucket_id,
+                object_lock_enabled="Enabled",
+                rule={
+                    "default_retention": {
+                        "mode": s.backup.lock_mode.upper(),
+                        "days": s.backup.lock_days,
+                    }
+                },
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[versioning])
+                ),
+            )
         aws.s3.BucketLifecycleConfiguration(
             "backup-lifecycle",
             bucket=bucket_id,
@@ -165,28 +224,12 @@ class S3Backup(BackupDestination):
             ),
         )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.role = aws.iam.Role(
-            "backup-role",
-            name=f"{s.cluster_name}-backup",
-            assume_role_policy=POD_IDENTITY_TRUST,
-            tags=tags,
-            opts=child,
+        # --- identities: the backup pods write, the restore Job only reads ------------------
+        self.role, self.association = self._pod_role(
+            "backup", self.service_account_name, writer_policy, args, tags, child
         )
-        aws.iam.RolePolicy(
-            "backup-bucket-access",
-            role=self.role.id,
-            policy=self.bucket.arn.apply(writer_policy),
-            opts=child,
-        )
-        self.association = aws.eks.PodIdentityAssociation(
-            "backup-pod-identity",
-            cluster_name=args.target.cluster_name,
-            namespace=args.namespace,
-            service_account=self.service_account_name,
-            role_arn=self.role.arn,
-            tags=tags,
-            opts=child,
+        self.restore_role, _ = self._pod_role(
+            "backup-restore", self.restore_service_account_name, reader_policy, args, tags, child
         )
 
         self.bucket_name = self.bucket.bucket
@@ -196,8 +239,41 @@ class S3Backup(BackupDestination):
                 "type": "s3",
                 "bucket": self.bucket_name,
                 "prefix": BACKUP_PREFIX,
-                "s3": {"region": s.region, "provider": "AWS", "endpoint": "", "existingSecret": ""},
+                "s3": {
+                    "region": s.region,
+                    "provider": "AWS",
+                    "endpoint": "",
+                    "existingSecret": "",
+                    "writeOnce": True,  # the bucket policy refuses an upload without it
+                },
             },
             "networkPolicy": {"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
         }
         self._outputs()
+
+    def _pod_role(self, name, service_account, policy, args, tags, child):
+        """An IAM role `<clusterName>-<name>` that only `<namespace>/<service_account>` can
+        assume (EKS Pod Identity), with `policy(bucket ARN)` inline: (role, association)."""
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=f"{args.settings.cluster_name}-{name}",
+            assume_role_policy=POD_IDENTITY_TRUST,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-bucket-access",
+            role=role.id,
+            policy=self.bucket.arn.apply(policy),
+            opts=child,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity",
+            cluster_name=args.target.cluster_name,
+            namespace=args.namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+            tags=tags,
+            opts=child,
+        )
+        return role, association

@@ -1,8 +1,10 @@
 """Backups on Azure: a storage account in its own resource group (Microsoft-managed encryption
 with infrastructure encryption, HTTPS and TLS 1.2 only, no public blob access, no shared keys:
 Entra ID only), blob versioning and soft delete, a lifecycle policy for retention, one private
-container, a delete lock on prod; and a user-assigned identity whose federated credential
-trusts only the backup ServiceAccount, through the AKS OIDC issuer (Azure workload identity)."""
+container (with backup.lockDays a time-based retention policy on it), a delete lock on prod;
+and two user-assigned identities whose federated credentials each trust one ServiceAccount,
+through the AKS OIDC issuer (Azure workload identity): the backup's, with a custom role that
+writes and reads blobs but cannot delete one, and the restore's, which only reads."""
 
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ from components.backup.base import (
 from components.targets.aks import builtin_role
 
 CONTAINER = "backups"
-# Built-in role: Storage Blob Data Contributor (read, write, list blobs).
-BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+# Built-in role: Storage Blob Data Reader (read and list blobs).
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+# The backup writer's custom role: Storage Blob Data Contributor without any delete
+# (blobs/delete, deleteBlobVersion, permanentDelete), move or container management
+# (https://learn.microsoft.com/azure/role-based-access-control/permissions/storage).
+BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+WRITER_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/read"]
+WRITER_DATA_ACTIONS = [f"{BLOBS}/read", f"{BLOBS}/write", f"{BLOBS}/add/action"]
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 CONTAINER_SOFT_DELETE_DAYS = 7
 
@@ -112,6 +120,24 @@ class AzureBlobBackup(BackupDestination):
             public_access="None",
             opts=keep,
         )
+        if s.backup.lock_days:
+            # Container-level WORM, settable on a new or existing container (never the
+            # container's immutableStorageWithVersioning, which only a new container takes and
+            # would replace this one): a blob can be neither overwritten nor deleted until
+            # lockDays after its creation, by anyone
+            # (https://learn.microsoft.com/azure/storage/blobs/immutable-container-level-worm-policies).
+            # The policy is created unlocked; locking it is a deliberate step
+            # (docs/BACKUP_RESTORE.md). CloudNativePG writes to a container of its own.
+            storage.BlobContainerImmutabilityPolicy(
+                "backup-immutability",
+                account_name=self.account.name,
+                resource_group_name=group.name,
+                container_name=self.container.name,
+                immutability_policy_name="default",
+                immutability_period_since_creation_in_days=s.backup.lock_days,
+                allow_protected_append_writes=False,
+                opts=child,
+            )
         storage.ManagementPolicy(
             "backup-lifecycle",
             account_name=self.account.name,
@@ -134,43 +160,35 @@ class AzureBlobBackup(BackupDestination):
                 ),
             )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.identity = managedidentity.UserAssignedIdentity(
-            "backup-identity",
-            resource_group_name=group.name,
-            resource_name_=f"{s.cluster_name}-backup",
-            location=s.region,
-            tags=tags,
+        # --- identities: the backup pods write, the restore Job only reads ------------------
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOptions(parent=self, provider=provider)
+        )
+        writer = authorization.RoleDefinition(
+            "backup-writer-role",
+            role_name=f"pgAnalytics backup writer ({s.cluster_name}-backup-rg)",
+            description="Writes and reads pgAnalytics backups; cannot delete one.",
+            role_type="CustomRole",
+            scope=client.subscription_id.apply(lambda sub: f"/subscriptions/{sub}"),
+            assignable_scopes=[group.id],
+            permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
             opts=child,
         )
         issuer = args.target.cluster.oidc_issuer_profile.apply(
             lambda p: p.issuer_url if p else None
         )
-        ksa = self.service_account_name
-        subject = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"system:serviceaccount:{ns}:{ksa}"
+        common = {"group": group, "issuer": issuer, "tags": tags, "child": child}
+        # "backup-blob-writer" replaces the assignment of Storage Blob Data Contributor (which
+        # deletes) that this identity held before.
+        self.identity = self._federated_identity(
+            "backup", self.service_account_name, ("backup-blob-writer", writer.id), **common
         )
-        managedidentity.FederatedIdentityCredential(
-            "backup-federated-credential",
-            resource_group_name=group.name,
-            resource_name_=self.identity.name,
-            federated_identity_credential_resource_name="pganalytics-backup",
-            issuer=issuer,
-            subject=subject,
-            audiences=[TOKEN_AUDIENCE],
-            opts=child,
-        )
-        client = authorization.get_client_config_output(
-            opts=pulumi.InvokeOptions(parent=self, provider=provider)
-        )
-        authorization.RoleAssignment(
-            "backup-blob-data-contributor",
-            principal_id=self.identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
-            # The container only, not the account.
-            scope=self.container.id,
-            opts=child,
+        reader = builtin_role(client.subscription_id, BLOB_DATA_READER)
+        self.restore_identity = self._federated_identity(
+            "backup-restore",
+            self.restore_service_account_name,
+            ("backup-restore-blob-reader", reader),
+            **common,
         )
 
         self.bucket_name = self.container.name
@@ -186,6 +204,49 @@ class AzureBlobBackup(BackupDestination):
             "serviceAccount": {
                 "annotations": {"azure.workload.identity/client-id": self.client_id}
             },
+            "restore": {
+                "serviceAccount": {
+                    "annotations": {
+                        "azure.workload.identity/client-id": self.restore_identity.client_id
+                    }
+                }
+            },
             "podLabels": {"azure.workload.identity/use": "true"},
         }
         self._outputs()
+
+    def _federated_identity(self, name, service_account, role, *, group, issuer, tags, child):
+        """A user-assigned identity `<clusterName>-<name>` whose federated credential trusts
+        only `system:serviceaccount:<namespace>:<service_account>` (Azure workload identity),
+        with `role` (assignment name, role definition id) on the container only, not the
+        account."""
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-identity",
+            resource_group_name=group.name,
+            resource_name_=f"{self.settings.cluster_name}-{name}",
+            location=self.settings.region,
+            tags=tags,
+            opts=child,
+        )
+        managedidentity.FederatedIdentityCredential(
+            f"{name}-federated-credential",
+            resource_group_name=group.name,
+            resource_name_=identity.name,
+            federated_identity_credential_resource_name=f"pganalytics-{name.split('-')[-1]}",
+            issuer=issuer,
+            subject=pulumi.Output.from_input(self.namespace).apply(
+                lambda ns: f"system:serviceaccount:{ns}:{service_account}"
+            ),
+            audiences=[TOKEN_AUDIENCE],
+            opts=child,
+        )
+        assignment, definition = role
+        authorization.RoleAssignment(
+            assignment,
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=definition,
+            scope=self.container.id,
+            opts=child,
+        )
+        return identity

@@ -26,12 +26,13 @@ def chart_fullname(values: dict) -> str:
     return full[:40].rstrip("-")
 
 
-def backup_service_account(settings: Settings) -> str:
-    """The backup ServiceAccount the chart renders (`<fullname>-backup`): the only subject the
-    workload identity trusts, so it must follow name overrides."""
+def backup_service_account(settings: Settings, role: str = "backup") -> str:
+    """A ServiceAccount the chart renders: `<fullname>-backup` (the backup pods, which write)
+    or `<fullname>-restore` (the restore Job, which only reads). Each is the only subject its
+    workload identity trusts, so the names must follow name overrides."""
     from components import values as chart_values
 
-    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-backup"
+    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-{role}"
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BackupDestination(pulumi.ComponentResource):
         self.target = args.target
         self.namespace = args.namespace
         self.service_account_name = backup_service_account(args.settings)
+        self.restore_service_account_name = backup_service_account(args.settings, "restore")
 
     def _suffix(self, length: int) -> pulumi.Output[str]:
         """A random, lowercase suffix for globally unique names; kept for the life of the stack
