@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from components.capacity.data import DATA_DIR, table
 from components.settings.base import CHART_DIR, chart_values_file
 from tests.unit.harness import TARGETS, run_program, stack_config
 
@@ -27,3 +28,10 @@ def test_values_files_parse_as_the_pure_python_loader_parses_them(path):
     """chart_values_file uses libyaml's parser (30x faster on values.yaml): same data."""
     chart_values_file.cache_clear()
     assert chart_values_file(path.name) == (yaml.safe_load(path.read_text()) or {})
+
+
+@pytest.mark.parametrize("path", sorted(DATA_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_capacity_tables_parse_as_the_pure_python_loader_parses_them(path):
+    """The capacity tables (prices.yaml: 19 KB) go through libyaml's parser too: same data."""
+    table.cache_clear()
+    assert table(path.stem) == (yaml.safe_load(path.read_text()) or {})
