@@ -90,6 +90,10 @@ class Startup:
     top_ms: dict[str, list[tuple[str, float]]]  # target -> largest top-level packages (median)
     pip_list: Series  # the language host's package scan, once per pass
     empty_preview: Series  # `pulumi preview` of a program that only imports pulumi
+    # Seconds of the interpreter's exit after the program's imports: "as is", "frozen".
+    exit_s: dict[str, float] = field(default_factory=dict)
+    # Milliseconds to parse the chart's values.yaml: "pure Python", "libyaml".
+    values_yaml_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -220,6 +224,22 @@ def startup_section(st: Startup) -> list[str]:
         f"- `pulumi preview` of a program that only imports `pulumi` (same CLI, backend, "
         f"passphrase, venv): median {_s(st.empty_preview.median())} s, min "
         f"{_s(st.empty_preview.min())} s, CPU {_s(st.empty_preview.median('cpu'))} s",
+        *(
+            [
+                "- the interpreter's exit after the program's imports: "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in st.exit_s.items())
+            ]
+            if st.exit_s
+            else []
+        ),
+        *(
+            [
+                "- parsing the chart's values.yaml: "
+                + ", ".join(f"{k} {v:.0f} ms" for k, v in st.values_yaml_ms.items())
+            ]
+            if st.values_yaml_ms
+            else []
+        ),
         "",
     ]
     return lines
@@ -295,6 +315,8 @@ def load(path: Path) -> Report:
             {k: [tuple(x) for x in v] for k, v in st["top_ms"].items()},
             Series([Sample(**s) for s in st["pip_list"]]),
             Series([Sample(**s) for s in st["empty_preview"]]),
+            st.get("exit_s") or {},
+            st.get("values_yaml_ms") or {},
         )
     return Report(**data, modes=modes, scale=scale, startup=startup)
 

@@ -8,11 +8,15 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from bench import measure
 from bench.report import Startup
+from components.settings.base import YAML_LOADER
 from tests.e2e.engine import Engine, Project
 from tests.unit.harness import TARGETS, stack_config
 
@@ -40,6 +44,32 @@ def import_times(target: str) -> tuple[float, Counter, float]:
     return sum(groups.values()), groups, proc.sample.cpu
 
 
+# Imports what the program imports on the `existing` target, then exits: how long the
+# interpreter's exit takes after them, with the cyclic collector as it is and with those objects
+# frozen (what __main__.py does).
+EXIT_PROBE = """
+import gc, sys, time
+import pulumi_kubernetes as k8s
+k8s.core.v1.Namespace, k8s.apps.v1.Deployment, k8s.helm.v4.Chart
+import components.release, components.platform, components.settings
+if sys.argv[1] == "frozen":
+    gc.freeze()
+print(time.time(), flush=True)
+"""
+
+
+def exit_seconds(mode: str) -> float:
+    proc = measure.run([sys.executable, "-c", EXIT_PROBE, mode], cwd=ROOT)
+    return time.time() - float(proc.stdout.strip())
+
+
+def yaml_ms(loader) -> float:
+    text = (ROOT / "charts" / "pganalytics" / "values.yaml").read_text()
+    started = time.perf_counter()
+    yaml.load(text, Loader=loader)
+    return (time.perf_counter() - started) * 1000
+
+
 def empty_program(engine: Engine, tmp: Path) -> Project:
     """A project whose program only imports pulumi, with this repository's virtualenv."""
     project = Project(engine, tmp, "floor")
@@ -65,6 +95,11 @@ def startup(engine: Engine) -> Startup:
         names = {name for _, groups, _ in runs for name, _ in groups.most_common(4)}
         medians = {n: statistics.median(g.get(n, 0) for _, g, _ in runs) for n in names}
         top[target] = sorted(medians.items(), key=lambda kv: -kv[1])[:4]
+    exits = {mode: [exit_seconds(mode) for _ in range(RUNS)] for mode in ("as is", "frozen")}
+    parse = {
+        name: [yaml_ms(loader) for _ in range(RUNS)]
+        for name, loader in (("pure Python", yaml.SafeLoader), ("libyaml", YAML_LOADER))
+    }
     pip_list = measure.Series()
     for _ in range(RUNS):
         proc = measure.run([sys.executable, "-m", "pip", "list", "--format", "json"])
@@ -79,4 +114,12 @@ def startup(engine: Engine) -> Startup:
                 cwd=project.dir,
             )
             floor.add(proc.sample)
-    return Startup(imports, cpu, top, pip_list, floor)
+    return Startup(
+        imports,
+        cpu,
+        top,
+        pip_list,
+        floor,
+        {k: statistics.median(v) for k, v in exits.items()},
+        {k: statistics.median(v) for k, v in parse.items()},
+    )

@@ -42,6 +42,8 @@ def _report() -> report.Report:
         {"existing": [("pulumi", 300.0)]},
         _series(0.3),
         _series(2.0),
+        {"as is": 1.0, "frozen": 0.1},
+        {"pure Python": 100.0, "libyaml": 3.0},
     )
     return rep
 
