@@ -2,6 +2,20 @@
 
 This file only composes; each step lives in components/ (see docs/ARCHITECTURE.md).
 """
+# ruff: noqa: E402 (the two settings below must come before the imports)
+
+import gc
+import os
+
+# What every preview and update pays before and after its resources (docs/PERFORMANCE.md,
+# "Start-up"): no cyclic garbage collection while the SDKs' large modules load and the
+# resources register; at the end those objects are frozen, so neither a later collection nor
+# the interpreter's exit (about 1 s here) walks them again.
+gc.disable()
+# The v4 Chart returns each object it deploys as a resource reference; the SDK would rebuild
+# every one (a getResource call to the engine and the import of its kind's SDK module) for an
+# output this program never reads. Without resource references it holds their URNs.
+os.environ["PULUMI_DISABLE_RESOURCE_REFERENCES"] = "true"
 
 import pulumi
 
@@ -105,3 +119,7 @@ pulumi.export("estimatedMonthlyCost", sizing.estimate.output())
 # Read back by the next run.
 previous_record(settings, credentials.secret, release.claim_patches, volume_plan)
 record_cluster(target.record)
+
+# Everything is registered: see the top of this file.
+gc.freeze()
+gc.enable()

@@ -13,7 +13,7 @@ run last.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pulumi
@@ -24,6 +24,7 @@ from components.credentials import CREDENTIALS_VERSION_ANNOTATION
 
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+SERVICE = "kubernetes:core/v1:Service"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 ORPHAN_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
 SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
@@ -102,23 +103,28 @@ def _annotated(props: dict[str, Any], key: str, value: str) -> dict[str, Any]:
     return props
 
 
-def skip_claim_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-    """The provider's PVC await waits for phase Pending on a WaitForFirstConsumer class (the
-    cloud classes here) and Bound otherwise, so any update of a bound claim, e.g. a larger
-    request, would wait 5 minutes and fail. Kubernetes reports a resize in the claim's
-    conditions; nothing is gained by waiting."""
-    if args.type_ != PVC:
-        return None
-    return pulumi.ResourceTransformResult(
-        props=_annotated(args.props, SKIP_AWAIT_ANNOTATION, "true"), opts=args.opts
-    )
+# Kinds whose readiness await the provider skips (`pulumi.com/skipAwait`), and why:
+# - PersistentVolumeClaim: the await waits for phase Pending on a WaitForFirstConsumer class
+#   (the cloud classes here) and Bound otherwise, so any update of a bound claim, e.g. a larger
+#   request, would wait 5 minutes and fail. Kubernetes reports a resize in the claim's
+#   conditions; nothing is gained by waiting.
+# - Ingress: the await waits for `.status.loadBalancer`, which only an ingress controller
+#   fills: with controller `none`, on kind, or behind a controller without a LoadBalancer
+#   nothing ever does, and `pulumi up` would fail after its timeout.
+# - Service: the await (pkg/await/service.go) sleeps 10 s after every Endpoints event before
+#   it calls the Service settled, and succeeds without any ready endpoint: 10 s on the
+#   critical path of every `up` that creates or changes a Service, for no check. The pods
+#   behind every Service of the chart are those of a Deployment, StatefulSet or DaemonSet
+#   (tests/chart/test_invariants.py), whose awaits require every replica Ready, so the
+#   Service's EndpointSlices hold them as ready addresses when `pulumi up` returns
+#   (tests/e2e/test_readiness.py, with pods that turn Ready only seconds after scheduling).
+SKIP_AWAIT_TYPES = frozenset({PVC, INGRESS, SERVICE})
 
 
-def skip_ingress_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-    """Pulumi would wait for an Ingress's `.status.loadBalancer`, which only an ingress
-    controller fills: with controller `none`, on kind, or behind a controller without a
-    LoadBalancer nothing ever does, and `pulumi up` would fail after its timeout."""
-    if args.type_ != INGRESS:
+def skip_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """`pulumi.com/skipAwait` on the kinds of SKIP_AWAIT_TYPES (see there why); every other
+    kind keeps the provider's readiness await."""
+    if args.type_ not in SKIP_AWAIT_TYPES:
         return None
     return pulumi.ResourceTransformResult(
         props=_annotated(args.props, SKIP_AWAIT_ANNOTATION, "true"), opts=args.opts
@@ -179,3 +185,25 @@ def hide_secrets(secrets: frozenset[str]) -> Transform:
     """Marks as secret every rendered string that holds a value set with `--secret` in
     `pganalytics:chart.values` (the chart provider registers its objects with plain inputs)."""
     return _hiding(lambda props: hide_secret_strings(props, secrets))
+
+
+def chain(steps: Sequence[Transform]) -> Transform:
+    """`steps` as one transform, run in order on each child, each seeing what the previous
+    ones made of it. The engine calls every transform of a resource through its own RPC to
+    this program, with the child's full props each way: one callback per child instead of one
+    per step."""
+    steps = tuple(steps)
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        props, opts, changed = args.props, args.opts, False
+        for step in steps:
+            result = step(
+                pulumi.ResourceTransformArgs(
+                    custom=args.custom, type_=args.type_, name=args.name, props=props, opts=opts
+                )
+            )
+            if result is not None:
+                props, opts, changed = result.props, result.opts, True
+        return pulumi.ResourceTransformResult(props=props, opts=opts) if changed else None
+
+    return transform

@@ -4,7 +4,9 @@ every Kubernetes object is its own resource and a preview shows object-level dif
 Values: chart defaults < values-<stack>.yaml < target-derived < `pganalytics:chart.values`
 (see components/values.py). The chart waits only for what it really needs: the namespace,
 the credentials Secret, the StorageClass, schedulable nodes, and the ClusterIssuer when TLS
-is on; never for the load balancer's address (Ingresses carry `pulumi.com/skipAwait`).
+is on; never for the load balancer's address (Ingresses carry `pulumi.com/skipAwait`), nor
+for the provider's fixed 10 s Service settle (Services too: their pods are awaited through
+their workloads, see chart_transforms.SKIP_AWAIT_TYPES).
 
 Day 2 (docs/OPERATIONS.md): every object holding data is protected on a protected stack;
 StatefulSets with claims are deleted with orphan propagation; a credential rotation restarts
@@ -72,7 +74,8 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
                 parent=self,
                 provider=args.provider,
                 depends_on=args.depends_on,
-                transforms=_transforms(args),
+                # One callback per child for every step (see chart_transforms.chain).
+                transforms=[transforms.chain(_transforms(args))],
             ),
         )
         self.claim_patches = [
@@ -84,12 +87,9 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
 
 
 def _transforms(args: ReleaseArgs) -> list:
+    """The steps of the release's transform, in the order they run on each child."""
     s = args.settings
-    chosen = [
-        transforms.skip_ingress_await,
-        transforms.orphan_on_delete,
-        transforms.skip_claim_await,
-    ]
+    chosen = [transforms.skip_await, transforms.orphan_on_delete]
     if s.protect:
         chosen.append(transforms.protect_state(args.volumes.reshaped))
     if args.credentials_version:
@@ -118,7 +118,7 @@ def _grow_claim(
             "annotations": {
                 # The claim's request is owned by the StatefulSet controller: take it over.
                 "pulumi.com/patchForce": "true",
-                # A resize shows in the claim's conditions; see chart_transforms.skip_claim_await.
+                # A resize shows in the claim's conditions; see chart_transforms.SKIP_AWAIT_TYPES.
                 transforms.SKIP_AWAIT_ANNOTATION: "true",
             },
         },

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from components.settings.base import YAML_LOADER
 from components.volumes import quantity_bytes
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -17,7 +18,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 @cache
 def table(name: str) -> dict:
     """data/<name>.yaml as a dict."""
-    return yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text()) or {}
+    return yaml.load((DATA_DIR / f"{name}.yaml").read_text(), Loader=YAML_LOADER) or {}
 
 
 _CPU = re.compile(r"([0-9.]+)(m?)")

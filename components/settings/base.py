@@ -54,6 +54,11 @@ def values_file_shown(name: str) -> str:
     """A values file as messages name it, relative to the project."""
     return name if "/" in name else f"charts/pganalytics/{name}"
 
+# libyaml's parser when PyYAML was built with it (its wheels are): the chart's values.yaml
+# parses in about 3 ms instead of 100 ms with the pure-Python one, on every preview and up.
+# Same constructor (safe), so the same data.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @cache
 def chart_values_file(name: str) -> dict:
@@ -61,7 +66,7 @@ def chart_values_file(name: str) -> dict:
     absent or not a map. The one reader of these files, for the settings and the release
     values."""
     path = values_file_path(name) if name else None
-    data = yaml.safe_load(path.read_text()) if path and path.is_file() else None
+    data = yaml.load(path.read_text(), Loader=YAML_LOADER) if path and path.is_file() else None
     return data if isinstance(data, dict) else {}
 
 

@@ -67,3 +67,29 @@ def objects_in_cluster(cluster: Cluster, namespace: str, kinds: set[str]) -> set
     for item in listing.get("items", []):
         found.add((item["kind"], namespace, item["metadata"]["name"]))
     return found
+
+
+def services_not_ready(cluster: Cluster, namespace: str) -> list[str]:
+    """Why each Service with a selector in `namespace` is not ready (empty when all are): its
+    EndpointSlices must hold a ready address and, unless the Service publishes not-ready
+    addresses on purpose, no address that is not ready (what the provider's Service await
+    waited for, plus the ready address it did not require)."""
+    services = cluster.kubectl_json("get", "services", "-n", namespace)["items"]
+    slices = cluster.kubectl_json("get", "endpointslices.discovery.k8s.io", "-n", namespace)
+    ready: dict[str, int] = {}
+    not_ready: dict[str, int] = {}
+    for s in slices["items"]:
+        name = s["metadata"].get("labels", {}).get("kubernetes.io/service-name", "")
+        for endpoint in s.get("endpoints") or []:
+            counts = ready if endpoint.get("conditions", {}).get("ready") else not_ready
+            counts[name] = counts.get(name, 0) + 1
+    reasons = []
+    for svc in services:
+        name, spec = svc["metadata"]["name"], svc["spec"]
+        if not spec.get("selector"):
+            continue
+        if not ready.get(name):
+            reasons.append(f"Service {name}: no ready address in its EndpointSlices")
+        elif not_ready.get(name) and not spec.get("publishNotReadyAddresses"):
+            reasons.append(f"Service {name}: {not_ready[name]} address(es) not ready")
+    return reasons

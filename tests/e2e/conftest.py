@@ -2,8 +2,9 @@
 tier's control plane (tests/cluster/harness.py: kube-apiserver with PodSecurity admission,
 KWOK nodes), with a throwaway local backend and passphrase per stack.
 
-One control plane serves the whole session: each test module deploys into its own namespace
-and removes what it made. Every test here is in the xdist group "e2e" (one worker). When the
+One control plane serves the whole session (test_readiness.py starts a second one of its own,
+whose pods turn Ready late): each test module deploys into its own namespace and removes what
+it made. Every test here is in the xdist group "e2e" (one worker). When the
 engine or the cluster cannot be built or started, every test fails with the reason.
 """
 
@@ -72,6 +73,16 @@ def stack_config(stack_file: str, **overrides) -> dict:
     for key, value in overrides.items():
         config[f"pganalytics:{key}"] = value
     return config
+
+
+def dev_stack(new_project, cluster, namespace: str) -> Project:
+    """A dev stack on `cluster` deploying into `namespace` (new_project: the fixture below)."""
+    project = new_project("dev")
+    project.init(
+        stack_config("Pulumi.dev.yaml", chart={"namespace": namespace}),
+        {"pganalytics:kubeconfig": cluster.inline_kubeconfig()},
+    )
+    return project
 
 
 @pytest.fixture(scope="module")

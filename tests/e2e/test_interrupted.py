@@ -10,22 +10,13 @@ from collections import Counter
 import pytest
 
 from .checks import objects_in_cluster, secret_data, wait_for
-from .conftest import stack_config
+from .conftest import dev_stack
 
 NAMESPACE = "pga-e2e-interrupted"
 OUTAGE_NAMESPACE = "pga-e2e-outage"
 FORCE = {"PULUMI_K8S_ENABLE_PATCH_FORCE": "true"}
 SECRET = "pganalytics-credentials"
 INSTANCE = "app.kubernetes.io/instance=pganalytics"
-
-
-def dev_stack(new_project, cluster, namespace):
-    project = new_project("dev")
-    project.init(
-        stack_config("Pulumi.dev.yaml", chart={"namespace": namespace}),
-        {"pganalytics:kubeconfig": cluster.inline_kubeconfig()},
-    )
-    return project
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,11 @@ stack x target is the robust way to run the program many times.
 Input (stdin, JSON): {"stack": "dev", "config": {"pganalytics:target": "aws", ...},
 "secret_keys": [...], "preview": true, "previous_outputs": {...}, "fail_types": [...], and
 optionally "invokes": {token: result} (a run's own data-source answers),
-"ambient_kubeconfig": text and "http": {url part: [bodies]} (the cloud's answers to the HTTP
-calls the program makes itself)}. Output (stdout, JSON): {"resources": [...], "invokes":
-[{token, args}], "outputs": {...}, "error": null | "...", "http": [{url, authorized}]}.
+"ambient_kubeconfig": text, "http": {url part: [bodies]} (the cloud's answers to the HTTP
+calls the program makes itself) and "report_modules": true (add "modules": the top-level
+packages imported by the end of the run)}. Output (stdout, JSON): {"resources": [...],
+"invokes": [{token, args}], "outputs": {...}, "error": null | "...", "http": [{url,
+authorized}]}.
 """
 
 from __future__ import annotations
@@ -460,15 +462,18 @@ def main() -> None:
             }
         except Exception as exc:
             error = error or f"output {key}: {exc}"
+    result = {
+        "resources": monitor.records,
+        "invokes": mocks_.calls,
+        "outputs": outputs,
+        "error": error,
+        "error_type": error_type,
+        "http": http_calls,
+    }
+    if spec.get("report_modules"):
+        result["modules"] = sorted({name.split(".")[0] for name in sys.modules})
     json.dump(
-        {
-            "resources": monitor.records,
-            "invokes": mocks_.calls,
-            "outputs": outputs,
-            "error": error,
-            "error_type": error_type,
-            "http": http_calls,
-        },
+        result,
         sys.stdout,
         indent=1,
         default=repr,

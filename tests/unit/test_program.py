@@ -497,9 +497,9 @@ def test_chart_dependencies_are_only_the_real_ones(stack, target):
     assert set(chart["dependencies"]) == expected
     # Never the load balancer: the app deploys while the address is still pending.
     assert not any("traefik" in d for d in chart["dependencies"])
-    # skip_ingress_await, orphan_on_delete and skip_claim_await always, protect_state on
-    # protected stacks (tests/unit/test_protection.py).
-    assert chart["transforms"] == (4 if PROTECTED[stack] else 3)
+    # One transform callback per child, whatever the number of steps it runs (skip_await and
+    # orphan_on_delete always, protect_state on protected stacks: tests/unit/test_protection.py).
+    assert chart["transforms"] == 1
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -519,11 +519,11 @@ def test_stateful_resources_protected_per_stack(stack):
         assert protected == set()
 
 
-def test_ingress_await_transform_marks_only_ingresses():
+def test_skip_await_marks_only_claims_ingresses_and_services():
     import pulumi
 
     from components.chart_transforms import SKIP_AWAIT_ANNOTATION as SKIP_AWAIT
-    from components.chart_transforms import skip_ingress_await
+    from components.chart_transforms import skip_await
 
     def args(type_, props):
         return pulumi.ResourceTransformArgs(
@@ -531,14 +531,21 @@ def test_ingress_await_transform_marks_only_ingresses():
         )
 
     ingress = {"metadata": {"name": "api", "annotations": {"a": "b"}}, "spec": {}}
-    hit = skip_ingress_await(args("kubernetes:networking.k8s.io/v1:Ingress", ingress))
+    hit = skip_await(args("kubernetes:networking.k8s.io/v1:Ingress", ingress))
     assert hit is not None
     assert hit.props["metadata"]["annotations"] == {"a": "b", SKIP_AWAIT: "true"}
     assert hit.props["metadata"]["name"] == "api" and hit.props["spec"] == {}
     assert ingress["metadata"]["annotations"] == {"a": "b"}  # the input is not mutated
-    bare = skip_ingress_await(args("kubernetes:networking.k8s.io/v1:Ingress", {}))
-    assert bare is not None and bare.props["metadata"]["annotations"] == {SKIP_AWAIT: "true"}
-    assert skip_ingress_await(args("kubernetes:core/v1:Service", {"metadata": {}})) is None
+    for type_ in ("kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim"):
+        bare = skip_await(args(type_, {}))
+        assert bare is not None and bare.props["metadata"]["annotations"] == {SKIP_AWAIT: "true"}
+    for type_ in (
+        "kubernetes:apps/v1:StatefulSet",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:batch/v1:Job",
+    ):
+        assert skip_await(args(type_, {"metadata": {}})) is None, type_
 
 
 def test_controller_none_uses_the_clusters_own_ingress_controller():

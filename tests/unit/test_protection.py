@@ -4,6 +4,7 @@ program's own credentials under mocks."""
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components import chart_transforms as transforms
@@ -74,8 +75,43 @@ def test_dev_protects_nothing_but_still_orphans_pods():
         has_claims = child.type_ == STS and child.props["spec"].get("volumeClaimTemplates")
         assert orphan == ("orphan" if has_claims else None), child.name
         skip = annotations.get(transforms.SKIP_AWAIT_ANNOTATION)
-        # Claims and Ingresses only: nothing else may skip the provider's readiness await.
-        assert skip == ("true" if child.type_ in (PVC, transforms.INGRESS) else None), child.name
+        # Claims, Ingresses and Services only (chart_transforms.SKIP_AWAIT_TYPES): the
+        # workloads keep the provider's readiness await.
+        skipped = (PVC, transforms.INGRESS, transforms.SERVICE)
+        assert skip == ("true" if child.type_ in skipped else None), child.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_one_callback_runs_every_step_in_order(stack):
+    """The release registers chart_transforms.chain of its steps: each child comes out as the
+    steps, run one after another, make it; None (no change) when no step touches it."""
+    args = ReleaseArgs(
+        settings=settings_for(stack, ALL_VOLUMES),
+        provider=None,
+        namespace="pganalytics",
+        credentials_version="v2",
+    )
+    steps = _transforms(args)
+    one_callback = transforms.chain(steps)
+    untouched = 0
+    for child in chart_children(args.settings):
+        expected_props, expected_opts = apply(steps, child)
+        result = one_callback(
+            pulumi.ResourceTransformArgs(
+                custom=True,
+                type_=child.type_,
+                name=child.name,
+                props=child.props,
+                opts=pulumi.ResourceOptions(),
+            )
+        )
+        if result is None:
+            untouched += 1
+            assert expected_props is child.props, child.name
+            continue
+        assert result.props == expected_props, child.name
+        assert bool(result.opts.protect) == bool(expected_opts.protect), child.name
+    assert untouched, "every child changed: the None case went untested"
 
 
 def test_a_growing_statefulset_is_unprotected_for_that_update_only():
