@@ -19,12 +19,12 @@
 - name: PGSSLMODE
   value: {{ include "pganalytics.database.sslMode" . | quote }}
 - name: PGUSER
-  value: {{ ternary "postgres" (include "pganalytics.database.user" .) .Values.timescaledb.enabled | quote }}
+  value: {{ ternary "postgres" (include "pganalytics.database.user" .) (eq (include "pganalytics.database.owned" .) "true") | quote }}
 - name: PGPASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "pganalytics.database.secretName" . }}
-      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled }}
+      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) (eq (include "pganalytics.database.owned" .) "true") }}
 - name: PGDATABASE
   value: postgres
 {{- end -}}
