@@ -5,7 +5,7 @@ This file only composes; each step lives in components/ (see docs/ARCHITECTURE.m
 
 import pulumi
 
-from components import volumes
+from components import database, volumes
 from components.backup import build_backup
 from components.credentials import (
     Credentials,
@@ -30,6 +30,8 @@ settings = load_settings(chart_check=chart_problems)
 previous = read_previous_state()
 volume_plan = volumes.plan(settings, previous)
 check_rotation(settings, previous.rotation)
+# A protected stack does not leave its bundled database by a plain config change.
+database.check_mode_change(settings, previous)
 rotating = rotating_keys(settings.credentials.rotation, previous.rotation)
 
 target = build_target(settings)
@@ -52,6 +54,7 @@ credentials = Credentials(
         protect=settings.protect,
         rotation=settings.credentials.rotation,
         rotating=rotating,
+        role_secrets=database.role_secrets(settings),
     ),
 )
 
@@ -72,6 +75,8 @@ if backup is not None:
     release_deps.append(backup)
 if snapshot_class is not None:
     release_deps.append(snapshot_class)
+# The CloudNativePG operator, its CRDs and the Barman Cloud plugin, when the program installs them.
+release_deps += platform.database_operator
 
 release = PgAnalyticsRelease(
     "pganalytics",
@@ -82,6 +87,7 @@ release = PgAnalyticsRelease(
         depends_on=release_deps,
         backup_values=backup.chart_values if backup else None,
         snapshot_values=snapshot_values(snapshot_class),
+        cnpg_values=backup.cnpg_values if backup else None,
         credentials_version=credentials.version,
         volumes=volume_plan,
     ),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import chart_secrets
+from components import chart_secrets, database
 from components import chart_transforms as transforms
 from components import values as chart_values
 from components.settings import RELEASE_NAME, Settings
@@ -37,6 +37,9 @@ class ReleaseArgs:
     backup_values: dict | None = None
     # `volumeSnapshots` values: the program's VolumeSnapshotClass (components/snapshots.py).
     snapshot_values: dict | None = None
+    # `cloudnativepg` values derived from the backup destination: where the Cluster archives,
+    # its instances' identity (components/backup/); may hold Outputs.
+    cnpg_values: dict | None = None
     # credentials.version: None until a credential is rotated.
     credentials_version: str | None = None
     # What this update does to the volumes (volumes.plan).
@@ -50,7 +53,11 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
         # What the program derives (bucket, identity, snapshot class) goes over the config.
-        derived = {"backup": args.backup_values, "volumeSnapshots": args.snapshot_values}
+        derived = {
+            "backup": args.backup_values,
+            "volumeSnapshots": args.snapshot_values,
+            "cloudnativepg": args.cnpg_values,
+        }
         self.values = chart_values.overlay(
             chart_values.merged_values(s), {k: v for k, v in derived.items() if v}
         )
@@ -89,7 +96,12 @@ def _transforms(args: ReleaseArgs) -> list:
         transforms.skip_claim_await,
     ]
     if s.protect:
-        chosen.append(transforms.protect_state(args.volumes.reshaped))
+        unprotected = args.volumes.reshaped
+        if s.database.migrate_from_bundled:
+            # The documented move to CloudNativePG: the bundled StatefulSet may go (its claim
+            # stays), docs/BACKUP_RESTORE.md.
+            unprotected = unprotected | {database.bundled_statefulset(args.settings)}
+        chosen.append(transforms.protect_state(unprotected))
     if args.credentials_version:
         chosen.append(transforms.restart_on_rotation(args.credentials_version))
     secrets = chart_secrets.secret_strings(s.chart.values, s.chart_secret_paths)

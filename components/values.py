@@ -17,6 +17,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from components import database
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
 from components.settings.base import chart_values_file
 from components.settings.credentials import rotation_version
@@ -87,7 +88,8 @@ def derived_values(settings: Settings) -> dict[str, Any]:
     if settings.chart.image_tag:
         values["backend"]["image"] = {"tag": settings.chart.image_tag}
         values["collector"] = {"image": {"tag": settings.chart.image_tag}}
-    return values
+    # The database mode: bundled StatefulSet, CloudNativePG Cluster or external server.
+    return deep_merge(values, database.chart_values(settings))
 
 
 def merged_values(settings: Settings, include_defaults: bool = False) -> dict[str, Any]:

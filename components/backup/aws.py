@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -65,6 +66,35 @@ def writer_policy(bucket_arn: str) -> str:
                         "s3:ListMultipartUploadParts",
                     ],
                     "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                },
+            ],
+        }
+    )
+
+
+def archiver_policy(bucket_arn: str) -> str:
+    """The CloudNativePG instances under cnpg/: archive WAL and base backups, read them back for a
+    restore, and delete what barman's retention policy expires; nothing outside the prefix."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": [f"{CNPG_PREFIX}/*", CNPG_PREFIX]}},
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:PutObject",
+                        "s3:GetObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    "Resource": f"{bucket_arn}/{CNPG_PREFIX}/*",
                 },
             ],
         }
@@ -191,6 +221,8 @@ class S3Backup(BackupDestination):
 
         self.bucket_name = self.bucket.bucket
         self.role_arn = self.role.arn
+        if self.cnpg:
+            self._cnpg_identity(args, child, tags)
         self.chart_values = {
             "destination": {
                 "type": "s3",
@@ -201,3 +233,40 @@ class S3Backup(BackupDestination):
             "networkPolicy": {"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
         }
         self._outputs()
+
+    def _cnpg_identity(self, args: BackupArgs, child: pulumi.ResourceOptions, tags: dict) -> None:
+        """An IAM role only the Cluster's ServiceAccount may use (EKS Pod Identity), allowed
+        under cnpg/ only; the plugin's barman-cloud finds it through the pod's credentials."""
+        s = args.settings
+        role = aws.iam.Role(
+            "cnpg-role",
+            name=f"{s.cluster_name}-cnpg",
+            assume_role_policy=POD_IDENTITY_TRUST,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            "cnpg-bucket-access",
+            role=role.id,
+            policy=self.bucket.arn.apply(archiver_policy),
+            opts=child,
+        )
+        aws.eks.PodIdentityAssociation(
+            "cnpg-pod-identity",
+            cluster_name=args.target.cluster_name,
+            namespace=args.namespace,
+            service_account=self.cnpg_service_account,
+            role_arn=role.arn,
+            tags=tags,
+            opts=child,
+        )
+        destination = self.bucket.bucket.apply(lambda b: f"s3://{b}/{CNPG_PREFIX}")
+        self.cnpg_values = {
+            "backup": self._cnpg_backup(
+                destination,
+                "s3",
+                s3={"inheritFromIAMRole": True, "region": s.region},
+                retentionDays=s.backup.retention_days,
+                networkPolicy={"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
+            )
+        }

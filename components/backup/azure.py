@@ -11,6 +11,7 @@ from pulumi_azure_native import authorization, managedidentity, resources, stora
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -176,6 +177,8 @@ class AzureBlobBackup(BackupDestination):
         self.bucket_name = self.container.name
         self.account_name = self.account.name
         self.client_id = self.identity.client_id
+        if self.cnpg:
+            self._cnpg_identity(args, child, group, issuer, client, tags)
         self.chart_values = {
             "destination": {
                 "type": "azureblob",
@@ -189,3 +192,50 @@ class AzureBlobBackup(BackupDestination):
             "podLabels": {"azure.workload.identity/use": "true"},
         }
         self._outputs()
+
+    def _cnpg_identity(self, args, child, group, issuer, client, tags) -> None:
+        """A user-assigned identity federated with the Cluster's ServiceAccount only (Azure
+        workload identity), Storage Blob Data Contributor on the container (barman's retention
+        deletes what it expires)."""
+        s = args.settings
+        identity = managedidentity.UserAssignedIdentity(
+            "cnpg-identity",
+            resource_group_name=group.name,
+            resource_name_=f"{s.cluster_name}-cnpg",
+            location=s.region,
+            tags=tags,
+            opts=child,
+        )
+        ksa = self.cnpg_service_account
+        managedidentity.FederatedIdentityCredential(
+            "cnpg-federated-credential",
+            resource_group_name=group.name,
+            resource_name_=identity.name,
+            federated_identity_credential_resource_name="pganalytics-cnpg",
+            issuer=issuer,
+            subject=pulumi.Output.from_input(args.namespace).apply(
+                lambda ns: f"system:serviceaccount:{ns}:{ksa}"
+            ),
+            audiences=[TOKEN_AUDIENCE],
+            opts=child,
+        )
+        authorization.RoleAssignment(
+            "cnpg-blob-data-contributor",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
+            scope=self.container.id,
+            opts=child,
+        )
+        destination = pulumi.Output.all(self.account.name, self.container.name).apply(
+            lambda a: f"https://{a[0]}.blob.core.windows.net/{a[1]}/{CNPG_PREFIX}"
+        )
+        self.cnpg_values = {
+            "backup": self._cnpg_backup(
+                destination, "azure", retentionDays=s.backup.retention_days
+            ),
+            "serviceAccount": {
+                "annotations": {"azure.workload.identity/client-id": identity.client_id}
+            },
+            "podLabels": {"azure.workload.identity/use": "true"},
+        }

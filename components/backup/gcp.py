@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -111,6 +112,8 @@ class GcsBackup(BackupDestination):
 
         self.bucket_name = self.bucket.name
         self.service_account_email = self.service_account.email
+        if self.cnpg:
+            self._cnpg_identity(args, child)
         self.chart_values = {
             "destination": {"type": "gcs", "bucket": self.bucket_name, "prefix": BACKUP_PREFIX},
             "serviceAccount": {
@@ -119,3 +122,53 @@ class GcsBackup(BackupDestination):
             "networkPolicy": {"extraEgress": [METADATA_EGRESS]},
         }
         self._outputs()
+
+    def _cnpg_identity(self, args: BackupArgs, child: pulumi.ResourceOptions) -> None:
+        """A Google service account only the Cluster's ServiceAccount may impersonate (GKE
+        Workload Identity), with object read/write/delete under cnpg/ and the bucket listing
+        barman needs."""
+        s = args.settings
+        project = s.gcp_project
+        account = gcp.serviceaccount.Account(
+            "cnpg-service-account",
+            account_id=f"{s.cluster_name[:26].rstrip('-')}-pg",
+            display_name=f"pgAnalytics database WAL archive ({s.cluster_name})",
+            project=project,
+            opts=child,
+        )
+        gcp.storage.BucketIAMMember(
+            "cnpg-object-user",
+            bucket=self.bucket.name,
+            role="roles/storage.objectUser",
+            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
+            condition={
+                "title": "cnpg-prefix",
+                "description": "the WAL archive and base backups, and listing the bucket",
+                "expression": self.bucket.name.apply(
+                    lambda b: (
+                        f'resource.name.startsWith("projects/_/buckets/{b}/objects/'
+                        f'{CNPG_PREFIX}/") || resource.type == "storage.googleapis.com/Bucket"'
+                    )
+                ),
+            },
+            opts=child,
+        )
+        ksa = self.cnpg_service_account
+        gcp.serviceaccount.IAMMember(
+            "cnpg-workload-identity",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=pulumi.Output.from_input(args.namespace).apply(
+                lambda ns: f"serviceAccount:{project}.svc.id.goog[{ns}/{ksa}]"
+            ),
+            opts=child,
+        )
+        self.cnpg_values = {
+            "backup": self._cnpg_backup(
+                self.bucket.name.apply(lambda b: f"gs://{b}/{CNPG_PREFIX}"),
+                "gcs",
+                retentionDays=s.backup.retention_days,
+                networkPolicy={"extraEgress": [METADATA_EGRESS]},
+            ),
+            "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": account.email}},
+        }
