@@ -142,6 +142,9 @@ class ArchivingServer(PostgresServer):
             str(self.port),
             "--user",
             SUPERUSER,
+            # Not waiting for the next spread checkpoint (up to checkpoint_timeout x 0.9): the
+            # figures then time the copy, not the wait.
+            "--immediate-checkpoint",
             self.destination,
             SERVER_NAME,
         )
