@@ -121,8 +121,8 @@ def test_no_backup_no_archive():
 
 
 def test_recovery_bootstraps_from_the_object_store():
-    objs = cnpg(cloudnativepg={"clusterName": "pganalytics-db-2", "recovery": {
-        "enabled": True, "sourceClusterName": CLUSTER, "targetTime": "2026-01-01T02:15:00Z"}})  # fmt: skip
+    recovery = {"enabled": True, "sourceClusterName": CLUSTER, "targetTime": "2026-01-01T02:15:00Z"}
+    objs = cnpg(cloudnativepg={"clusterName": "pganalytics-db-2", "recovery": recovery})
     spec = one(objs, "Cluster")["spec"]
     assert "initdb" not in spec["bootstrap"]
     assert spec["bootstrap"]["recovery"] == {
@@ -164,7 +164,7 @@ def test_network_policies_open_the_operator_and_pooler_flows():
                for p in pooler["ingress"][0]["from"]]  # fmt: skip
     assert sources == ["backend"]
     backend = policies[f"{P}-backend"]
-    to_db = [r for r in backend["egress"] if any(5432 == p.get("port") for p in r["ports"])]
+    to_db = [r for r in backend["egress"] if any(p.get("port") == 5432 for p in r["ports"])]
     selectors = [t["podSelector"]["matchLabels"] for r in to_db for t in r["to"]]
     assert {"cnpg.io/poolerName": f"{CLUSTER}-pooler"} in selectors
 
@@ -172,7 +172,8 @@ def test_network_policies_open_the_operator_and_pooler_flows():
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"cloudnativepg": {"pooler": {"maxClientConn": 500}}}, "cloudnativepg.pooler.maxClientConn"),
+        ({"cloudnativepg": {"pooler": {"maxClientConn": 500}}},
+         "cloudnativepg.pooler.maxClientConn"),
         ({"cloudnativepg": {"parameters": {"max_connections": "50"}}},
          "cloudnativepg.parameters.max_connections"),
         ({"cloudnativepg": {"recovery": {"enabled": True}}}, "recovery.sourceClusterName"),
@@ -193,5 +194,5 @@ def test_refused(extra, message):
 def test_schema_refuses_an_unknown_pool_mode_and_key():
     with pytest.raises(HelmError, match="poolMode"):
         cnpg(cloudnativepg={"pooler": {"poolMode": "statement"}})
-    with pytest.raises(HelmError, match="instancez|additional"):
+    with pytest.raises(HelmError, match=r"instancez|additional"):
         cnpg(cloudnativepg={"instancez": 3})
