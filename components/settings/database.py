@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
 from components.settings.base import Flag, Model, Namespace, Text, owned_namespace
-from components.settings.checks import Problems, fail
+from components.settings.checks import NAMESPACE, Problems, fail
 
 CNPG_NAMESPACE = "cnpg-system"
 CLUSTER_NAME = re.compile(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?")
@@ -95,7 +95,9 @@ class Restore(Model):
     def _source(self) -> Restore:
         if (self.target_time or self.backup_id) and not self.from_cluster:
             why = "is required with restore.targetTime or restore.backupId (whose backups?)"
-            fail(why, "pganalytics-db", key="fromCluster")
+            fix = (f"pulumi config set --path {NAMESPACE}:database.restore.fromCluster "
+                   "<clusterName of the cluster whose backups to read>")  # fmt: skip
+            fail(why, key="fromCluster", fix=fix)
         return self
 
 
