@@ -69,7 +69,10 @@ def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
     from components import values as chart_values
 
     values = chart_values.merged_values(settings, include_defaults=True)
-    if (values.get("timescaledb") or {}).get("enabled", True):
+    owned = (values.get("timescaledb") or {}).get("enabled", True) or (
+        values.get("cloudnativepg") or {}
+    ).get("enabled", False)
+    if owned:  # the bundled or the CloudNativePG database: its passwords are these
         return
     rotating = rotating_keys(settings.credentials.rotation, previous)
     problems = []
