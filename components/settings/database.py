@@ -110,6 +110,8 @@ class Database(Model):
     PostgreSQL (chart.values.externalDatabase). A protected stack does not switch from bundled
     to cloudnativepg by a plain config change (docs/BACKUP_RESTORE.md, migration)."""
     operator: Operator = Field(default_factory=dict)
+    """cloudnativepg: the operator and the Barman Cloud plugin: install (true) and namespace
+    (cnpg-system)."""
     cluster_name: Text = ""
     """cloudnativepg: name of the Cluster and of its backups in the bucket; empty:
     pganalytics-db. A restore creates a cluster of another name."""
@@ -123,6 +125,8 @@ class Database(Model):
     """cloudnativepg: seconds after which a WAL segment is archived even if not full: the data
     at risk on the loss of the primary's zone, at most 300 (5 minutes)."""
     restore: Restore = Field(default_factory=dict)
+    """cloudnativepg: create the cluster from the bucket: fromCluster, targetTime, backupId
+    (docs/BACKUP_RESTORE.md)."""
     migrate_from_bundled: Flag = False
     """A protected stack moving from bundled to cloudnativepg (docs/BACKUP_RESTORE.md): set it
     while still bundled (the bundled StatefulSet loses its protection, its volume stays), take
