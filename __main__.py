@@ -5,7 +5,7 @@ This file only composes; each step lives in components/ (see docs/ARCHITECTURE.m
 
 import pulumi
 
-from components import database, volumes
+from components import capacity, database, volumes
 from components.backup import build_backup
 from components.credentials import (
     Credentials,
@@ -25,6 +25,11 @@ from components.values import problems as chart_problems
 # Fails here, before any resource, with one message listing every bad key (the chart's
 # schema verdict on pganalytics:chart.values included).
 settings = load_settings(chart_check=chart_problems)
+# Capacity and cost, before any resource too: pods that cannot be scheduled on the node pool at
+# its maximum are refused with the key to change; the estimate is a preview line and an output.
+sizing = capacity.assess(settings)
+capacity.raise_problems(settings, sizing)
+capacity.log(sizing)
 # Day 2: what the last update left live. A shrink or a StorageClass change of a live volume
 # fails here too, before any resource.
 previous = read_previous_state()
@@ -99,7 +104,9 @@ pulumi.export("kubeconfig", pulumi.Output.secret(target.kubeconfig))
 pulumi.export("namespace", platform.namespace)
 pulumi.export("apiUrl", settings.api_url)
 pulumi.export("grafanaUrl", settings.grafana_url)
+pulumi.export("appUrl", settings.app_url)
 pulumi.export("ingressAddress", platform.ingress_address)
 pulumi.export("backupBucket", backup.bucket_name if backup else None)
+pulumi.export("estimatedMonthlyCost", sizing.estimate.output())
 # Read back by the next run.
 previous_record(settings, credentials.secret, release.claim_patches, volume_plan)

@@ -53,6 +53,12 @@ def lb_address(status) -> str:
     return getattr(ingress[0], "hostname", None) or getattr(ingress[0], "ip", None) or ""
 
 
+def traefik_replicas(settings: Settings) -> int:
+    """Traefik pods: two on a protected stack (a node drain keeps one serving), else one. The
+    capacity check counts the same number (components/capacity/)."""
+    return 2 if settings.protect else 1
+
+
 def pinned_release(
     chart: tuple[str, str, str],
     namespace: k8s.core.v1.Namespace,
@@ -179,7 +185,7 @@ class Platform(pulumi.ComponentResource):
             # every cloud's load balancer then health-checks the Service's
             # healthCheckNodePort (served by kube-proxy), not the controller's own ports.
             service["spec"] = {"externalTrafficPolicy": "Local"}
-        replicas = 2 if s.protect else 1
+        replicas = traefik_replicas(s)
         values = {
             "deployment": {"replicas": replicas},
             "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},

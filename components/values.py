@@ -17,7 +17,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from components import database
+from components import budget, database
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
 from components.settings.base import chart_values_file
 from components.settings.credentials import rotation_version
@@ -63,7 +63,11 @@ def derived_values(settings: Settings) -> dict[str, Any]:
         "global": {"storageClass": settings.storage.class_name},
         "backend": {
             "auth": {"existingSecret": CREDENTIALS_SECRET},
-            "config": {"apiBaseUrl": settings.api_url, "frontendUrl": settings.api_url},
+            # FRONTEND_URL: the web UI when it is deployed, else the API.
+            "config": {
+                "apiBaseUrl": settings.api_url,
+                "frontendUrl": settings.app_url or settings.api_url,
+            },
         },
         "timescaledb": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
         "redis": {"auth": {"existingSecret": CREDENTIALS_SECRET}},
@@ -74,6 +78,7 @@ def derived_values(settings: Settings) -> dict[str, Any]:
             "tls": {"enabled": ing.tls, "clusterIssuer": ing.cluster_issuer},
             "api": {"host": ing.api_host},
             "grafana": {"host": ing.grafana_host},
+            "frontend": {"host": ing.frontend_host},
         },
     }
     if ing.enabled:
@@ -119,15 +124,6 @@ def _path_of(error) -> str:
     return ".".join(parts)
 
 
-def _defined(tree: dict, dotted: str) -> bool:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     schema = _schema()
     if schema is None:
@@ -139,7 +135,7 @@ def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
         path = _path_of(error)
         message = error.message if len(error.message) < 160 else error.message[:157] + "..."
-        if path and _defined(overrides, path):
+        if path and budget.defined(overrides, path):
             problems.append(
                 f"{NAMESPACE}:chart.values.{path} is rejected by the chart schema ({message}); "
                 f"fix: pulumi config rm --path {NAMESPACE}:chart.values.{path} "
@@ -172,7 +168,9 @@ def problems(settings: Settings | None, values_file: str, overrides: dict) -> li
 
 
 def validate(settings: Settings) -> list[str]:
-    """Problems the chart's values.schema.json finds in the fully merged values, each naming
-    the config key (or values file) responsible and how to fix it."""
+    """Problems the chart's values.schema.json finds in the fully merged values, then (when it
+    finds none) a connection budget above the database's max_connections, each naming the
+    config key (or values file) responsible and how to fix it."""
     merged = merged_values(settings, include_defaults=True)
-    return _check(merged, settings.chart.values, settings.chart.values_file)
+    found = _check(merged, settings.chart.values, settings.chart.values_file)
+    return found or budget.problems(merged, settings.chart.values, settings.chart.values_file)

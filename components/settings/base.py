@@ -79,7 +79,7 @@ CLOUDS = {
     "aws": Cloud(
         "AWS", r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1",
         r"[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|\d*x?large|metal(-\d+xl)?)",
-        "m6i.large", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
+        "m6i.xlarge", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
         ("172.17.0.0/16",),  # the Docker bridge on nodes
         (2, r"subnet-[0-9a-f]{8,17}", "subnet-0123456789abcdef0"),
     ),

@@ -43,7 +43,7 @@ class NodePool(Model):
     """The workload node pool: an EKS managed node group, a GKE node pool, an AKS user pool."""
 
     machine_type: Text = ""
-    """Instance type in the cloud's naming; empty: m6i.large (aws), e2-standard-4 (gcp),
+    """Instance type in the cloud's naming; empty: m6i.xlarge (aws), e2-standard-4 (gcp),
     Standard_D4s_v5 (azure). Graviton types (m7g.large) get the ARM image on EKS."""
     min_size: Size = 1
     """Lower autoscaling bound of the whole pool (≤ maxSize)."""

@@ -276,3 +276,14 @@ class Settings(Model):
     def grafana_url(self) -> str:
         host = self.ingress.grafana_host
         return f"{self.ingress.scheme}://{host}" if host else ""
+
+    @property
+    def frontend_enabled(self) -> bool:
+        """frontend.enabled of the merged chart values: pgAnalytics' web UI is deployed."""
+        return self.chart.value("frontend", "enabled") is True
+
+    @property
+    def app_url(self) -> str:
+        """URL of pgAnalytics' web UI, when it is deployed and has a host."""
+        host = self.ingress.frontend_host
+        return f"{self.ingress.scheme}://{host}" if host and self.frontend_enabled else ""

@@ -41,7 +41,7 @@ from components.settings.checks import (
 
 
 class Ingress(Model):
-    """The ingress controller, the hosts of the API and Grafana, and TLS."""
+    """The ingress controller, the hosts of the API, Grafana and the web UI, and TLS."""
 
     controller: Literal["traefik", "none"] = "traefik"
     """traefik: the program installs Traefik; none: use a controller already in the cluster."""
@@ -56,12 +56,15 @@ class Ingress(Model):
     service_type: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
     """Service type of Traefik (NodePort on a laptop cluster without a load balancer)."""
     domain: Host = ""
-    """Base domain; the hosts default to api.<domain> and grafana.<domain>. Required while an
-    ingress class is set."""
+    """Base domain; the hosts default to api.<domain>, grafana.<domain> and app.<domain>.
+    Required while an ingress class is set."""
     api_host: Host = ""
     """Host of the API; empty: api.<domain>."""
     grafana_host: Host = ""
     """Host of Grafana; empty: grafana.<domain>."""
+    frontend_host: Host = ""
+    """Host of pgAnalytics' web UI (the chart's frontend, on in prod and enterprise); empty:
+    app.<domain>."""
     tls: Flag = False
     """HTTPS with Let's Encrypt certificates from cert-manager (HTTP-01 through the class)."""
     acme_email: Annotated[Text, matches(EMAIL, "is not an e-mail address", "ops@example.com")] = ""
@@ -71,14 +74,15 @@ class Ingress(Model):
     install_cert_manager: Flag = True
     """Install cert-manager when tls is true; false when the cluster has it already."""
 
-    @check("domain", "api_host", "grafana_host", mode="before")
+    @check("domain", "api_host", "grafana_host", "frontend_host", mode="before")
     def _lower(cls, value: Any) -> Any:
         return value.lower().rstrip(".") if isinstance(value, str) else value
 
-    @check("api_host", "grafana_host")
+    @check("api_host", "grafana_host", "frontend_host")
     def _host_in_domain(cls, value: str, info: ValidationInfo) -> str:
         domain = info.data.get("domain")
-        return value or (f"{info.field_name.removesuffix('_host')}.{domain}" if domain else "")
+        label = {"frontend_host": "app"}.get(info.field_name, info.field_name.removesuffix("_host"))
+        return value or (f"{label}.{domain}" if domain else "")
 
     @model_validator(mode="after")
     def _consistent(self) -> Ingress:
@@ -96,6 +100,10 @@ class Ingress(Model):
         elif self.api_host and self.api_host == self.grafana_host:
             why = f"must differ from the API host ({self.api_host})"
             found.add("grafanaHost", why, "grafana." + self.api_host)
+        if self.frontend_host and self.frontend_host in (self.api_host, self.grafana_host):
+            which = "API" if self.frontend_host == self.api_host else "Grafana"
+            why = f"must differ from the {which} host ({self.frontend_host})"
+            found.add("frontendHost", why, "app." + self.frontend_host)
         if self.tls and not self.acme_email:
             why = "is required when ingress.tls is true (Let's Encrypt account)"
             found.add("acmeEmail", why, "ops@example.com")

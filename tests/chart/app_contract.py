@@ -104,6 +104,19 @@ MIGRATIONS_DIR = "/app/migrations"
 # 3.3.0 opens at most this many connections per API pod (storage: SetMaxOpenConns(50),
 # timescale: SetMaxOpenConns(25)), whatever MAX_DATABASE_CONNS says.
 BACKEND_CONNECTIONS_PER_POD = 50 + 25
+# One collector process, whatever the number of databases: 4 collection threads holding one
+# connection each (collector/src/collector.cpp:134) + the query-stats pool, up to 10
+# (collector/src/query_stats_plugin.cpp:54). Measured with the real collector: 6 at peak.
+COLLECTOR_CONNECTIONS = 4 + 10
+# One ML service gunicorn worker: a pool of 2-10 per request, DB_POOL_SIZE ignored
+# (ml-service/utils/db_connection.py:20).
+ML_CONNECTIONS_PER_WORKER = 10
+# What the image's gunicorn runs per pod (ml-service/Dockerfile: --workers 4).
+ML_WORKERS_PER_POD = 4
+# Where the collector keeps its registration (collector/src/main.cpp:250-251) and how long the
+# API's collector tokens live (backend/cmd/pganalytics-api/main.go:114).
+COLLECTOR_STATE_DIR = "/var/lib/pganalytics"
+COLLECTOR_TOKEN_SECONDS = 30 * 60
 
 # Objects the chart's dashboards read, created by the app's migrations in the metadata
 # database (schema -> table -> columns the chart relies on, with their types). Tests build

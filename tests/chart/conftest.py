@@ -45,6 +45,7 @@ PROGRAM_VALUES: dict[str, Any] = {
         "tls": {"enabled": True, "clusterIssuer": "pganalytics-letsencrypt"},
         "api": {"host": "api.pga.example.org"},
         "grafana": {"host": "grafana.pga.example.org"},
+        "frontend": {"host": "app.pga.example.org"},
     },
     "networkPolicy": {"ingressControllerNamespace": "traefik"},
     "timescaledb": {"auth": {"existingSecret": PROGRAM_SECRET}},

@@ -2,17 +2,31 @@
 in the database's max_connections, for every values file of the chart (docs/APP_CONTRACT.md).
 
 The budget is recomputed here from the rendered objects (not from the chart's helper), with
-the per-pod figure of the app contract, so a values file, a template or a pinned-version
-change that breaks it fails CI.
+the per-process figures of the app contract, so a values file, a template or a pinned-version
+change that breaks it fails CI. The program's settings-time copy (components/budget.py) must
+give the chart's numbers for every values file and toggle.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
+from components import budget
+
 from . import app_contract as contract
-from .conftest import CHART, PROGRAM_VALUES, RELEASE, HelmError, by_kind, component, render
+from .conftest import (
+    CHART,
+    PROGRAM_VALUES,
+    RELEASE,
+    HelmError,
+    by_kind,
+    component,
+    deep_merge,
+    render,
+)
 
 P = f"{RELEASE}-pganalytics"
 VALUES_FILES = sorted(p.name for p in CHART.glob("values-*.yaml"))
@@ -42,25 +56,17 @@ def required_connections(objs, values) -> int:
             total += ds["jsonData"]["maxOpenConns"]
     for dep in by_kind(objs, "Deployment"):
         if component(dep) == "ml-service":
-            env = _env(dep["spec"]["template"]["spec"]["containers"][0])
-            total += (
-                dep["spec"]["replicas"] * values["mlService"]["workers"] * int(env["DB_POOL_SIZE"])
-            )
+            per_pod = contract.ML_WORKERS_PER_POD * contract.ML_CONNECTIONS_PER_WORKER
+            total += dep["spec"]["replicas"] * per_pod
         if component(dep) == "collector":
             env = _env(dep["spec"]["template"]["spec"]["containers"][0])
             if env["POSTGRES_HOST"] == f"{P}-timescaledb":
-                per = min(
-                    len(env["POSTGRES_DATABASES"].split(",")),
-                    values["connectionBudget"]["perCollector"],
-                )
-                total += dep["spec"]["replicas"] * per
+                total += dep["spec"]["replicas"] * contract.COLLECTOR_CONNECTIONS
     return total + values["connectionBudget"]["reserve"] + SUPERUSER_RESERVED
 
 
 def _values(*files, extra=None):
     merged = yaml.safe_load((CHART / "values.yaml").read_text())
-    from .conftest import deep_merge
-
     for f in files:
         merged = deep_merge(merged, yaml.safe_load((CHART / f).read_text()) or {})
     return deep_merge(merged, extra or {})
@@ -134,3 +140,87 @@ def test_external_database_budget_is_checked_when_declared():
     with pytest.raises(HelmError) as err:
         render("values-prod.yaml", values=ext)
     assert "externalDatabase.maxConnections" in err.value.stderr
+
+
+def test_the_per_process_figures_are_those_of_the_app_contract():
+    cb = _values()["connectionBudget"]
+    assert cb["backendPerPod"] == contract.BACKEND_CONNECTIONS_PER_POD
+    assert cb["perCollector"] == contract.COLLECTOR_CONNECTIONS
+    assert cb["mlServicePerWorker"] == contract.ML_CONNECTIONS_PER_WORKER
+    assert _values()["mlService"]["workers"] == contract.ML_WORKERS_PER_POD
+
+
+def test_each_values_file_budget_is_the_one_its_comment_states():
+    """The comments above max_connections in values-prod/enterprise.yaml state the sum."""
+    for values_file in ("values-prod.yaml", "values-enterprise.yaml"):
+        text = (CHART / values_file).read_text()
+        stated = int(re.search(r"superuser slots = (\d+)", text).group(1))
+        assert budget.connection_budget(_values(values_file))["total"] == stated, values_file
+
+
+# Toggles on top of each values file: the chart's helper and components/budget.py must agree.
+TOGGLES = {
+    "as-is": {},
+    "ml-on": {"mlService": {"enabled": True, "replicaCount": 3}, "redis": {"enabled": True}},
+    "hpa-25": {"backend": {"autoscaling": {"enabled": True, "maxReplicas": 25}}},
+    "hpa-off-4": {"backend": {"replicaCount": 4, "autoscaling": {"enabled": False}}},
+    "three-targets": {
+        "collector": {
+            "targets": [
+                {"name": "bundled"},
+                {"name": "again", "databases": ["pganalytics"]},
+                {
+                    "name": "elsewhere",
+                    "host": "db.example",
+                    "databases": ["app"],
+                    "username": "mon",
+                    "existingSecret": "mon",
+                },
+            ]
+        }
+    },
+    "no-collector-no-grafana": {"collector": {"enabled": False}, "grafana": {"enabled": False}},
+    "superuser-slots": {"timescaledb": {"parameters": {"superuser_reserved_connections": "7"}}},
+    "own-figures": {
+        "connectionBudget": {
+            "backendPerPod": 20,
+            "perCollector": 6,
+            "mlServicePerWorker": 3,
+            "reserve": 1,
+        }
+    },
+}
+AUTO = {"timescaledb": {"parameters": {"max_connections": None}}}
+
+
+@pytest.mark.parametrize("toggle", sorted(TOGGLES))
+@pytest.mark.parametrize("values_file", ["values.yaml", *VALUES_FILES])
+def test_the_program_computes_the_charts_budget(values_file, toggle):
+    """Without max_connections the chart sizes the server to its budget: the rendered value is
+    the helper's total, which components/budget.py must reproduce from the merged values."""
+    files = () if values_file == "values.yaml" else (values_file,)
+    extra = deep_merge(TOGGLES[toggle], AUTO)
+    chart_total = _max_connections(render(*files, values=extra))
+    assert budget.connection_budget(_values(*files, extra=extra))["total"] == chart_total
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES)
+def test_the_program_and_the_chart_refuse_the_same_budget(values_file):
+    """One pod more than max_connections allows: the chart's render fails with the budget the
+    program reports at settings time, and one pod fewer passes both."""
+    values = _values(values_file)
+    limit = budget.max_connections(values)[1]
+    terms = budget.connection_budget(values)
+    fit = (limit - (terms["total"] - terms["backend"])) // contract.BACKEND_CONNECTIONS_PER_POD
+    over = {"backend": {"autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": fit + 1}}}
+    with pytest.raises(HelmError) as err:
+        render(values_file, values=over)
+    merged = _values(values_file, extra=over)
+    found = budget.problems(merged, over, values_file)
+    total = budget.connection_budget(merged)["total"]
+    assert f"is below the connection budget {total} " in err.value.stderr
+    assert len(found) == 1 and f"connection budget to {total} " in found[0]
+    assert "pganalytics:chart.values.backend.autoscaling.maxReplicas" in found[0]
+    under = {"backend": {"autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": fit}}}
+    render(values_file, values=under)
+    assert budget.problems(_values(values_file, extra=under), under, values_file) == []

@@ -598,8 +598,12 @@ def test_ingress_program_values(rendered):
             == "pganalytics-letsencrypt"
         )
         hosts = [r["host"] for r in i["spec"]["rules"]]
-        assert hosts == i["spec"]["tls"][0]["hosts"]
-        assert set(hosts) <= {"api.pga.example.org", "grafana.pga.example.org"}
+        assert hosts == [h for tls in i["spec"]["tls"] for h in tls["hosts"]]
+        assert set(hosts) <= {
+            "api.pga.example.org",
+            "grafana.pga.example.org",
+            "app.pga.example.org",
+        }
         for rule in i["spec"]["rules"]:
             for p in rule["http"]["paths"]:
                 svc = find(objs, "Service", p["backend"]["service"]["name"])

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from . import app_contract as contract
-from .conftest import RELEASE, by_kind, component, find, pod_template, render
+from .conftest import PROGRAM_VALUES, RELEASE, by_kind, component, find, pod_template, render
 
 P = f"{RELEASE}-pganalytics"
 
@@ -436,3 +436,22 @@ def test_fullname_override_names_every_object():
         assert len(o["metadata"]["name"]) <= 63, o["metadata"]["name"]
         if o["kind"] == "StatefulSet":  # controller-revision-hash label: name + "-" + 10 chars
             assert len(o["metadata"]["name"]) <= 52, o["metadata"]["name"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "enterprise"])
+def test_prod_and_enterprise_serve_the_web_ui_on_its_own_host_with_tls(stack):
+    """The program's values (docs/CHART_INTERFACE.md) on top of values-<stack>.yaml."""
+    objs = render(f"values-{stack}.yaml", values=PROGRAM_VALUES)
+    assert find(objs, "Deployment", f"{P}-frontend")["spec"]["replicas"] == 2
+    api = find(objs, "Ingress", f"{P}-api")
+    host = PROGRAM_VALUES["ingress"]["frontend"]["host"]
+    rule = next(r for r in api["spec"]["rules"] if r["host"] == host)
+    assert rule["http"]["paths"][0]["backend"]["service"]["name"] == f"{P}-frontend"
+    assert {"hosts": [host], "secretName": f"{P}-frontend-tls"} in api["spec"]["tls"]
+    assert "cert-manager.io/cluster-issuer" in api["metadata"]["annotations"]
+    policy = find(objs, "NetworkPolicy", f"{P}-frontend")
+    assert policy["spec"]["ingress"], "the ingress controller must reach the web UI"
+
+
+def test_dev_keeps_the_web_ui_optional():
+    assert not [o for o in render("values-dev.yaml") if component(o) == "frontend"]

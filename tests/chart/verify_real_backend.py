@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -132,10 +134,19 @@ def main() -> None:
 
     objs = render("values-prod.yaml", values=PROGRAM_VALUES)
     cred = credentials()
+    with local_server(objs, args.migrations) as server:
+        verify(server, objs, cred, args.backend)
+
+
+@contextlib.contextmanager
+def local_server(objs, migrations: Path):
+    """PostgreSQL 15 with the rendered server arguments (no TimescaleDB library), the
+    TimescaleDB stand-in installed for the run, and a scratch directory holding the
+    migrations, the rendered bootstrap scripts and init script."""
     work = Path(tempfile.mkdtemp(prefix="pga-verify-"))
     work.chmod(0o755)
     mig = work / "migrations"
-    shutil.copytree(args.migrations, mig)  # what the image's COPY backend/migrations ships
+    shutil.copytree(migrations, mig)  # what the image's COPY backend/migrations ships
     scripts = work / "scripts"
     scripts.mkdir()
     for name, text in find(objs, "ConfigMap", f"{P}-bootstrap")["data"].items():
@@ -163,22 +174,62 @@ def main() -> None:
         (ext / "timescaledb.control").write_text(STANDIN_CONTROL)
         (ext / "timescaledb--0.0.0.sql").write_text(STANDIN_SQL)
         try:
-            verify(pg, objs, cred, work, mig, scripts, init, db_container, args.backend)
+            yield Server(pg, work, mig, scripts, init, db_container)
         finally:
             for f in ext.glob("timescaledb*"):
                 f.unlink()
     shutil.rmtree(work, ignore_errors=True)
 
 
-def verify(pg, objs, cred, work, mig, scripts, init, db_container, backend_bin) -> None:
+@dataclasses.dataclass
+class Server:
+    """The local server of one verification run and the files the chart gives it."""
+
+    pg: PostgresServer
+    work: Path  # scratch directory
+    mig: Path  # the upstream migrations, as the backend image ships them
+    scripts: Path  # the rendered bootstrap ConfigMap's files
+    init: Path  # the rendered init script of the TimescaleDB StatefulSet
+    db_container: dict  # the rendered TimescaleDB container
+
+
+def verify(server: Server, objs, cred, backend_bin) -> None:
+    pg = server.pg
+    bootstrap(server, objs, cred, parallel_runs=3)
+    api_proc, api = start_backend(server, objs, cred, backend_bin)
+    try:
+        exercise(api, pg, objs, cred)
+        pg.stop()
+        print(
+            "database stopped: GET /api/v1/health ->",
+            api.call("GET", "/api/v1/health")[0],
+            "| GET /version ->",
+            api.call("GET", "/version")[0],
+        )
+    finally:
+        api_proc.terminate()
+        api_proc.wait()
+
+
+def _base_env(server: Server, cred) -> dict[str, str]:
+    pg = server.pg
+    base = {**os.environ, "PATH": f"{pg.bindir}:{os.environ['PATH']}"}
+    base.update(PGHOST="127.0.0.1", PGPORT=str(pg.port), PGPASSWORD=cred["postgres-password"])
+    return base
+
+
+def bootstrap(server: Server, objs, cred, parallel_runs: int = 0) -> None:
+    """The rendered init script, the bootstrap Job (once, then `parallel_runs` at a time) and
+    the API's wait-for-schema init container, each with its rendered env."""
+    pg, work, mig, scripts = server.pg, server.work, server.mig, server.scripts
     pg.psql(f"ALTER ROLE postgres PASSWORD '{cred['postgres-password']}'")
     pg.require_passwords()
     host, port = "127.0.0.1", str(pg.port)
-    path = f"{pg.bindir}:{os.environ['PATH']}"
-    base = {**os.environ, "PATH": path, "PGHOST": host, "PGPORT": port}
-    base["PGPASSWORD"] = cred["postgres-password"]
+    base = _base_env(server, cred)
     r = subprocess.run(
-        ["sh", str(init)], env={**base, **resolved_env(db_container, cred)}, capture_output=True
+        ["sh", str(server.init)],
+        env={**base, **resolved_env(server.db_container, cred)},
+        capture_output=True,
     )
     print("init script (010-pganalytics.sh): exit", r.returncode)
 
@@ -187,7 +238,7 @@ def verify(pg, objs, cred, work, mig, scripts, init, db_container, backend_bin) 
     jenv.update(PGHOST=host, PGPORT=port, MIGRATIONS_DIR=str(mig), SCRIPTS_DIR=str(scripts))
     jenv["TMPDIR"] = str(work)
 
-    def bootstrap():
+    def run_job():
         return subprocess.Popen(
             ["sh", str(scripts / "bootstrap.sh")],
             env=jenv,
@@ -197,21 +248,22 @@ def verify(pg, objs, cred, work, mig, scripts, init, db_container, backend_bin) 
         )
 
     start = time.monotonic()
-    first = bootstrap()
+    first = run_job()
     out = first.communicate()[0]
     applied = re.findall(r"bootstrap: applying (\S+)", out)
     print(
         f"bootstrap Job {job['metadata']['name']}: exit {first.returncode} in "
         f"{time.monotonic() - start:.1f}s, applied {len(applied)}: {' '.join(applied)}"
     )
-    runs = [bootstrap() for _ in range(3)]
-    outs = [p.communicate()[0] for p in runs]
-    print(
-        "bootstrap x3 in parallel: exit",
-        [p.returncode for p in runs],
-        "applied again:",
-        sum(o.count("applying") for o in outs),
-    )
+    if parallel_runs:
+        runs = [run_job() for _ in range(parallel_runs)]
+        outs = [p.communicate()[0] for p in runs]
+        print(
+            f"bootstrap x{parallel_runs} in parallel: exit",
+            [p.returncode for p in runs],
+            "applied again:",
+            sum(o.count("applying") for o in outs),
+        )
 
     sts = find(objs, "StatefulSet", f"{P}-backend")
     spec = sts["spec"]["template"]["spec"]
@@ -227,40 +279,25 @@ def verify(pg, objs, cred, work, mig, scripts, init, db_container, backend_bin) 
     )
     print("wait-for-schema:", r.returncode, r.stdout.strip())
 
+
+def start_backend(server: Server, objs, cred, backend_bin) -> tuple[subprocess.Popen, Api]:
+    """The API with exactly the rendered env of the backend container (ConfigMap + env,
+    $(DATABASE_PASSWORD) expanded), only the database host and port rewritten; its log
+    (gin's one line per request) goes to <work>/backend.log."""
+    pg = server.pg
+    spec = find(objs, "StatefulSet", f"{P}-backend")["spec"]["template"]["spec"]
     cm = find(objs, "ConfigMap", f"{P}-backend")["data"]
     benv = resolved_env(spec["containers"][0], cred, cm)
     for key in ("DATABASE_URL", "TIMESCALE_URL"):
-        benv[key] = benv[key].replace(f"@{P}-timescaledb:5432/", f"@127.0.0.1:{port}/")
-    log = open(work / "backend.log", "w")  # noqa: SIM115 - lives as long as the process
-    api_proc = subprocess.Popen(
-        [str(backend_bin)], env={"PATH": path, **benv}, stdout=log, stderr=subprocess.STDOUT
+        benv[key] = benv[key].replace(f"@{P}-timescaledb:5432/", f"@127.0.0.1:{pg.port}/")
+    log = open(server.work / "backend.log", "w")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [str(backend_bin)],
+        env={"PATH": _base_env(server, cred)["PATH"], **benv},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    api = Api(f"http://127.0.0.1:{benv['PORT']}")
-    try:
-        exercise(api, pg, objs, cred)
-        subprocess.run(
-            [
-                *pg._run_as,
-                str(pg.bindir / "pg_ctl"),
-                "-D",
-                str(pg.tmp / "data"),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ],
-            capture_output=True,
-        )
-        pg.port = 0
-        print(
-            "database stopped: GET /api/v1/health ->",
-            api.call("GET", "/api/v1/health")[0],
-            "| GET /version ->",
-            api.call("GET", "/version")[0],
-        )
-    finally:
-        api_proc.terminate()
-        api_proc.wait()
+    return proc, Api(f"http://127.0.0.1:{benv['PORT']}")
 
 
 def exercise(api, pg, objs, cred) -> None:

@@ -126,18 +126,17 @@ class PostgresServer:
     def __exit__(self, *exc) -> None:
         if self.tmp is None:
             return
+        self.stop("immediate")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (pg_ctl -m mode), keeping its data directory."""
         if self.port:
             self._cmd(
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.tmp / "data"),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-                check=False,
-            )
-        shutil.rmtree(self.tmp, ignore_errors=True)
+                str(self.bindir / "pg_ctl"), "-D", str(self.tmp / "data"), "-m", mode, "-w",
+                "stop", check=False,
+            )  # fmt: skip
+            self.port = 0
         self.tmp = None
 
     # -- client helpers ----------------------------------------------------------------

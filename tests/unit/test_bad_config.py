@@ -156,7 +156,7 @@ CASES = {
         {"nodePool.machineType": "e2-standard-4"},
         [
             "pganalytics:nodePool.machineType is not a AWS machine type",
-            "pulumi config set --path pganalytics:nodePool.machineType m6i.large",
+            "pulumi config set --path pganalytics:nodePool.machineType m6i.xlarge",
         ],
     ),
     "gcp-machine-type-format": (
@@ -242,6 +242,37 @@ CASES = {
             "pganalytics:chart.values.backend.replicaCount is rejected by the chart schema",
             "pulumi config rm --path pganalytics:chart.values.backend.replicaCount",
         ],
+    ),
+    "chart-hpa-over-connection-budget": (
+        "prod",
+        None,
+        {"chart.values": {"backend": {"autoscaling": {"maxReplicas": 30}}}},
+        [
+            "pganalytics:chart.values.backend.autoscaling.maxReplicas raises the database "
+            "connection budget to 2282 (API 2250 = 30 pods x 75",
+            "above timescaledb.parameters.max_connections = 800",
+            "pulumi config set --path pganalytics:chart.values.timescaledb.parameters."
+            "max_connections 2300",
+            "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 10",
+        ],
+    ),
+    "chart-ml-service-over-connection-budget": (
+        "prod",
+        None,
+        {"chart.values": {"mlService": {"enabled": True}, "redis": {"enabled": True}}},
+        [
+            "pganalytics:chart.values.mlService.enabled raises the database connection "
+            "budget to 822",
+            "ML service 40",
+            "above timescaledb.parameters.max_connections = 800",
+            "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 9",
+        ],
+    ),
+    "frontend-host-same-as-api": (
+        "prod",
+        None,
+        {"ingress.frontendHost": "api.pga.example.com", "ingress.apiHost": "api.pga.example.com"},
+        ["pganalytics:ingress.frontendHost must differ from the API host (api.pga.example.com)"],
     ),
     "chart-override-unknown-key": (
         "dev",

@@ -66,17 +66,26 @@ def test_program_runs_and_exports_outputs(stack, target):
         "namespace",
         "apiUrl",
         "grafanaUrl",
+        "appUrl",
         "ingressAddress",
         "backupBucket",
+        "estimatedMonthlyCost",
         "credentialRotation",
         "volumes",
     }
     assert outputs["target"]["value"] == target
+    cost = outputs["estimatedMonthlyCost"]["value"]
+    assert cost["estimate"] is True and cost["currency"] == "USD" and "tableDate" in cost
+    # A partial estimate has no total, only the sum of what is priced.
+    assert cost["complete"] == (not cost["missing"]) == (cost["total"] is not None)
     assert outputs["kubeconfig"]["secret"], "kubeconfig must be a secret output"
     assert outputs["namespace"]["value"] == "pganalytics"
     scheme = "https" if TLS[stack] else "http"
     assert outputs["apiUrl"]["value"].startswith(f"{scheme}://api.")
     assert outputs["grafanaUrl"]["value"].startswith(f"{scheme}://grafana.")
+    # the web UI: on in prod and enterprise (values-<stack>.yaml), optional in dev
+    app = outputs["appUrl"]["value"]
+    assert app.startswith(f"{scheme}://app.") if stack != "dev" else app == ""
     assert outputs["ingressAddress"]["value"] == "lb.example.com"
     if target != "existing":
         assert outputs["clusterName"]["value"] == f"pganalytics-{stack}"
@@ -318,7 +327,7 @@ def test_eks_cluster(stack):
     ng = one(result, "aws:eks/nodeGroup:NodeGroup")
     assert ng["inputs"]["scalingConfig"] == {"minSize": lo, "maxSize": hi, "desiredSize": desired}
     assert ng["inputs"]["capacityType"] == ("SPOT" if stack == "dev" else "ON_DEMAND")
-    assert ng["inputs"]["instanceTypes"] == ["m6i.large"]
+    assert ng["inputs"]["instanceTypes"] == ["m6i.xlarge"]
     assert "scalingConfig.desiredSize" in ng["ignoreChanges"]
 
     ebs = one(result, "aws:eks/addon:Addon", "ebs-csi-driver")
@@ -432,7 +441,12 @@ def test_chart_values_are_merged_per_stack(stack, target):
     assert ingress["tls"]["clusterIssuer"] == ("letsencrypt-prod" if TLS[stack] else "")
     scheme = "https" if TLS[stack] else "http"
     assert values["backend"]["config"]["apiBaseUrl"] == f"{scheme}://api.{domain}"
-    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://api.{domain}"
+    # FRONTEND_URL is the UI's own host where the values file turns the frontend on (prod,
+    # enterprise); without the UI the API's address stands in.
+    ui_host = "app" if expected.get("frontend", {}).get("enabled") else "api"
+    assert values["backend"]["config"]["frontendUrl"] == f"{scheme}://{ui_host}.{domain}"
+    if ui_host == "app":
+        assert ingress["frontend"]["host"] == f"app.{domain}"
     assert values["networkPolicy"]["ingressControllerNamespace"] == "traefik"
     for path in (
         ("backend", "auth"),

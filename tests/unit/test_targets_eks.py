@@ -91,7 +91,7 @@ def test_two_version_bumps_update_control_plane_then_nodes_then_addons(versions)
 @pytest.mark.parametrize(
     ("field", "value", "changed"),
     [
-        ("machineType", "m6i.xlarge", {"instanceTypes.0"}),
+        ("machineType", "m6i.2xlarge", {"instanceTypes.0"}),
         ("diskSizeGb", 200, {"diskSize"}),
         ("spot", True, {"capacityType"}),
     ],
@@ -280,3 +280,14 @@ def test_storage_class_is_not_a_second_default():
     # EKS marks no class as default (1.30+): nothing to demote, even with makeDefault.
     made_default = ok(eks(**{"storage__makeDefault": True}))
     assert by_type(made_default, "kubernetes:storage.k8s.io/v1:StorageClassPatch") == []
+
+
+def test_the_new_default_machine_type_rolls_the_nodes_unless_the_old_one_is_set():
+    """docs/UPGRADING.md: a stack created under the old default (m6i.large) that never set the
+    key gets a new node group for the new default (m6i.xlarge), created before the old one is
+    deleted; setting m6i.large keeps the group as it is."""
+    before = ok(eks(nodePool__machineType="m6i.large"))
+    step = changes(plan(before, ok(eks())))[NODES]
+    assert step.op == "replace" and step.changed == {"instanceTypes.0"}
+    assert step.create_before_delete and not step.collides
+    assert changes(plan(before, ok(eks(nodePool__machineType="m6i.large")))) == {}

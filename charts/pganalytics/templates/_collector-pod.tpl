@@ -11,6 +11,7 @@ metadata:
     pganalytics.io/collector-target: {{ $t.name | quote }}
   annotations:
     checksum/config: {{ include (print $ctx.Template.BasePath "/collector-configmap.yaml") $ctx | sha256sum }}
+    checksum/scripts: {{ include (print $ctx.Template.BasePath "/collector-scripts-configmap.yaml") $ctx | sha256sum }}
     {{- with $c.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -39,6 +40,11 @@ spec:
     - name: collector
       image: {{ include "pganalytics.image" (dict "image" $c.image "global" $ctx.Values.global) | quote }}
       imagePullPolicy: {{ $c.image.pullPolicy | quote }}
+      {{- /* The image's ENTRYPOINT and CMD (collector/Dockerfile of 3.3.0), started through
+      collector-start.sh, which registers again at every container start (the saved token may
+      have expired while the state emptyDir outlived the container). */}}
+      command: ["/bin/sh", "/opt/pganalytics-collector/collector-start.sh"]
+      args: ["/app/entrypoint.sh", "/usr/local/bin/pganalytics-collector"]
       envFrom:
         - configMapRef:
             name: {{ include "pganalytics.collector.fullname" $ctx | quote }}
@@ -54,11 +60,15 @@ spec:
               fieldPath: status.hostIP
         - name: COLLECTOR_NAME
           value: {{ printf "%s%s-$(NODE_NAME)" $prefix $t.name | quote }}
+        - name: COLLECTOR_ID
+          value: "$(COLLECTOR_NAME)"
         {{- else }}
         - name: POSTGRES_HOST
           value: {{ $t.host | quote }}
         - name: COLLECTOR_NAME
           value: {{ printf "%s%s" $prefix $t.name | quote }}
+        - name: COLLECTOR_ID
+          value: "$(COLLECTOR_NAME)"
         {{- end }}
         - name: POSTGRES_PORT
           value: {{ $t.port | quote }}
@@ -92,6 +102,9 @@ spec:
           mountPath: /etc/pganalytics
         - name: tmp
           mountPath: /tmp
+        - name: scripts
+          mountPath: /opt/pganalytics-collector
+          readOnly: true
   volumes:
     - name: state
       emptyDir:
@@ -102,4 +115,8 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    - name: scripts
+      configMap:
+        name: {{ printf "%s-scripts" (include "pganalytics.collector.fullname" $ctx) | quote }}
+        defaultMode: 0555
 {{- end -}}

@@ -481,8 +481,15 @@ host is the chart's database. */}}
 {{- end -}}
 
 {{/* Connection budget (max_connections the chart's database needs), as JSON with its terms:
-API pods x per-pod pools + Grafana + ML service + collectors on the chart's database
-+ reserve + superuser_reserved_connections. docs/APP_CONTRACT.md explains each term. */}}
+{"backend": API pods at HPA max (else replicaCount) x connectionBudget.backendPerPod,
+ "grafana": grafana.datasource.maxOpenConns (Grafana on),
+ "mlService": ML pods x mlService.workers x connectionBudget.mlServicePerWorker (ML on),
+ "collectors": collectors of the chart's database x connectionBudget.perCollector,
+ "reserve": connectionBudget.reserve,
+ "superuserReserved": timescaledb.parameters.superuser_reserved_connections (default 3),
+ "total": their sum}. docs/APP_CONTRACT.md explains each term; components/budget.py computes the
+same from the merged values at settings time (tests/chart/test_connection_budget.py keeps the two
+equal), so keep the terms and their names stable. */}}
 {{- define "pganalytics.connectionBudget" -}}
 {{- $cb := .Values.connectionBudget -}}
 {{- $backend := mul (include "pganalytics.backend.maxPods" . | int) ($cb.backendPerPod | int) -}}
@@ -490,12 +497,12 @@ API pods x per-pod pools + Grafana + ML service + collectors on the chart's data
 {{- if .Values.grafana.enabled -}}{{- $grafana = .Values.grafana.datasource.maxOpenConns | int -}}{{- end -}}
 {{- $ml := 0 -}}
 {{- if .Values.mlService.enabled -}}
-{{- $ml = mul (.Values.mlService.replicaCount | int) (.Values.mlService.workers | int) (.Values.mlService.dbPoolSize | int) -}}
+{{- $ml = mul (.Values.mlService.replicaCount | int) (.Values.mlService.workers | int) ($cb.mlServicePerWorker | int) -}}
 {{- end -}}
 {{- $collectors := 0 -}}
 {{- if .Values.collector.enabled -}}
 {{- range (include "pganalytics.collector.targets" . | fromJson).targets -}}
-{{- if .chartDatabase -}}{{- $collectors = add $collectors (min (len .databases) ($cb.perCollector | int)) -}}{{- end -}}
+{{- if .chartDatabase -}}{{- $collectors = add $collectors ($cb.perCollector | int) -}}{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- $params := ternary .Values.cloudnativepg.parameters .Values.timescaledb.parameters .Values.cloudnativepg.enabled -}}
