@@ -181,10 +181,7 @@ class ArchivingServer(PostgresServer):
 
     def crash(self) -> None:
         """Stops the server as a lost node does (no shutdown checkpoint, no final archive)."""
-        assert self.tmp is not None
-        self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.tmp / "data"), "-m", "immediate",
-                  "-w", "stop")  # fmt: skip
-        self.port = 0
+        self.stop("immediate")
 
     def restore(
         self, backup_id: str, target_time: str = "", settings: dict | None = None
@@ -279,7 +276,13 @@ class RestoredServer(PostgresServer):
         self.backup_id = backup_id
         self.target_time = target_time
         restore = origin._script("restore.sh", "barman-cloud-wal-restore", '"$1" "$2"')
-        recovery = {"restore_command": f"'{restore} %f %p'", "recovery_target_action": "promote"}
+        recovery = {
+            "restore_command": f"'{restore} %f %p'",
+            "recovery_target_action": "promote",
+            # The restored copy must not write into the origin's archive (CloudNativePG gives
+            # the new cluster its own server name).
+            "archive_mode": "off",
+        }
         if target_time:
             recovery["recovery_target_time"] = f"'{target_time}'"
         super().__init__({**recovery, **settings})
@@ -299,9 +302,6 @@ class RestoredServer(PostgresServer):
             str(data),
         )
         (data / "recovery.signal").touch()
-        # The archived configuration still archives: a restored server must not write into the
-        # origin's archive (CloudNativePG gives the new cluster its own server name).
-        (data / "postgresql.auto.conf").write_text("")
         if os.geteuid() == 0:
             import pwd
 
@@ -312,39 +312,10 @@ class RestoredServer(PostgresServer):
             os.chown(self.tmp, user.pw_uid, user.pw_gid)
             self._run_as = ["runuser", "-u", SUPERUSER, "--"]
         data.chmod(0o700)
-        self._start(data, sock, extra={"archive_mode": "off"})
+        self._start(timeout=3600)
         self._wait_promoted()
         self.restore_seconds = time.monotonic() - started
         return self
-
-    def _start(self, data: Path, sock: Path, extra: dict) -> None:
-        from tests.support.postgres import _free_port
-
-        self.port = _free_port()
-        opts = [
-            f"-c listen_addresses={LOOPBACK}",
-            f"-c port={self.port}",
-            f"-c unix_socket_directories={sock}",
-            *(f"-c {k}={v}" for k, v in {**self.settings, **extra}.items()),
-        ]
-        assert self.tmp is not None
-        proc = self._cmd(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(self.tmp / "server.log"),
-            "-o",
-            " ".join(opts),
-            "-w",
-            "-t",
-            "3600",
-            "start",
-            check=False,
-        )
-        if proc.returncode != 0:
-            log = self.server_log()
-            raise AssertionError(f"restored server did not start: {proc.stderr}\n{log}")
 
     def _wait_promoted(self, timeout: float = 3600) -> None:
         deadline = time.monotonic() + timeout
