@@ -42,9 +42,8 @@ def bucket_policy(bucket_arn: str) -> str:
     )
 
 
-def writer_policy(bucket_arn: str) -> str:
-    """Upload, read back (verify, restore) and list; no delete: the lifecycle rule expires
-    backups, so a compromised job cannot erase them (versioning keeps overwritten ones)."""
+def prefix_policy(bucket_arn: str, prefix: str, actions: list[str]) -> str:
+    """List `prefix` and `actions` on the objects under it; nothing outside it."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -53,52 +52,27 @@ def writer_policy(bucket_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": ["s3:ListBucket"],
                     "Resource": bucket_arn,
-                    "Condition": {
-                        "StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}/*", BACKUP_PREFIX]}
-                    },
+                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
                 },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:PutObject",
-                        "s3:GetObject",
-                        "s3:AbortMultipartUpload",
-                        "s3:ListMultipartUploadParts",
-                    ],
-                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
-                },
+                {"Effect": "Allow", "Action": actions, "Resource": f"{bucket_arn}/{prefix}/*"},
             ],
         }
     )
+
+
+UPLOAD = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+
+
+def writer_policy(bucket_arn: str) -> str:
+    """Upload, read back (verify, restore) and list; no delete: the lifecycle rule expires
+    backups, so a compromised job cannot erase them (versioning keeps overwritten ones)."""
+    return prefix_policy(bucket_arn, BACKUP_PREFIX, UPLOAD)
 
 
 def archiver_policy(bucket_arn: str) -> str:
     """The CloudNativePG instances under cnpg/: archive WAL and base backups, read them back for a
     restore, and delete what barman's retention policy expires; nothing outside the prefix."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket"],
-                    "Resource": bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": [f"{CNPG_PREFIX}/*", CNPG_PREFIX]}},
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:PutObject",
-                        "s3:GetObject",
-                        "s3:DeleteObject",
-                        "s3:AbortMultipartUpload",
-                        "s3:ListMultipartUploadParts",
-                    ],
-                    "Resource": f"{bucket_arn}/{CNPG_PREFIX}/*",
-                },
-            ],
-        }
-    )
+    return prefix_policy(bucket_arn, CNPG_PREFIX, [*UPLOAD, "s3:DeleteObject"])
 
 
 POD_IDENTITY_TRUST = json.dumps(
@@ -196,27 +170,8 @@ class S3Backup(BackupDestination):
         )
 
         # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.role = aws.iam.Role(
-            "backup-role",
-            name=f"{s.cluster_name}-backup",
-            assume_role_policy=POD_IDENTITY_TRUST,
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            "backup-bucket-access",
-            role=self.role.id,
-            policy=self.bucket.arn.apply(writer_policy),
-            opts=child,
-        )
-        self.association = aws.eks.PodIdentityAssociation(
-            "backup-pod-identity",
-            cluster_name=args.target.cluster_name,
-            namespace=args.namespace,
-            service_account=self.service_account_name,
-            role_arn=self.role.arn,
-            tags=tags,
-            opts=child,
+        self.role, self.association = self._pod_identity(
+            "backup", self.service_account_name, writer_policy, args, child, tags
         )
 
         self.bucket_name = self.bucket.bucket
@@ -234,32 +189,39 @@ class S3Backup(BackupDestination):
         }
         self._outputs()
 
-    def _cnpg_identity(self, args: BackupArgs, child: pulumi.ResourceOptions, tags: dict) -> None:
-        """An IAM role only the Cluster's ServiceAccount may use (EKS Pod Identity), allowed
-        under cnpg/ only; the plugin's barman-cloud finds it through the pod's credentials."""
-        s = args.settings
+    def _pod_identity(self, name, ksa, policy, args: BackupArgs, child, tags):
+        """An IAM role `<clusterName>-<name>` with `policy` on this bucket, which only the
+        ServiceAccount `ksa` of the release namespace may use (EKS Pod Identity). Children
+        `<name>-role`, `<name>-bucket-access`, `<name>-pod-identity`."""
         role = aws.iam.Role(
-            "cnpg-role",
-            name=f"{s.cluster_name}-cnpg",
+            f"{name}-role",
+            name=f"{args.settings.cluster_name}-{name}",
             assume_role_policy=POD_IDENTITY_TRUST,
             tags=tags,
             opts=child,
         )
         aws.iam.RolePolicy(
-            "cnpg-bucket-access",
+            f"{name}-bucket-access",
             role=role.id,
-            policy=self.bucket.arn.apply(archiver_policy),
+            policy=self.bucket.arn.apply(policy),
             opts=child,
         )
-        aws.eks.PodIdentityAssociation(
-            "cnpg-pod-identity",
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity",
             cluster_name=args.target.cluster_name,
             namespace=args.namespace,
-            service_account=self.cnpg_service_account,
+            service_account=ksa,
             role_arn=role.arn,
             tags=tags,
             opts=child,
         )
+        return role, association
+
+    def _cnpg_identity(self, args: BackupArgs, child: pulumi.ResourceOptions, tags: dict) -> None:
+        """An IAM role only the Cluster's ServiceAccount may use (EKS Pod Identity), allowed
+        under cnpg/ only; the plugin's barman-cloud finds it through the pod's credentials."""
+        s = args.settings
+        self._pod_identity("cnpg", self.cnpg_service_account, archiver_policy, args, child, tags)
         destination = self.bucket.bucket.apply(lambda b: f"s3://{b}/{CNPG_PREFIX}")
         self.cnpg_values = {
             "backup": self._cnpg_backup(

@@ -136,42 +136,14 @@ class AzureBlobBackup(BackupDestination):
             )
 
         # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.identity = managedidentity.UserAssignedIdentity(
-            "backup-identity",
-            resource_group_name=group.name,
-            resource_name_=f"{s.cluster_name}-backup",
-            location=s.region,
-            tags=tags,
-            opts=child,
-        )
         issuer = args.target.cluster.oidc_issuer_profile.apply(
             lambda p: p.issuer_url if p else None
-        )
-        ksa = self.service_account_name
-        subject = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"system:serviceaccount:{ns}:{ksa}"
-        )
-        managedidentity.FederatedIdentityCredential(
-            "backup-federated-credential",
-            resource_group_name=group.name,
-            resource_name_=self.identity.name,
-            federated_identity_credential_resource_name="pganalytics-backup",
-            issuer=issuer,
-            subject=subject,
-            audiences=[TOKEN_AUDIENCE],
-            opts=child,
         )
         client = authorization.get_client_config_output(
             opts=pulumi.InvokeOptions(parent=self, provider=provider)
         )
-        authorization.RoleAssignment(
-            "backup-blob-data-contributor",
-            principal_id=self.identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
-            # The container only, not the account.
-            scope=self.container.id,
-            opts=child,
+        self.identity = self._container_identity(
+            "backup", self.service_account_name, args, child, group, issuer, client, tags
         )
 
         self.bucket_name = self.container.name
@@ -193,25 +165,24 @@ class AzureBlobBackup(BackupDestination):
         }
         self._outputs()
 
-    def _cnpg_identity(self, args, child, group, issuer, client, tags) -> None:
-        """A user-assigned identity federated with the Cluster's ServiceAccount only (Azure
-        workload identity), Storage Blob Data Contributor on the container (barman's retention
-        deletes what it expires)."""
-        s = args.settings
+    def _container_identity(self, name, ksa, args, child, group, issuer, client, tags):
+        """A user-assigned identity `<clusterName>-<name>` federated with one ServiceAccount of
+        the release namespace (Azure workload identity), Storage Blob Data Contributor on the
+        container only, not the account. Children `<name>-identity`,
+        `<name>-federated-credential`, `<name>-blob-data-contributor`."""
         identity = managedidentity.UserAssignedIdentity(
-            "cnpg-identity",
+            f"{name}-identity",
             resource_group_name=group.name,
-            resource_name_=f"{s.cluster_name}-cnpg",
-            location=s.region,
+            resource_name_=f"{args.settings.cluster_name}-{name}",
+            location=args.settings.region,
             tags=tags,
             opts=child,
         )
-        ksa = self.cnpg_service_account
         managedidentity.FederatedIdentityCredential(
-            "cnpg-federated-credential",
+            f"{name}-federated-credential",
             resource_group_name=group.name,
             resource_name_=identity.name,
-            federated_identity_credential_resource_name="pganalytics-cnpg",
+            federated_identity_credential_resource_name=f"pganalytics-{name}",
             issuer=issuer,
             subject=pulumi.Output.from_input(args.namespace).apply(
                 lambda ns: f"system:serviceaccount:{ns}:{ksa}"
@@ -220,12 +191,21 @@ class AzureBlobBackup(BackupDestination):
             opts=child,
         )
         authorization.RoleAssignment(
-            "cnpg-blob-data-contributor",
+            f"{name}-blob-data-contributor",
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
             role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
             scope=self.container.id,
             opts=child,
+        )
+        return identity
+
+    def _cnpg_identity(self, args, child, group, issuer, client, tags) -> None:
+        """The Cluster's ServiceAccount gets its own identity on the container (barman's
+        retention deletes what it expires)."""
+        s = args.settings
+        identity = self._container_identity(
+            "cnpg", self.cnpg_service_account, args, child, group, issuer, client, tags
         )
         destination = pulumi.Output.all(self.account.name, self.container.name).apply(
             lambda a: f"https://{a[0]}.blob.core.windows.net/{a[1]}/{CNPG_PREFIX}"

@@ -257,6 +257,27 @@ class Sidecar:
         self._srv.server_close()
 
 
+def lost_on_crash(pg: ArchivingServer, seconds: float, interval: float) -> tuple[int, float]:
+    """One insert every `interval` seconds for `seconds` into a new table, then the node is lost
+    (immediate stop, nothing more archived) and a copy is restored from the store alone, to the
+    end of the archive: (rows that survived, seconds of commits lost)."""
+    pg.psql("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz NOT NULL)")
+    backup_id = pg.base_backup()
+    started, i = time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        i += 1
+        pg.psql(f"INSERT INTO ticks VALUES ({i}, clock_timestamp())")
+        time.sleep(interval)
+    last = pg.psql("SELECT max(at) FROM ticks").stdout.strip()
+    pg.crash()
+    with pg.restore(backup_id) as restored:
+        row = restored.psql(
+            f"SELECT count(*), extract(epoch FROM '{last}'::timestamptz - max(at)) FROM ticks"
+        ).stdout.strip()
+    count, lost = row.split("|")
+    return int(count), float(lost)
+
+
 def _previous_segment(name: str) -> str:
     """The WAL segment before `name` (timeline, log, segment in hex), the last one closed."""
     timeline, log, seg = int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16)

@@ -17,7 +17,7 @@ import platform
 import time
 
 from tests.backup.conftest import _installed_tools
-from tests.backup.pitr import ArchivingServer
+from tests.backup.pitr import ArchivingServer, lost_on_crash
 from tests.backup.stores import AzureStore, GcsStore, S3Store
 
 ROWS = 10_000_000
@@ -43,22 +43,10 @@ def data_at_risk(kind: str, tools: dict[str, str], archive_timeout: int) -> dict
     with open_store(kind, tools) as store:
         store.create_bucket(tools["rclone"])
         with ArchivingServer(store, archive_timeout=archive_timeout) as pg:
-            pg.psql("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz NOT NULL)")
-            backup_id = pg.base_backup()
-            started, i = time.monotonic(), 0
-            while time.monotonic() - started < 3 * archive_timeout:
-                i += 1
-                pg.psql(f"INSERT INTO ticks VALUES ({i}, clock_timestamp())")
-                time.sleep(1)
-            last = pg.psql("SELECT max(at) FROM ticks").stdout.strip()
-            pg.crash()
-            with pg.restore(backup_id) as restored:
-                lost = restored.psql(
-                    f"SELECT extract(epoch FROM '{last}'::timestamptz - max(at)) FROM ticks"
-                ).stdout.strip()
+            _, lost = lost_on_crash(pg, 3 * archive_timeout, 1)
             uploads = [s for t, rc, s in pg.sidecar.calls if t.endswith("archive") and rc == 0]
     return {
-        "lost_s": float(lost),
+        "lost_s": lost,
         "segments": len(uploads),
         "upload_max_s": max(uploads),
         "upload_avg_s": sum(uploads) / len(uploads),

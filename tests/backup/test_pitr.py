@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.backup.pitr import ArchivingServer
+from tests.backup.pitr import ArchivingServer, lost_on_crash
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -61,23 +61,7 @@ def test_data_at_risk_is_bounded_by_archive_timeout(s3_store):
     time one segment takes to upload) of the last commit."""
     archive_timeout = 5
     with ArchivingServer(s3_store, archive_timeout=archive_timeout) as pg:
-        pg.psql("CREATE TABLE events (id int PRIMARY KEY, note text, at timestamptz NOT NULL)")
-        backup_id = pg.base_backup()
-        started = time.monotonic()
-        i = 0
-        while time.monotonic() - started < 4 * archive_timeout:
-            i += 1
-            pg.psql(f"INSERT INTO events VALUES ({i}, 'tick', clock_timestamp())")
-            time.sleep(0.25)
-        last_commit = pg.psql("SELECT max(at) FROM events").stdout.strip()
-        pg.crash()
-
-        with pg.restore(backup_id) as restored:
-            survived = restored.psql(
-                f"SELECT count(*), extract(epoch FROM '{last_commit}'::timestamptz - max(at)) "
-                "FROM events"
-            ).stdout.strip()
-    count, lost_seconds = survived.split("|")
+        count, lost_seconds = lost_on_crash(pg, 4 * archive_timeout, 0.25)
     upload = max(seconds for tool, _, seconds in pg.sidecar.calls if tool.endswith("archive"))
-    assert int(count) > 0
-    assert float(lost_seconds) <= archive_timeout + upload + 1, (survived, upload)
+    assert count > 0
+    assert lost_seconds <= archive_timeout + upload + 1, (count, lost_seconds, upload)
