@@ -395,7 +395,6 @@ def exercise(api, pg, objs, cred) -> None:
     )
 
 
-
 def pgbouncer_config(objs, work: Path, pg_port: int, cred: dict, roles: list[str]) -> Path:
     """pgbouncer.ini from the rendered Pooler; PostgreSQL on 127.0.0.1. Auth: scram-sha-256
     against a userlist (CloudNativePG's Pooler uses an auth_query instead: same check)."""
