@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from components import budget, database
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
 from components.settings.base import chart_values_file
 from components.settings.credentials import rotation_version
+from components.settings.secret_leaves import NO_SECRETS, Secrets
 
 if TYPE_CHECKING:
     from components.settings import Settings
@@ -124,17 +126,69 @@ def _path_of(error) -> str:
     return ".".join(parts)
 
 
-def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
+# Schema rules whose message names properties only, never a value.
+VALUE_FREE_RULES = ("additionalProperties", "required")
+
+
+def _message(error, secrets: Secrets) -> str:
+    """The schema's verdict on one value, never showing a value set with --secret: an error on
+    a value that is or holds a secret leaf names the rule only, and any other message is
+    scrubbed of the secret texts before it is shortened (a cut message may hold a prefix of a
+    secret, which no longer matches the whole one)."""
+    if error.validator not in VALUE_FREE_RULES and secrets.holds_chart_secret(
+        tuple(error.absolute_path)
+    ):
+        rule = json.dumps(error.validator_value, default=str)
+        rule = rule if len(rule) <= 80 else rule[:77] + "..."
+        return f"[secret] fails the schema's {error.validator} rule {rule}"
+    message = secrets.hide(error.message)
+    return message if len(message) < 160 else message[:157] + "..."
+
+
+@cache
+def helm_regex(pattern: str) -> re.Pattern:
+    """A values.schema.json `pattern` read as Helm reads it: Helm's validator uses Go's RE2,
+    where \\d, \\w and \\s match ASCII only and `$` matches only at the end of the text.
+    Python's re would let a fullwidth digit through \\d and a trailing newline through `$`, so
+    the program's check would pass values Helm refuses (or, for a pattern, look-alikes)."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(char)
+        else:
+            out.append(r"\Z" if char == "$" and not in_class else char)
+    return re.compile("".join(out), re.ASCII)
+
+
+def _helm_pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not helm_regex(pattern).search(instance):
+        from jsonschema import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _check(merged: dict, overrides: dict, values_file: str, secrets: Secrets) -> list[str]:
     schema = _schema()
     if schema is None:
         return []
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    base = jsonschema.validators.validator_for(schema)
+    validator = jsonschema.validators.extend(base, {"pattern": _helm_pattern})(schema)
     problems = []
     for error in sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path)):
         path = _path_of(error)
-        message = error.message if len(error.message) < 160 else error.message[:157] + "..."
+        message = _message(error, secrets)
         if path and budget.defined(overrides, path):
             problems.append(
                 f"{NAMESPACE}:chart.values.{path} is rejected by the chart schema ({message}); "
@@ -151,26 +205,32 @@ def _check(merged: dict, overrides: dict, values_file: str) -> list[str]:
     return problems
 
 
-def validate_overrides(values_file: str, overrides: dict) -> list[str]:
+def validate_overrides(
+    values_file: str, overrides: dict, secrets: Secrets = NO_SECRETS
+) -> list[str]:
     """Schema problems of `pganalytics:chart.values` alone (chart defaults < values file <
     overrides), so they are listed with the other config problems."""
     merged = deep_merge(
         deep_merge(chart_values_file("values.yaml"), chart_values_file(values_file)), overrides
     )
-    return [p for p in _check(merged, overrides, values_file) if "chart.values." in p]
+    return [p for p in _check(merged, overrides, values_file, secrets) if "chart.values." in p]
 
 
-def problems(settings: Settings | None, values_file: str, overrides: dict) -> list[str]:
+def problems(
+    settings: Settings | None, values_file: str, overrides: dict, secrets: Secrets = NO_SECRETS
+) -> list[str]:
     """The chart schema's verdict for `load_settings`: on the fully merged values when the
     settings are valid, else on the `chart.values` overrides alone (listed with the other
     config problems)."""
-    return validate(settings) if settings else validate_overrides(values_file, overrides)
+    if settings:
+        return validate(settings, secrets)
+    return validate_overrides(values_file, overrides, secrets)
 
 
-def validate(settings: Settings) -> list[str]:
+def validate(settings: Settings, secrets: Secrets = NO_SECRETS) -> list[str]:
     """Problems the chart's values.schema.json finds in the fully merged values, then (when it
     finds none) a connection budget above the database's max_connections, each naming the
     config key (or values file) responsible and how to fix it."""
     merged = merged_values(settings, include_defaults=True)
-    found = _check(merged, settings.chart.values, settings.chart.values_file)
+    found = _check(merged, settings.chart.values, settings.chart.values_file, secrets)
     return found or budget.problems(merged, settings.chart.values, settings.chart.values_file)

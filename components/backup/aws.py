@@ -1,6 +1,8 @@
 """Backups on AWS: an S3 bucket (SSE-S3 encrypted, versioned, lifecycle retention, every public
-access blocked, ACLs off, TLS only) and an IAM role that only the backup ServiceAccount of the
-release's namespace can assume, through EKS Pod Identity (the cluster runs its agent add-on)."""
+access blocked, ACLs off, TLS only, no upload over an existing backup key, and with
+backup.lockDays S3 Object Lock) and two IAM roles, through EKS Pod Identity (the cluster runs
+its agent add-on): one that only the backup ServiceAccount can assume, which writes and
+cannot delete, and one that only the restore ServiceAccount can assume, which only reads."""
 
 from __future__ import annotations
 
@@ -24,7 +26,12 @@ POD_IDENTITY_AGENT_EGRESS = {
 
 
 def bucket_policy(bucket_arn: str) -> str:
-    """Refuses every request that does not use TLS."""
+    """Refuses every request that does not use TLS, and any upload under the backups' prefix
+    that could replace an object: PutObject and CompleteMultipartUpload must carry
+    `If-None-Match: *`, which S3 answers with 412 when the key exists (conditional writes,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html; the
+    parts of a multipart upload take no such header, s3:ObjectCreationOperation exempts them).
+    For every principal, the deploy identity included; CloudNativePG's prefix is untouched."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -36,43 +43,89 @@ def bucket_policy(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                {
+                    "Sid": "WriteBackupsOnce",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                    "Condition": {
+                        "Null": {"s3:if-none-match": "true"},
+                        "Bool": {"s3:ObjectCreationOperation": "true"},
+                    },
+                },
             ],
         }
     )
 
 
-def prefix_policy(bucket_arn: str, prefix: str, actions: list[str]) -> str:
-    """List `prefix` and `actions` on the objects under it; nothing outside it."""
+def _list_backups(bucket_arn: str) -> dict:
+    return {
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [f"{BACKUP_PREFIX}/*", BACKUP_PREFIX]}},
+    }
+
+
+def writer_policy(bucket_arn: str) -> str:
+    """Upload (once: the bucket policy), read back (verify) and list; no delete, no retention
+    change: the lifecycle rule expires backups, so a compromised job can erase none."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
+                _list_backups(bucket_arn),
                 {
                     "Effect": "Allow",
-                    "Action": ["s3:ListBucket"],
-                    "Resource": bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
+                    "Action": [
+                        "s3:PutObject",
+                        "s3:GetObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
                 },
-                {"Effect": "Allow", "Action": actions, "Resource": f"{bucket_arn}/{prefix}/*"},
             ],
         }
     )
 
 
-UPLOAD = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-
-
-def writer_policy(bucket_arn: str) -> str:
-    """Upload, read back (verify, restore) and list; no delete: the lifecycle rule expires
-    backups, so a compromised job cannot erase them (versioning keeps overwritten ones)."""
-    return prefix_policy(bucket_arn, BACKUP_PREFIX, UPLOAD)
+def reader_policy(bucket_arn: str) -> str:
+    """The restore Job's: list and read the backups, nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                _list_backups(bucket_arn),
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": f"{bucket_arn}/{BACKUP_PREFIX}/*",
+                },
+            ],
+        }
+    )
 
 
 def archiver_policy(bucket_arn: str) -> str:
-    """The CloudNativePG instances under cnpg/: archive WAL and base backups, read them back for a
-    restore, and delete what barman's retention policy expires; nothing outside the prefix."""
-    return prefix_policy(bucket_arn, CNPG_PREFIX, [*UPLOAD, "s3:DeleteObject"])
+    """The CloudNativePG instances, under cnpg/ only: archive WAL and base backups, read them
+    back for a restore, delete what barman's retention policy expires (with Object Lock on, a
+    delete leaves a delete marker and the locked version stays until its retention ends)."""
+    prefix = {"s3:prefix": [f"{CNPG_PREFIX}/*", CNPG_PREFIX]}
+    objects = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn,
+                 "Condition": {"StringLike": prefix}},
+                {"Effect": "Allow", "Action": objects,
+                 "Resource": f"{bucket_arn}/{CNPG_PREFIX}/*"},
+            ],
+        }
+    )  # fmt: skip
 
 
 POD_IDENTITY_TRUST = json.dumps(
@@ -135,6 +188,28 @@ class S3Backup(BackupDestination):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
+        if s.backup.lock_days:
+            # In place on an existing bucket: this resource, unlike the Bucket's own
+            # objectLockEnabled (which forces a new bucket), enables Object Lock on a versioned
+            # bucket that exists (pulumi-aws s3.BucketObjectLockConfiguration: "can be used
+            # to enable Object Lock for new and existing buckets"). Irreversible in S3: the
+            # bucket keeps Object Lock and versioning for good; lockDays 0 removes only the
+            # default retention. Bucket-wide: CloudNativePG's objects under its own prefix are
+            # locked too, and its deletes leave delete markers (docs/BACKUP_RESTORE.md).
+            aws.s3.BucketObjectLockConfiguration(
+                "backup-object-lock",
+                bucket=bucket_id,
+                object_lock_enabled="Enabled",
+                rule={
+                    "default_retention": {
+                        "mode": s.backup.lock_mode.upper(),
+                        "days": s.backup.lock_days,
+                    }
+                },
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[versioning])
+                ),
+            )
         aws.s3.BucketLifecycleConfiguration(
             "backup-lifecycle",
             bucket=bucket_id,
@@ -155,6 +230,23 @@ class S3Backup(BackupDestination):
                     "filter": {},
                     "expiration": {"expired_object_delete_marker": True},
                 },
+                # CloudNativePG's: barman expires its own objects (a delete marker under Object
+                # Lock); the versions it leaves go after backup.versionRetentionDays.
+                *(
+                    [
+                        {
+                            "id": "cnpg-noncurrent-versions",
+                            "status": "Enabled",
+                            "filter": {"prefix": f"{CNPG_PREFIX}/"},
+                            "noncurrent_version_expiration": {
+                                "noncurrent_days": s.backup.version_retention_days
+                            },
+                            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                        }
+                    ]
+                    if self.cnpg
+                    else []
+                ),
             ],
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[versioning])
@@ -169,30 +261,49 @@ class S3Backup(BackupDestination):
             ),
         )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        self.role, self.association = self._pod_identity(
-            "backup", self.service_account_name, writer_policy, args, child, tags
+        # --- identities: the backup pods write, the restore Job only reads ------------------
+        self.role, self.association = self._pod_role(
+            "backup", self.service_account_name, writer_policy, args, tags, child
+        )
+        self.restore_role, _ = self._pod_role(
+            "backup-restore", self.restore_service_account_name, reader_policy, args, tags, child
         )
 
         self.bucket_name = self.bucket.bucket
         self.role_arn = self.role.arn
         if self.cnpg:
-            self._cnpg_identity(args, child, tags)
+            # The CloudNativePG instances' own role, under cnpg/ only (EKS Pod Identity; the
+            # plugin's barman-cloud finds it through the pod's credentials).
+            self._pod_role("cnpg", self.cnpg_service_account, archiver_policy, args, tags, child)
+            self.cnpg_values = {
+                "backup": self._cnpg_backup(
+                    self.bucket.bucket.apply(lambda b: f"s3://{b}/{CNPG_PREFIX}"),
+                    "s3",
+                    s3={"inheritFromIAMRole": True, "region": s.region},
+                    retentionDays=s.backup.retention_days,
+                    networkPolicy={"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
+                )
+            }
         self.chart_values = {
             "destination": {
                 "type": "s3",
                 "bucket": self.bucket_name,
                 "prefix": BACKUP_PREFIX,
-                "s3": {"region": s.region, "provider": "AWS", "endpoint": "", "existingSecret": ""},
+                "s3": {
+                    "region": s.region,
+                    "provider": "AWS",
+                    "endpoint": "",
+                    "existingSecret": "",
+                    "writeOnce": True,  # the bucket policy refuses an upload without it
+                },
             },
             "networkPolicy": {"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
         }
         self._outputs()
 
-    def _pod_identity(self, name, ksa, policy, args: BackupArgs, child, tags):
-        """An IAM role `<clusterName>-<name>` with `policy` on this bucket, which only the
-        ServiceAccount `ksa` of the release namespace may use (EKS Pod Identity). Children
-        `<name>-role`, `<name>-bucket-access`, `<name>-pod-identity`."""
+    def _pod_role(self, name, service_account, policy, args, tags, child):
+        """An IAM role `<clusterName>-<name>` that only `<namespace>/<service_account>` can
+        assume (EKS Pod Identity), with `policy(bucket ARN)` inline: (role, association)."""
         role = aws.iam.Role(
             f"{name}-role",
             name=f"{args.settings.cluster_name}-{name}",
@@ -210,25 +321,9 @@ class S3Backup(BackupDestination):
             f"{name}-pod-identity",
             cluster_name=args.target.cluster_name,
             namespace=args.namespace,
-            service_account=ksa,
+            service_account=service_account,
             role_arn=role.arn,
             tags=tags,
             opts=child,
         )
         return role, association
-
-    def _cnpg_identity(self, args: BackupArgs, child: pulumi.ResourceOptions, tags: dict) -> None:
-        """An IAM role only the Cluster's ServiceAccount may use (EKS Pod Identity), allowed
-        under cnpg/ only; the plugin's barman-cloud finds it through the pod's credentials."""
-        s = args.settings
-        self._pod_identity("cnpg", self.cnpg_service_account, archiver_policy, args, child, tags)
-        destination = self.bucket.bucket.apply(lambda b: f"s3://{b}/{CNPG_PREFIX}")
-        self.cnpg_values = {
-            "backup": self._cnpg_backup(
-                destination,
-                "s3",
-                s3={"inheritFromIAMRole": True, "region": s.region},
-                retentionDays=s.backup.retention_days,
-                networkPolicy={"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
-            )
-        }

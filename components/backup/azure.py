@@ -1,8 +1,10 @@
 """Backups on Azure: a storage account in its own resource group (Microsoft-managed encryption
 with infrastructure encryption, HTTPS and TLS 1.2 only, no public blob access, no shared keys:
 Entra ID only), blob versioning and soft delete, a lifecycle policy for retention, one private
-container, a delete lock on prod; and a user-assigned identity whose federated credential
-trusts only the backup ServiceAccount, through the AKS OIDC issuer (Azure workload identity)."""
+container (with backup.lockDays a time-based retention policy on it), a delete lock on prod;
+and two user-assigned identities whose federated credentials each trust one ServiceAccount,
+through the AKS OIDC issuer (Azure workload identity): the backup's, with a custom role that
+writes and reads blobs but cannot delete one, and the restore's, which only reads."""
 
 from __future__ import annotations
 
@@ -18,8 +20,17 @@ from components.backup.base import (
 from components.targets.aks import builtin_role
 
 CONTAINER = "backups"
-# Built-in role: Storage Blob Data Contributor (read, write, list blobs).
+# Built-in role: Storage Blob Data Reader (read and list blobs).
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+# Built-in role: Storage Blob Data Contributor (read, write, delete blobs): the CloudNativePG
+# instances', whose barman retention deletes what it expires.
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+# The backup writer's custom role: Storage Blob Data Contributor without any delete
+# (blobs/delete, deleteBlobVersion, permanentDelete), move or container management
+# (https://learn.microsoft.com/azure/role-based-access-control/permissions/storage).
+BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+WRITER_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/read"]
+WRITER_DATA_ACTIONS = [f"{BLOBS}/read", f"{BLOBS}/write", f"{BLOBS}/add/action"]
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 CONTAINER_SOFT_DELETE_DAYS = 7
 
@@ -113,6 +124,24 @@ class AzureBlobBackup(BackupDestination):
             public_access="None",
             opts=keep,
         )
+        if s.backup.lock_days:
+            # Container-level WORM, settable on a new or existing container (never the
+            # container's immutableStorageWithVersioning, which only a new container takes and
+            # would replace this one): a blob can be neither overwritten nor deleted until
+            # lockDays after its creation, by anyone
+            # (https://learn.microsoft.com/azure/storage/blobs/immutable-container-level-worm-policies).
+            # The policy is created unlocked; locking it is a deliberate step
+            # (docs/BACKUP_RESTORE.md). CloudNativePG writes to a container of its own.
+            storage.BlobContainerImmutabilityPolicy(
+                "backup-immutability",
+                account_name=self.account.name,
+                resource_group_name=group.name,
+                container_name=self.container.name,
+                immutability_policy_name="default",
+                immutability_period_since_creation_in_days=s.backup.lock_days,
+                allow_protected_append_writes=False,
+                opts=child,
+            )
         storage.ManagementPolicy(
             "backup-lifecycle",
             account_name=self.account.name,
@@ -135,22 +164,69 @@ class AzureBlobBackup(BackupDestination):
                 ),
             )
 
-        # --- identity: only <namespace>/<fullname>-backup may use it --------------------------
-        issuer = args.target.cluster.oidc_issuer_profile.apply(
-            lambda p: p.issuer_url if p else None
-        )
+        # --- identities: the backup pods write, the restore Job only reads ------------------
         client = authorization.get_client_config_output(
             opts=pulumi.InvokeOptions(parent=self, provider=provider)
         )
-        self.identity = self._container_identity(
-            "backup", self.service_account_name, args, child, group, issuer, client, tags
+        writer = authorization.RoleDefinition(
+            "backup-writer-role",
+            role_name=f"pgAnalytics backup writer ({s.cluster_name}-backup-rg)",
+            description="Writes and reads pgAnalytics backups; cannot delete one.",
+            role_type="CustomRole",
+            scope=client.subscription_id.apply(lambda sub: f"/subscriptions/{sub}"),
+            assignable_scopes=[group.id],
+            permissions=[{"actions": WRITER_ACTIONS, "data_actions": WRITER_DATA_ACTIONS}],
+            opts=child,
+        )
+        issuer = args.target.cluster.oidc_issuer_profile.apply(
+            lambda p: p.issuer_url if p else None
+        )
+        common = {"group": group, "issuer": issuer, "tags": tags, "child": child}
+        # "backup-blob-writer" replaces the assignment of Storage Blob Data Contributor (which
+        # deletes) that this identity held before.
+        self.identity = self._federated_identity(
+            "backup", self.service_account_name, ("backup-blob-writer", writer.id), **common
+        )
+        reader = builtin_role(client.subscription_id, BLOB_DATA_READER)
+        self.restore_identity = self._federated_identity(
+            "backup-restore",
+            self.restore_service_account_name,
+            ("backup-restore-blob-reader", reader),
+            **common,
         )
 
         self.bucket_name = self.container.name
         self.account_name = self.account.name
         self.client_id = self.identity.client_id
         if self.cnpg:
-            self._cnpg_identity(args, child, group, issuer, client, tags)
+            # CloudNativePG's own container: the backups container's retention policy would
+            # refuse barman's rewrites and deletes. Its identity: Storage Blob Data Contributor
+            # on that container only, since barman's retention deletes what it expires.
+            self.cnpg_container = storage.BlobContainer(
+                "cnpg-container",
+                account_name=self.account.name,
+                resource_group_name=group.name,
+                container_name=CNPG_PREFIX,
+                public_access="None",
+                opts=keep,
+            )
+            contributor = builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR)
+            cnpg = self._federated_identity(
+                "cnpg", self.cnpg_service_account, ("cnpg-blob-data-contributor", contributor),
+                container=self.cnpg_container, **common,
+            )  # fmt: skip
+            destination = self.account.name.apply(
+                lambda a: f"https://{a}.blob.core.windows.net/{CNPG_PREFIX}/archive"
+            )
+            self.cnpg_values = {
+                "backup": self._cnpg_backup(
+                    destination, "azure", retentionDays=s.backup.retention_days
+                ),
+                "serviceAccount": {
+                    "annotations": {"azure.workload.identity/client-id": cnpg.client_id}
+                },
+                "podLabels": {"azure.workload.identity/use": "true"},
+            }
         self.chart_values = {
             "destination": {
                 "type": "azureblob",
@@ -161,20 +237,29 @@ class AzureBlobBackup(BackupDestination):
             "serviceAccount": {
                 "annotations": {"azure.workload.identity/client-id": self.client_id}
             },
+            "restore": {
+                "serviceAccount": {
+                    "annotations": {
+                        "azure.workload.identity/client-id": self.restore_identity.client_id
+                    }
+                }
+            },
             "podLabels": {"azure.workload.identity/use": "true"},
         }
         self._outputs()
 
-    def _container_identity(self, name, ksa, args, child, group, issuer, client, tags):
-        """A user-assigned identity `<clusterName>-<name>` federated with one ServiceAccount of
-        the release namespace (Azure workload identity), Storage Blob Data Contributor on the
-        container only, not the account. Children `<name>-identity`,
-        `<name>-federated-credential`, `<name>-blob-data-contributor`."""
+    def _federated_identity(
+        self, name, service_account, role, *, group, issuer, tags, child, container=None
+    ):
+        """A user-assigned identity `<clusterName>-<name>` whose federated credential trusts
+        only `system:serviceaccount:<namespace>:<service_account>` (Azure workload identity),
+        with `role` (assignment name, role definition id) on the container only, not the
+        account."""
         identity = managedidentity.UserAssignedIdentity(
             f"{name}-identity",
             resource_group_name=group.name,
-            resource_name_=f"{args.settings.cluster_name}-{name}",
-            location=args.settings.region,
+            resource_name_=f"{self.settings.cluster_name}-{name}",
+            location=self.settings.region,
             tags=tags,
             opts=child,
         )
@@ -182,40 +267,21 @@ class AzureBlobBackup(BackupDestination):
             f"{name}-federated-credential",
             resource_group_name=group.name,
             resource_name_=identity.name,
-            federated_identity_credential_resource_name=f"pganalytics-{name}",
+            federated_identity_credential_resource_name=f"pganalytics-{name.split('-')[-1]}",
             issuer=issuer,
-            subject=pulumi.Output.from_input(args.namespace).apply(
-                lambda ns: f"system:serviceaccount:{ns}:{ksa}"
+            subject=pulumi.Output.from_input(self.namespace).apply(
+                lambda ns: f"system:serviceaccount:{ns}:{service_account}"
             ),
             audiences=[TOKEN_AUDIENCE],
             opts=child,
         )
+        assignment, definition = role
         authorization.RoleAssignment(
-            f"{name}-blob-data-contributor",
+            assignment,
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
-            role_definition_id=builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR),
-            scope=self.container.id,
+            role_definition_id=definition,
+            scope=(container or self.container).id,
             opts=child,
         )
         return identity
-
-    def _cnpg_identity(self, args, child, group, issuer, client, tags) -> None:
-        """The Cluster's ServiceAccount gets its own identity on the container (barman's
-        retention deletes what it expires)."""
-        s = args.settings
-        identity = self._container_identity(
-            "cnpg", self.cnpg_service_account, args, child, group, issuer, client, tags
-        )
-        destination = pulumi.Output.all(self.account.name, self.container.name).apply(
-            lambda a: f"https://{a[0]}.blob.core.windows.net/{a[1]}/{CNPG_PREFIX}"
-        )
-        self.cnpg_values = {
-            "backup": self._cnpg_backup(
-                destination, "azure", retentionDays=s.backup.retention_days
-            ),
-            "serviceAccount": {
-                "annotations": {"azure.workload.identity/client-id": identity.client_id}
-            },
-            "podLabels": {"azure.workload.identity/use": "true"},
-        }

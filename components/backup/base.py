@@ -29,12 +29,13 @@ def chart_fullname(values: dict) -> str:
     return full[:40].rstrip("-")
 
 
-def backup_service_account(settings: Settings) -> str:
-    """The backup ServiceAccount the chart renders (`<fullname>-backup`): the only subject the
-    workload identity trusts, so it must follow name overrides."""
+def backup_service_account(settings: Settings, role: str = "backup") -> str:
+    """A ServiceAccount the chart renders: `<fullname>-backup` (the backup pods, which write)
+    or `<fullname>-restore` (the restore Job, which only reads). Each is the only subject its
+    workload identity trusts, so the names must follow name overrides."""
     from components import values as chart_values
 
-    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-backup"
+    return f"{chart_fullname(chart_values.merged_values(settings, include_defaults=True))}-{role}"
 
 
 @dataclass
@@ -60,6 +61,7 @@ class BackupDestination(pulumi.ComponentResource):
         self.target = args.target
         self.namespace = args.namespace
         self.service_account_name = backup_service_account(args.settings)
+        self.restore_service_account_name = backup_service_account(args.settings, "restore")
         # The CloudNativePG instances' ServiceAccount, which the operator names after the Cluster.
         self.cnpg_service_account = args.settings.database.cluster_name
         self.cnpg = args.settings.database.cloudnativepg

@@ -1,6 +1,8 @@
 """Backups from an `existing` cluster to an S3-compatible store that already exists (MinIO,
 Ceph, Wasabi, AWS S3 with keys, ...): no cloud resource, only the chart values. The keys come
-from a Secret the operator creates in the release namespace (docs/BACKUP_RESTORE.md)."""
+from a Secret the operator creates in the release namespace (docs/BACKUP_RESTORE.md), the
+restore's from another when backup.restoreCredentialsSecret names read-only keys. Uploads
+send If-None-Match and, with backup.lockDays, set Object Lock on each object."""
 
 from __future__ import annotations
 
@@ -36,8 +38,15 @@ class S3CompatibleBackup(BackupDestination):
                     "provider": "Other",
                     "forcePathStyle": b.force_path_style,
                     "existingSecret": b.credentials_secret,
+                    "writeOnce": True,
+                    # The store's bucket must have Object Lock enabled (docs/BACKUP_RESTORE.md).
+                    "objectLock": {
+                        "mode": b.lock_mode.upper() if b.lock_days else "",
+                        "days": b.lock_days,
+                    },
                 },
             },
+            "restore": {"existingSecret": b.restore_credentials_secret},
             "networkPolicy": {"objectStorePorts": [endpoint_port(b.endpoint)]},
         }
         if self.cnpg:

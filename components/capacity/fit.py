@@ -7,6 +7,7 @@ pod, or when the pods per node leave no room; under 20% headroom it is a warning
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from components.capacity.nodes import Node, machine_types, node
@@ -168,9 +169,9 @@ def _pods_bound(f: Fit) -> bool:
 
 
 def _better(cloud, f: Fit, workloads, region_price, arch) -> str:
-    """`pulumi config set` of the cheapest listed machine type (same architecture) on which the
-    workload fits nodePool.maxSize; failing that, the one needing the fewest nodes, with the
-    maxSize it needs; "" when no listed type can hold the largest pod."""
+    """`pulumi config set` of the cheapest listed machine type (same architecture, the configured
+    family first) on which the workload fits nodePool.maxSize; failing that, the one needing the
+    fewest nodes, with the maxSize it needs; "" when no listed type can hold the largest pod."""
     within, beyond = [], []
     for mt in machine_types(cloud):
         if mt == f.node.machine_type or (arch and arch(mt) != arch(f.node.machine_type)):
@@ -179,9 +180,9 @@ def _better(cloud, f: Fit, workloads, region_price, arch) -> str:
         if not other or other.free.pods <= 0 or other.needed == math.inf:
             continue
         price = region_price(mt) if region_price else None
-        # Cheapest first; without prices, the smallest, the current family first.
-        family = mt.split(".")[0] != f.node.machine_type.split(".")[0]
-        rank = (price if price is not None else math.inf, other.node.vcpu, family, mt)
+        # The configured family first (a larger size of what the team chose, never a switch to
+        # burstable t3/e2-micro types to save cents), then the cheapest, then the smallest.
+        rank = (_family(mt) != _family(f.node.machine_type), price or math.inf, other.node.vcpu, mt)
         (within if other.needed <= f.pool else beyond).append((rank, other))
     if within:
         return set_cmd("nodePool.machineType", min(within, key=lambda x: x[0])[1].node.machine_type)
@@ -193,6 +194,16 @@ def _better(cloud, f: Fit, workloads, region_price, arch) -> str:
                 f"{set_cmd('nodePool.maxSize', best.needed)}"
             )
     return ""
+
+
+def _family(machine_type: str) -> str:
+    """m6i.xlarge -> m6i; e2-standard-4 -> e2-standard; Standard_D4s_v5 -> Standard_Ds_v5."""
+    if "." in machine_type:
+        return machine_type.split(".")[0]
+    azure = re.fullmatch(r"Standard_([A-Z]+)[0-9]+(.*)", machine_type)
+    if azure:
+        return f"Standard_{azure[1]}{azure[2]}"
+    return machine_type.rsplit("-", 1)[0]
 
 
 def _too_big_pod(big: Workload, f: Fit, what: str, room: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 from pydantic import field_validator as check
@@ -26,12 +27,16 @@ AZURE_STORAGE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
 # Names S3 keeps for itself (access point aliases, directory and table buckets, demos).
 S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-HTTP_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?")
+HTTP_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 # A Secret name is a DNS-1123 subdomain.
 SECRET_NAME = re.compile(
     r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 )
 REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# GCS soft delete keeps objects 7 to 90 days (https://cloud.google.com/storage/docs/soft-delete).
+GCS_SOFT_DELETE_MIN_DAYS = 7
+GCS_SOFT_DELETE_MAX_DAYS = 90
 
 BUCKET_EXAMPLE = "pganalytics-backups-example"  # valid for S3, GCS and an Azure container
 ENDPOINT_EXAMPLE = "https://s3.example.com"
@@ -90,6 +95,20 @@ class Backup(Model):
     secret-access-key; required with backup.endpoint."""
     force_path_style: Flag = True
     """existing only: path-style requests (most S3-compatible stores need them)."""
+    restore_credentials_secret: Text = ""
+    """existing only: a Secret like credentialsSecret holding read-only keys, used by the
+    restore Job only; empty: the restore reads with the backup's keys."""
+    lock_days: int = Field(0, ge=0, le=3650)
+    """Days each backup is immutable after it is written (0: off; 14 in prod and enterprise),
+    at most retentionDays so that expired objects stay deletable. aws: S3 Object Lock, the
+    bucket's default retention (irreversible: Object Lock and versioning stay on for good);
+    gcp: soft delete keeps a deleted or overwritten object that many days, 7-90; azure: a
+    time-based retention policy on the backups container; existing: Object Lock set on each
+    upload (the bucket must have Object Lock enabled). docs/BACKUP_RESTORE.md#immutability."""
+    lock_mode: Literal["governance", "compliance"] = "governance"
+    """aws and existing: Object Lock mode. governance: a principal granted
+    s3:BypassGovernanceRetention may still remove a version early; compliance: no one, not even
+    the account root, until its retention ends."""
 
     @check("bucket_name")
     def _bucket_name(cls, value: str, info: ValidationInfo) -> str:
@@ -107,7 +126,25 @@ class Backup(Model):
             fail(f"must be 3-24 lowercase letters or digits (got {value!r})", "pgabackups0example")
         return value
 
-    @check("endpoint", "region", "credentials_secret")
+    @model_validator(mode="after")
+    def _lock(self, info: ValidationInfo) -> Backup:
+        target, found = ctx(info, "target"), Problems()
+        if self.lock_days > self.retention_days:
+            why = f"must be at most backup.retentionDays ({self.retention_days}; got "
+            why += f"{self.lock_days}): an expired backup must stay deletable"
+            found.add("lockDays", why, self.retention_days)
+        if target == "gcp" and self.lock_days > GCS_SOFT_DELETE_MAX_DAYS:
+            why = f"must be at most {GCS_SOFT_DELETE_MAX_DAYS} on gcp (the longest soft delete; "
+            why += f"got {self.lock_days})"
+            found.add("lockDays", why, min(GCS_SOFT_DELETE_MAX_DAYS, self.retention_days))
+        if self.lock_mode != "governance" and target in ("gcp", "azure"):
+            why = f"is only used on aws and existing (target is {target}); "
+            why += "docs/BACKUP_RESTORE.md#immutability says how to lock on this cloud"
+            found.add("lockMode", why, "governance")
+        found.raise_any()
+        return self
+
+    @check("endpoint", "region", "credentials_secret", "restore_credentials_secret")
     def _existing_only(cls, value: str, info: ValidationInfo) -> str:
         target = ctx(info, "target")
         if value and target != "existing":
@@ -120,7 +157,8 @@ class Backup(Model):
             return value.rstrip("/")
         if info.field_name == "region" and value and not REGION.fullmatch(value):
             fail(f"is not a region name (got {value!r})", "us-east-1")
-        if info.field_name == "credentials_secret" and value and not SECRET_NAME.fullmatch(value):
+        secret = info.field_name in ("credentials_secret", "restore_credentials_secret")
+        if secret and value and not SECRET_NAME.fullmatch(value):
             fail(f"is not a valid Secret name (got {value!r})", SECRET_EXAMPLE)
         return value
 
@@ -140,6 +178,7 @@ class Backup(Model):
             "bucketName": self.bucket_name,
             "region": self.region,
             "credentialsSecret": self.credentials_secret,
+            "restoreCredentialsSecret": self.restore_credentials_secret,
         }
         for key in [k for k, v in given.items() if v and not self.endpoint]:
             why = "needs backup.endpoint on target existing (the S3-compatible store)"

@@ -52,9 +52,11 @@ CIDR_CHOICES = {  # fixes for each network range, tried in order until one is fr
     "podCidr": ("10.64.0.0/14", "10.128.0.0/14", "100.64.0.0/14", "172.24.0.0/14"),
     "serviceCidr": ("10.96.0.0/16", "10.100.0.0/16", "172.20.0.0/16", "192.168.240.0/20"),
 }
-REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9._-]+)*"
+REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*"
 MIRROR = "registry.example.com/mirror"
-TAG = r"(?!latest\Z)\w[\w.-]{0,127}"  # an exact tag, never the moving "latest"
+TAG = r"(?!latest\Z)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an exact tag, never "latest"
+# A values file inside charts/pganalytics (a bare file name, never a path).
+VALUES_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.ya?ml")
 LOCAL_DOMAINS = (".localhost", ".local", ".internal", "nip.io", "sslip.io")
 MY_IP = '"$(curl -fsS https://checkip.amazonaws.com)/32"'
 
@@ -77,14 +79,14 @@ class Cloud:
 # fmt: off
 CLOUDS = {
     "aws": Cloud(
-        "AWS", r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "eu-west-1",
-        r"[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|\d*x?large|metal(-\d+xl)?)",
+        "AWS", r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]", "eu-west-1",
+        r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|[0-9]*x?large|metal(-[0-9]+xl)?)",
         "m6i.xlarge", ("gp3", "gp2", "io1", "io2"), ("gp2", "gp3"),
         ("172.17.0.0/16",),  # the Docker bridge on nodes
         (2, r"subnet-[0-9a-f]{8,17}", "subnet-0123456789abcdef0"),
     ),
     "gcp": Cloud(
-        "GCP", r"[a-z]+-[a-z]+\d+", "europe-west1",
+        "GCP", r"[a-z]+-[a-z]+[0-9]+", "europe-west1",
         r"[a-z][a-z0-9]*(-[a-z0-9]+){1,3}", "e2-standard-4",
         ("pd-balanced", "pd-ssd", "pd-standard"),
         ("standard", "standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"),
@@ -97,14 +99,71 @@ CLOUDS = {
         ("default", "managed", "managed-csi", "managed-csi-premium", "managed-premium",
          "azurefile", "azurefile-csi", "azurefile-csi-premium", "azurefile-premium"),
         ("172.17.0.0/16", "172.30.0.0/16", "172.31.0.0/16"),  # Docker bridge; AKS reserved
-        (1, r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}/providers/Microsoft"
-            r"\.Network/virtualNetworks/[-\w.]{2,64}/subnets/[-\w.]{1,80}",
+        (1, r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-A-Za-z0-9_.()]{1,90}/providers/"
+            r"Microsoft\.Network/virtualNetworks/[-A-Za-z0-9_.]{2,64}/subnets/[-A-Za-z0-9_.]{1,80}",
          "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/"
          "virtualNetworks/<vnet>/subnets/<subnet>"),
     ),
 }
 # fmt: on
 REGION_PATTERNS = {k: (re.compile(c.region), c.region_example) for k, c in CLOUDS.items()}
+
+
+@dataclass(frozen=True)
+class TagRules:
+    """What a cloud accepts as the tags (GCP: labels) the program puts on each resource: how
+    many, and each key's and value's length and characters. Only ASCII is accepted, so a
+    look-alike letter never hides in a tag."""
+
+    noun: str  # "tag" or "label"
+    count: int  # per resource, the program's own tags included
+    key: str  # pattern of a key
+    key_max: int
+    value_chars: str  # the characters of a value, as a regex class body
+    value_max: int
+    key_text: str  # a key's characters and rules, as a message says them
+    value_text: str  # a value's characters
+    lowercase: bool = False
+
+    def value_problem(self, value: str) -> str:
+        if len(value) > self.value_max or not re.fullmatch(f"[{self.value_chars}]*", value):
+            why = f"is not a {self.noun} value this cloud accepts: 0-{self.value_max}"
+            return f"{why} {self.value_text}"
+        return ""
+
+    def fixed_value(self, value: str) -> str:
+        """`value` made acceptable: other characters become '-', then it is cut to length."""
+        value = value.lower() if self.lowercase else value
+        return re.sub(f"[^{self.value_chars}]", "-", value)[: self.value_max]
+
+
+# AWS: https://docs.aws.amazon.com/tag-editor/latest/userguide/best-practices-and-strats.html
+# (50 user tags, key 128 and value 256 characters; letters, digits, spaces, + - = . _ : / @;
+# the aws: prefix is reserved). GCP: https://cloud.google.com/compute/docs/labeling-resources
+# (64 labels, keys and values 63 characters; lowercase letters, digits, _ and -; a key starts
+# with a letter). Azure: https://learn.microsoft.com/azure/azure-resource-manager/management/
+# tag-resources (50 tags; names 512, on storage accounts 128, values 256 characters; no
+# < > % & \ ? / in a name; names are case-insensitive).
+AWS_TAG_CHARS = "A-Za-z0-9 _.:/=+@-"
+TAG_RULES = {
+    "aws": TagRules(
+        "tag", 50, f"(?![Aa][Ww][Ss]:)[{AWS_TAG_CHARS}]+", 128, AWS_TAG_CHARS, 256,
+        "letters, digits, spaces and _ . : / = + @ -, not starting with aws:",
+        "letters, digits, spaces and _ . : / = + @ -",
+    ),
+    "gcp": TagRules(
+        "label", 64, "[a-z][a-z0-9_-]*", 63, "a-z0-9_-", 63,
+        "lowercase letters, digits, _ and -, starting with a letter",
+        "lowercase letters, digits, _ and -", lowercase=True,
+    ),
+    "azure": TagRules(
+        "tag", 50, "[A-Za-z0-9 _.:=+@-]+", 128, AWS_TAG_CHARS, 256,
+        "letters, digits, spaces and _ . : = + @ -",
+        "letters, digits, spaces and _ . : / = + @ -",
+    ),
+}  # fmt: skip
+# The tags the program adds to every resource (targets/base.py merged_tags, backup/base.py).
+PROGRAM_TAGS = ("app", "stack", "managed-by", "purpose")
 # The GKE private control plane: cluster.masterCidr's default, then free /28s for its fixes.
 MASTER_CIDRS = ("172.16.0.32/28", "172.16.0.48/28", "192.168.255.240/28", "10.255.255.240/28")
 

@@ -24,12 +24,12 @@ GCP_LINK = r"(https://www\.googleapis\.com/compute/v1/)?projects/[a-z][-a-z0-9]{
 HOSTNAME = re.compile(
     r"(?=.{1,253}\Z)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[-a-z0-9]*[a-z][-a-z0-9]*"
 )
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}")
 # Env var names that hold a credential: a word PASSWORD, SECRET, TOKEN, KEY... between _ or -.
 CREDENTIAL_NAME = re.compile(
     r"(.*[_-])?(PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS?)([_-].*)?", re.I
 )
-URL_WITH_PASSWORD = re.compile(r"\w[\w+.-]*://[^/@\s]+:[^/@\s]+@.*", re.S)
+URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+:[^/@\s]+@.*", re.S)
 RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 PRIVATE_RANGES = [*RFC1918, ipaddress.ip_network("100.64.0.0/10")]
 
@@ -84,7 +84,13 @@ def set_cmd(key: str, value: Any) -> str:
         item = ".<name>" if isinstance(value, dict) else "[0]"
         return f"pulumi config set --path {NAMESPACE}:{key}{item} <value>"
     flag = " --path" if "." in key or "[" in key else ""
-    return f"pulumi config set{flag} {NAMESPACE}:{key} {shown(value)}"
+    return f"pulumi config set{flag} {config_key(key)} {shown(value)}"
+
+
+def config_key(key: str) -> str:
+    """`pganalytics:<key>` as a shell argument (quoted when it holds a space, as a tag key may)."""
+    full = f"{NAMESPACE}:{key}"
+    return f"'{full}'" if re.search(r"\s", full) else full
 
 
 def suggest(name: str, known: list[str]) -> str:
@@ -118,3 +124,61 @@ def overlaps(net: ipaddress.IPv4Network, ranges) -> str:
 def free_range(candidates: tuple[str, ...], taken) -> str:
     """The first candidate overlapping none of `taken` (a fix that is itself valid), or ""."""
     return next((c for c in candidates if not overlaps(ipaddress.ip_network(c), taken)), "")
+
+
+# A Kubernetes CronJob schedule, as the API server parses it (robfig/cron v3 ParseStandard):
+# five fields, or one of these descriptors. Field: (name, lowest, highest, names by value).
+CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    (
+        "month",
+        1,
+        12,
+        ("", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    ),
+    ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+CRON_TERM = re.compile(r"(\*|\?|([0-9A-Za-z]+)(-([0-9A-Za-z]+))?)(/([0-9]+))?", re.A)
+
+
+def cron_problem(schedule: str) -> str:
+    """Why a CronJob's API server would refuse `schedule`, or "" (only ASCII is accepted)."""
+    if not re.fullmatch(r"[0-9A-Za-z*?,/@ -]+", schedule, re.A):
+        return (
+            "holds characters a cron schedule does not have (digits, names, * ? , / - and spaces)"
+        )
+    if schedule.startswith("@"):
+        return (
+            "" if schedule in CRON_DESCRIPTORS else f"is not one of {', '.join(CRON_DESCRIPTORS)}"
+        )
+    fields = schedule.split()
+    if len(fields) != len(CRON_FIELDS):
+        return "must have five fields: minute hour day-of-month month day-of-week"
+    for text, (name, low, high, names) in zip(fields, CRON_FIELDS, strict=True):
+        for term in text.split(","):
+            found = CRON_TERM.fullmatch(term)
+            if not found:
+                return f"has an invalid {name} field ({text!r})"
+            whole, first, _, last, _, step = found.groups()
+            if whole == "?" and name not in ("day of month", "day of week"):
+                return f"has '?' in the {name} field (only day of month and day of week take it)"
+            if step is not None and int(step) == 0:
+                return f"has a step of 0 in the {name} field ({text!r})"
+            bounds = [_cron_value(v, names) for v in (first, last) if v is not None]
+            if None in bounds:
+                return f"has an unknown value in its {name} field ({text!r})"
+            if any(not low <= b <= high for b in bounds):
+                return f"has a value outside {low}-{high} in its {name} field ({text!r})"
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                return f"has a range that runs backwards in its {name} field ({text!r})"
+    return ""
+
+
+def _cron_value(text: str, names: tuple[str, ...]) -> int | None:
+    if text.isascii() and text.isdigit():
+        return int(text)
+    upper = text.upper()
+    return names.index(upper) if upper in names and upper else None

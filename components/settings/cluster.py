@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -157,6 +158,22 @@ class Network(Model):
                 found.add(field, f"{why} when network.create is false", example)
 
 
+# The public-endpoint guard (Endpoint._reachable): without the acknowledgement, no public range
+# shorter than /8 and no set of ranges covering more than half of the IPv4 internet, so the
+# whole internet cannot be let in by halves (0.0.0.0/1 + 128.0.0.0/1) or quarters.
+MIN_PUBLIC_PREFIX = 8
+IPV4_ADDRESSES = 2**32
+
+
+def _public(net: ipaddress.IPv4Network) -> bool:
+    """Not inside a private range (RFC 1918, 100.64.0.0/10): reachable from the internet."""
+    return not any(net.subnet_of(p) for p in PRIVATE_RANGES)
+
+
+def _share(addresses: int) -> str:
+    return f"{addresses / IPV4_ADDRESSES:.0%}"
+
+
 class Endpoint(Model):
     """Who reaches the Kubernetes API endpoint of a cloud cluster."""
 
@@ -168,8 +185,9 @@ class Endpoint(Model):
     authorized networks, AKS authorized IP ranges): your VPN, office and CI egress. Required
     while publicAccess is true on a cloud: empty would open the API to the internet."""
     acknowledge_public_internet: Flag = False
-    """Allows 0.0.0.0/0 in publicCidrs, i.e. the API answering the whole internet (a
-    throw-away cluster); without it such a stack fails before any resource is touched."""
+    """Allows publicCidrs that open the API to the internet at large: 0.0.0.0/0, a public
+    range shorter than /8, or ranges that together cover more than half of the IPv4 internet
+    (a throw-away cluster); without it such a stack fails before any resource is touched."""
     private_access: Flag = True
     """EKS: the endpoint is also reachable from inside the VPC (required without publicAccess)."""
 
@@ -184,13 +202,27 @@ class Endpoint(Model):
         if not self.public_cidrs:
             why = "must list who may reach the public API endpoint (empty means the whole internet)"
             fail(why, key="publicCidrs", fix=mine % 0)
-        world = [i for i, c in enumerate(self.public_cidrs) if network(c).prefixlen == 0]
-        if world and not self.acknowledge_public_internet:
-            i, ack = world[0], f"{NAMESPACE}:endpoint.acknowledgePublicInternet"
-            why = f"opens the Kubernetes API to the whole internet ({self.public_cidrs[i]}); list "
-            why += "your VPN, office and CI egress ranges instead"
-            fix = f"{mine % i} (or, deliberately, pulumi config set --path {ack} true)"
-            fail(why, key=f"publicCidrs[{i}]", fix=fix)
+        if self.acknowledge_public_internet:
+            return self
+        ack = f"(or, deliberately, pulumi config set --path {NAMESPACE}:"
+        ack += "endpoint.acknowledgePublicInternet true)"
+        instead = "list your VPN, office and CI egress ranges instead"
+        nets = [network(c) for c in self.public_cidrs]
+        wide = [i for i, n in enumerate(nets) if n.prefixlen < MIN_PUBLIC_PREFIX and _public(n)]
+        if wide:
+            i, n = wide[0], nets[wide[0]]
+            reach = (
+                "the whole internet"
+                if n.prefixlen == 0
+                else f"{_share(n.num_addresses)} of the IPv4 internet (a public range shorter "
+                f"than /{MIN_PUBLIC_PREFIX})"
+            )
+            why = f"opens the Kubernetes API to {reach} ({self.public_cidrs[i]}); {instead}"
+            fail(why, key=f"publicCidrs[{i}]", fix=f"{mine % i} {ack}")
+        covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(filter(_public, nets)))
+        if covered > IPV4_ADDRESSES // 2:
+            why = f"together open the Kubernetes API to {_share(covered)} of the IPv4 internet; "
+            fail(why + instead, key="publicCidrs", fix=f"{mine % 0} {ack}")
         return self
 
 
@@ -237,7 +269,7 @@ class Cluster(Model):
 # What a principal of each cloud looks like: pattern, what else it is, an example.
 PRINCIPALS = {
     "aws": (
-        r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}",
+        r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]{1,512}",
         "is not an IAM role or user ARN",
         "arn:aws:iam::123456789012:role/platform-admins",
     ),
@@ -253,7 +285,7 @@ PRINCIPALS = {
     ),
 }
 # An assumed-role session (what `aws sts get-caller-identity` shows): it changes per login.
-STS_SESSION = r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+"
+STS_SESSION = r"arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([A-Za-z0-9_+=,.@-]+)/.+"
 
 
 class ClusterAdmins(Model):

@@ -95,6 +95,6 @@ def _whole_number(raw: Any) -> int | None:
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+    if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw.strip()):
         return int(raw.strip())
     return None

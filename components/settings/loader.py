@@ -14,10 +14,10 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, ValidationError
 
-from components.settings.base import TARGETS
+from components.settings.base import TARGETS, VALUES_FILE
 from components.settings.checks import NAMESPACE, NO_FIX, set_cmd, shown, suggest
 from components.settings.models import Settings
-from components.settings.secret_leaves import chart_values_paths, leaves, parsed, secret_leaves
+from components.settings.secret_leaves import Secrets, secret_leaves
 
 # Provider config the program deliberately does not read: every cloud provider is explicit.
 FOREIGN_KEYS = {
@@ -28,9 +28,9 @@ FOREIGN_KEYS = {
     "kubernetes:context": "kubeContext",
 }
 # Schema problems of the chart values: (settings or None when they are invalid, values
-# file, `chart.values` overrides) -> problem lines. components/values.py provides it, so
-# settings never imports the chart's values code.
-ChartCheck = Callable[[Settings | None, str, dict], list[str]]
+# file, `chart.values` overrides, what must not be shown) -> problem lines.
+# components/values.py provides it, so settings never imports the chart's values code.
+ChartCheck = Callable[[Settings | None, str, dict, Secrets], list[str]]
 
 
 class ConfigError(pulumi.RunError):
@@ -88,6 +88,7 @@ def build_settings(
     target = data.get("target") if data.get("target") in TARGETS else "existing"
     cluster = data.get("cluster")
     hidden = secret_leaves(stack, config, secret_keys)
+    secrets = Secrets.of(config, hidden)
     context = {
         "stack": stack,
         "target": target,
@@ -95,20 +96,27 @@ def build_settings(
         "secret_keys": secret_keys,
         # Set: an overlap with the network is that key's problem (base.reserved_ranges).
         "master_cidr_set": isinstance(cluster, dict) and "masterCidr" in cluster,
-        "chart_secret_paths": chart_values_paths(hidden.get("chart", ())),
+        "chart_secret_paths": secrets.chart_paths,
     }
     settings, errors = _validate(data, context)
-    problems += [line for e in errors for line in _lines(e, secret_keys)]
+    problems += [line for e in errors for line in _lines(e, secret_keys, hidden)]
     if chart_check:
         chart = data.get("chart") if isinstance(data.get("chart"), dict) else {}
         values_file = str(chart.get("valuesFile") or f"values-{stack}.yaml")
         overrides = chart.get("values")
         if settings is not None and not problems:
-            problems += chart_check(settings, values_file, overrides or {})
-        elif isinstance(overrides, dict) and re.fullmatch(r"[\w-][\w.-]*\.ya?ml", values_file):
-            problems += chart_check(None, values_file, overrides)
+            problems += chart_check(settings, values_file, overrides or {}, secrets)
+        elif isinstance(overrides, dict) and VALUES_FILE.fullmatch(values_file):
+            # A key the settings already refused (a cron schedule) is reported once.
+            named = {p.split(" ", 1)[0] for p in problems}
+            problems += [
+                p
+                for p in chart_check(None, values_file, overrides, secrets)
+                if p.split(" ", 1)[0] not in named
+            ]
     if problems:
-        raise ConfigError(_scrub(problems, config, hidden), stack)
+        # Messages quote bad values; none set with --secret is ever shown.
+        raise ConfigError([secrets.hide(p) for p in problems], stack)
     assert settings is not None
     return settings
 
@@ -207,9 +215,11 @@ def _line(key: str, message: str, fix: str) -> str:
     return f"{NAMESPACE}:{key} {message}; fix: {fix}"
 
 
-def _lines(error: dict, secret_keys: set[str]) -> list[str]:
-    """One line per problem of one pydantic error."""
+def _lines(error: dict, secret_keys: set[str], hidden: dict[str, tuple]) -> list[str]:
+    """One line per problem of one pydantic error. Where the error lies on a value set with
+    --secret, neither the message nor the fix shows it or anything derived from it."""
     key, parent, info = _walk(error["loc"])
+    secret = _secret_at(error["loc"], hidden)
     if error["type"] == "config":
         out = []
         for p in error["ctx"]["problems"]:
@@ -220,13 +230,28 @@ def _lines(error: dict, secret_keys: set[str]) -> list[str]:
                 fix = p["fix"]
             elif value is NO_FIX or value in ("", [], {}):
                 fix = _rm(_join(key, fix_key))
+            elif secret:  # a suggested value may be cut from the secret (a prefix, a range)
+                fix = _set_secret(_join(key, fix_key))
             else:
                 fix = set_cmd(_join(key, fix_key), value)
             out.append(_line(_join(key, p["key"]), p["message"], fix))
         return out
     if error["type"] == "extra_forbidden":
-        return [_unknown(key, parent, error["input"], key in secret_keys)]
-    return [_line(key, *_builtin(error, key, info))]
+        return [_unknown(key, parent, error["input"], secret or key in secret_keys)]
+    return [_line(key, *_builtin(error, key, info, secret))]
+
+
+def _secret_at(loc: tuple, hidden: dict[str, tuple]) -> bool:
+    """Whether the value at `loc` is, holds or lies inside a leaf set with --secret."""
+    if not loc or loc[0] not in hidden:
+        return False
+    sub = tuple(loc[1:])
+    return any(p[: len(sub)] == sub or sub[: len(p)] == p for p in hidden[loc[0]])
+
+
+def _set_secret(key: str) -> str:
+    flag = " --path" if "." in key or "[" in key else ""
+    return f"pulumi config set --secret{flag} {NAMESPACE}:{key} <value>"
 
 
 def _unknown(key: str, parent: Any, value: Any, secret: bool) -> str:
@@ -248,57 +273,35 @@ def _unknown(key: str, parent: Any, value: Any, secret: bool) -> str:
     return _line(key, message, f"{_rm(key)} && {move}")
 
 
-def _builtin(error: dict, key: str, info: Any) -> tuple[str, str]:
+def _builtin(error: dict, key: str, info: Any, secret: bool = False) -> tuple[str, str]:
     """Message and fix for the errors pydantic raises itself (types, bounds, choices)."""
     kind, got, ctx = error["type"], error["input"], error.get("ctx") or {}
     default = info.get_default(call_default_factory=True) if info else None
+    quoted = "[secret]" if secret else repr(got)
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx["expected"])
         listed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
-        fix = suggest(str(got), choices) or (default if default in choices else choices[0])
-        return f"must be {listed} (got {got!r})", set_cmd(key, fix)
+        near = "" if secret else suggest(str(got), choices)
+        fix = near or (default if default in choices else choices[0])
+        return f"must be {listed} (got {quoted})", set_cmd(key, fix)
     if kind in ("greater_than_equal", "less_than_equal"):
         bound = ctx.get("ge", ctx.get("le"))
         word = "at least" if kind == "greater_than_equal" else "at most"
-        return f"must be {word} {bound} (got {got})", set_cmd(key, bound)
+        return f"must be {word} {bound} (got {'[secret]' if secret else got})", set_cmd(key, bound)
     if kind.startswith("int_"):
-        return f"must be an integer (got {got!r})", set_cmd(key, default)
+        return f"must be an integer (got {quoted})", set_cmd(key, default)
     if kind == "list_type":
         item = got if isinstance(got, str) and got else ((default or ["<item>"])[0])
-        return f"must be a list (got {got!r})", (
-            f"{_rm(key)} && pulumi config set --path '{NAMESPACE}:{key}[0]' {shown(item)}"
+        first = f"'{NAMESPACE}:{key}[0]'"
+        add = (
+            f"pulumi config set --secret --path {first} <value>"
+            if secret
+            else f"pulumi config set --path {first} {shown(item)}"
         )
+        return f"must be a list (got {quoted})", f"{_rm(key)} && {add}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         model = info.annotation if info and _is_model(info.annotation) else None
         first = next(iter(model.model_fields.values())) if model else None
         sample = {first.alias: first.get_default(call_default_factory=True)} if first else {}
-        return f"must be an object (got {got!r})", f"{_rm(key)} && {set_cmd(key, sample)}"
-    return f"is invalid ({error['msg']}; got {got!r})", _rm(key)
-
-
-def _scrub(problems: list[str], config: dict[str, Any], hidden: dict[str, tuple]) -> list[str]:
-    """Messages quote bad values; never quote one that was set with --secret. `hidden`: the
-    secret leaves of each secret key (secret_leaves.py), so a plain value beside a secret one
-    in the same object is still shown."""
-
-    def texts(value: Any):
-        if isinstance(value, (dict, list)):
-            for _, leaf in leaves(value):
-                yield from texts(leaf)
-        elif value is not None and len(str(value)) >= 4:
-            # as it is, and as a message or a fix command quotes it (repr, JSON)
-            yield from (str(value), repr(str(value))[1:-1], json.dumps(str(value))[1:-1])
-
-    secrets = sorted(
-        {
-            text
-            for key, paths in hidden.items()
-            for path, leaf in leaves(parsed(config.get(key)))
-            if path in paths
-            for text in texts(parsed(leaf))
-        },
-        key=len,
-    )
-    for secret in reversed(secrets):
-        problems = [message.replace(secret, "[secret]") for message in problems]
-    return problems
+        return f"must be an object (got {quoted})", f"{_rm(key)} && {set_cmd(key, sample)}"
+    return f"is invalid ({error['msg']}; got {quoted})", _rm(key)

@@ -19,8 +19,26 @@ from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic import field_validator as check
 
 from components.settings.backup import Backup
-from components.settings.base import CHART_DIR, MASTER_CIDRS, Flag, Model, Text, cloud_of, ctx
-from components.settings.checks import NAMESPACE, Problems, fail, free_range, network, overlaps
+from components.settings.base import (
+    CHART_DIR,
+    MASTER_CIDRS,
+    PROGRAM_TAGS,
+    TAG_RULES,
+    Flag,
+    Model,
+    Text,
+    cloud_of,
+    ctx,
+)
+from components.settings.checks import (
+    NAMESPACE,
+    Problems,
+    config_key,
+    fail,
+    free_range,
+    network,
+    overlaps,
+)
 from components.settings.cluster import Cluster, ClusterAdmins, Endpoint, Network, NodePool
 from components.settings.credentials import Credentials
 from components.settings.database import Database
@@ -30,7 +48,7 @@ from components.settings.workload import Chart, Ingress, Storage
 def _chart_min_minor() -> int:
     """The oldest Kubernetes minor the chart supports (Chart.yaml kubeVersion: >=1.N)."""
     chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text()) or {}
-    found = re.match(r"\s*>=\s*1\.(\d+)", str(chart.get("kubeVersion", "")))
+    found = re.match(r"\s*>=\s*1\.([0-9]+)", str(chart.get("kubeVersion", "")))
     return int(found.group(1)) if found else 0
 
 
@@ -63,7 +81,10 @@ class Settings(Model):
     """Target existing: the kubeconfig context to use; empty: its current context."""
     tags: dict[str, Text] = Field(default_factory=dict)
     """Extra tags (AWS tags, GCP labels, Azure tags) on every cloud resource, merged with app,
-    stack and managed-by."""
+    stack, managed-by and purpose; ASCII, within the target cloud's limits with those four
+    included: AWS 50 tags, keys 128 and values 256 characters (not aws:); GCP 64 labels, keys
+    and values 63 lowercase letters, digits, _ or -; Azure 50 tags, names 128 and values 256
+    characters, names unique ignoring case."""
     node_pool: NodePool = Field(default_factory=dict)
     network: Network = Field(default_factory=dict)
     endpoint: Endpoint = Field(default_factory=dict)
@@ -109,9 +130,9 @@ class Settings(Model):
 
     @check("kubernetes_version")
     def _version(cls, value: str, info: ValidationInfo) -> str:
-        found, minimum = re.fullmatch(r"1\.(\d{2})(\.\d+)?", value), _chart_min_minor()
+        found, minimum = re.fullmatch(r"1\.([0-9]{2})(\.[0-9]+)?", value), _chart_min_minor()
         if value and not found:
-            near = re.search(r"1\.\d{2}", value)
+            near = re.search(r"1\.[0-9]{2}", value)
             fail(f"must look like 1.34 (got {value!r})", near.group(0) if near else "1.34")
         if found and int(found.group(1)) < minimum:
             fix = f"pulumi config rm {NAMESPACE}:kubernetesVersion (the cloud's default)"
@@ -135,13 +156,26 @@ class Settings(Model):
 
     @check("tags")
     def _tags(cls, tags: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        found, limit = Problems(), 63 if ctx(info, "target") == "gcp" else 256
+        """The limits of the target's cloud (existing: AWS's, the same tags go nowhere)."""
+        rules, found = TAG_RULES.get(ctx(info, "target"), TAG_RULES["aws"]), Problems()
+        rm = "pulumi config rm --path %s"
+        total = len(set(tags) | set(PROGRAM_TAGS))
+        if total > rules.count:
+            own = ", ".join(PROGRAM_TAGS)
+            why = f"are too many: with the program's own ({own}) a resource would carry "
+            why += f"{total} {rules.noun}s, more than the {rules.count} the cloud allows"
+            found.add("", why, fix=rm % config_key(f"tags.{list(tags)[-1]}"))
+        folded: dict[str, str] = {}
         for key, value in tags.items():
-            if not re.fullmatch(r"(?![Aa][Ww][Ss]:)[A-Za-z][\w.:/=+@-]{0,62}", key, re.A):
-                why = "must be 1-63 letters, digits or _.:/=+@- starting with a letter, not aws:"
-                found.add(key, why, fix=f"pulumi config rm --path {NAMESPACE}:tags.{key}")
-            elif len(value) > limit:
-                found.add(key, f"is longer than a tag value may be ({limit})", value[:limit])
+            if not re.fullmatch(rules.key, key) or len(key) > rules.key_max:
+                why = f"is not a {rules.noun} key this cloud accepts: 1-{rules.key_max} "
+                found.add(key, why + rules.key_text, fix=rm % config_key(f"tags.{key}"))
+            elif ctx(info, "target") == "azure" and key.lower() in folded:
+                why = f"is the same Azure tag name as {folded[key.lower()]!r} (names ignore case)"
+                found.add(key, why, fix=rm % config_key(f"tags.{key}"))
+            elif rules.value_problem(value):
+                found.add(key, rules.value_problem(value), rules.fixed_value(value))
+            folded.setdefault(key.lower(), key)
         found.raise_any()
         return tags
 

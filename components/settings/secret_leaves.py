@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,54 @@ def _same(a: Any, b: Any) -> bool:
 def chart_values_paths(chart_leaves: tuple[LeafPath, ...]) -> tuple[LeafPath, ...]:
     """The secret leaves of `pganalytics:chart` that lie inside `chart.values`, relative to it."""
     return tuple(path[1:] for path in chart_leaves if path[:1] == ("values",) and len(path) > 1)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What a message must not show: the texts of every secret leaf (`hide` replaces them) and
+    the secret leaves of `chart.values` (`chart_paths`), whose schema errors are described
+    without their value. Built once by the loader and handed to the chart's schema check."""
+
+    texts: tuple[str, ...] = ()  # longest first, so a secret inside another is not left half
+    chart_paths: tuple[LeafPath, ...] = ()
+
+    @classmethod
+    def of(cls, config: dict[str, Any], hidden: dict[str, tuple[LeafPath, ...]]) -> Secrets:
+        texts = {
+            text
+            for key, paths in hidden.items()
+            for path, leaf in leaves(parsed(config.get(key)))
+            if path in paths
+            for text in _forms(parsed(leaf))
+        }
+        return cls(
+            tuple(sorted(texts, key=len, reverse=True)),
+            chart_values_paths(hidden.get("chart", ())),
+        )
+
+    def hide(self, message: str) -> str:
+        """`message` with every secret text replaced by [secret]. Run it on a whole message
+        before anything shortens it: a shortened message may hold a prefix of a secret, which
+        no longer matches the whole secret."""
+        for text in self.texts:
+            message = message.replace(text, "[secret]")
+        return message
+
+    def holds_chart_secret(self, path: tuple) -> bool:
+        """Whether the chart value at `path` (inside chart.values) is, or holds, a secret leaf."""
+        return any(p[: len(path)] == tuple(path) for p in self.chart_paths)
+
+
+NO_SECRETS = Secrets()
+
+
+def _forms(value: Any) -> Iterator[str]:
+    """A secret as a message may quote it: as it is, inside repr() or JSON quotes, and, when
+    short, only in its quoted forms (a bare 3-character match would garble ordinary words)."""
+    if value is None or isinstance(value, bool):
+        return
+    text = str(value)
+    if len(text) >= 4:
+        yield from (text, repr(text)[1:-1], json.dumps(text)[1:-1])
+    elif text:
+        yield from (repr(text), json.dumps(text))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +17,7 @@ from components.settings.base import (
     RELEASE_NAME,
     TAG,
     TRAEFIK_NAMESPACE,
+    VALUES_FILE,
     Flag,
     Host,
     Model,
@@ -35,9 +35,13 @@ from components.settings.checks import (
     NAMESPACE,
     URL_WITH_PASSWORD,
     Problems,
+    cron_problem,
     fail,
     matches,
 )
+
+# Chart values with a `schedule` of a CronJob (backup dumps, volume snapshots).
+CRON_SCHEDULES = ("backup", "volumeSnapshots")
 
 
 class Ingress(Model):
@@ -186,7 +190,7 @@ class Chart(Model):
     def _values_file(cls, value: str, info: ValidationInfo) -> str:
         value = value or f"values-{ctx(info, 'stack', 'dev')}.yaml"
         have = sorted(p.name for p in CHART_DIR.glob("values-*.yaml"))
-        if not re.fullmatch(r"[\w-][\w.-]*\.ya?ml", value):
+        if not VALUES_FILE.fullmatch(value):
             fail(f"must be a file name inside charts/pganalytics (got {value!r})", have[0])
         if not (CHART_DIR / value).is_file():
             why = f"names {value}, which charts/pganalytics does not have (have: {', '.join(have)})"
@@ -206,6 +210,20 @@ class Chart(Model):
                       f"{key}.valueFrom.secretKeyRef.key {name}")  # fmt: skip
         found.raise_any()
         return values
+
+    @model_validator(mode="after")
+    def _schedules(self) -> Chart:
+        """The chart's cron schedules as the API server parses them: a bad one fails here,
+        naming its key, and not when the CronJob is applied halfway through an update."""
+        found = Problems()
+        for part in CRON_SCHEDULES:
+            schedule = self.value(part, "schedule")
+            why = cron_problem(schedule) if isinstance(schedule, str) else ""
+            if why:
+                default = chart_values_file("values.yaml")[part]["schedule"]
+                found.add(f"values.{part}.schedule", f"{why} (got {schedule!r})", default)
+        found.raise_any()
+        return self
 
     @check("namespace")
     def _namespace(cls, value: str) -> str:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from tests.backup.conftest import ScriptRunner, _installed_tools
-from tests.backup.data import APP_ROLE, DATABASES, drop_databases, fingerprint, seed
+from tests.backup.data import DATABASES, RESTORE_ENV, drop_databases, fingerprint, seed
 from tests.backup.stores import AzureStore, GcsStore, S3Store
 from tests.support.postgres import PostgresServer
 
@@ -38,7 +38,7 @@ def run_once(store, tools: dict[str, str], metrics_rows: int) -> dict:
         benv = store.env(
             **pg.env(), BACKUP_DIR=str(work / "d"), BACKUP_DATABASES=" ".join(DATABASES)
         )
-        renv = store.env(**pg.env(), RESTORE_DIR=str(work / "r"), RESTORE_OWNER=APP_ROLE)
+        renv = store.env(**pg.env(), RESTORE_DIR=str(work / "r"), **RESTORE_ENV)
         t_dump = _timed(lambda: scripts.run("backup-dump.sh", benv))
         t_upload = _timed(lambda: scripts.run("backup-upload.sh", benv))
         stamp = (work / "d" / ".current").read_text().strip()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 APP_ROLE = "pganalytics"
 DATABASES = ("pganalytics", "metrics")
+# What the restore Job gives both restore scripts (templates/backup-restore-job.yaml).
+RESTORE_ENV = {"RESTORE_OWNER": APP_ROLE, "RESTORE_ALLOWED_DATABASES": " ".join(DATABASES)}
 
 SCHEMA = {
     "pganalytics": """

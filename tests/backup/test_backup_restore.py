@@ -11,7 +11,7 @@ docs/BACKUP_RESTORE.md, "What the tests prove").
 
 from __future__ import annotations
 
-from tests.backup.data import APP_ROLE, DATABASES, drop_databases, fingerprint, seed
+from tests.backup.data import APP_ROLE, DATABASES, RESTORE_ENV, drop_databases, fingerprint, seed
 
 
 def _backup(scripts, store, work):
@@ -22,7 +22,7 @@ def _backup(scripts, store, work):
 
 
 def _restore(scripts, store, work, **extra):
-    env = store.env(**scripts.pg.env(), RESTORE_DIR=str(work), RESTORE_OWNER=APP_ROLE, **extra)
+    env = store.env(**scripts.pg.env(), RESTORE_DIR=str(work), **RESTORE_ENV, **extra)
     scripts.run("backup-fetch.sh", env)
     return scripts.run("backup-restore.sh", env)
 
@@ -88,7 +88,7 @@ def test_restore_refuses_a_database_with_tables(scripts, s3_store, tmp_path):
     pg = scripts.pg
     seed(pg, metrics=100)
     _backup(scripts, s3_store, tmp_path / "dumps")
-    env = s3_store.env(**pg.env(), RESTORE_DIR=str(tmp_path / "r"), RESTORE_OWNER=APP_ROLE)
+    env = s3_store.env(**pg.env(), RESTORE_DIR=str(tmp_path / "r"), **RESTORE_ENV)
     scripts.run("backup-fetch.sh", env)
     refused = scripts.run("backup-restore.sh", env, check=False)
     assert refused.returncode != 0

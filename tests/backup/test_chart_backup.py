@@ -143,6 +143,81 @@ def test_without_destination_the_dump_stays_on_the_volume():
     assert len(egress) == 1  # the database only
 
 
+def test_the_restore_job_reads_with_its_own_identity_and_restores_only_the_chart_databases():
+    """Issue 18 item 6: the restore Job ran as the backup ServiceAccount, whose identity may
+    write; it now runs as <fullname>-restore, which the program binds to a read-only identity,
+    and both steps get the only databases they may touch."""
+    objs = _backup(
+        destination={"type": "gcs", "bucket": "pga-b"},
+        restore={
+            "enabled": True,
+            "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "rs@p.iam"}},
+        },
+        serviceAccount={"annotations": {"iam.gke.io/gcp-service-account": "bk@p.iam"}},
+    )
+    job = find(objs, "Job", f"{P}-backup-restore-latest")
+    spec = job["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == f"{P}-restore"
+    sa = find(objs, "ServiceAccount", f"{P}-restore")
+    assert sa["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "rs@p.iam"}
+    assert sa["automountServiceAccountToken"] is False
+    cron = pod_template(find(objs, "CronJob", f"{P}-backup"))["spec"]
+    assert cron["serviceAccountName"] == f"{P}-backup"
+    for container in (*spec["initContainers"], *spec["containers"]):
+        assert _env(container)["RESTORE_ALLOWED_DATABASES"] == "pganalytics metrics"
+    # Without the restore, no restore ServiceAccount.
+    plain = _backup(destination={"type": "gcs", "bucket": "pga-b"})
+    assert not [
+        o
+        for o in plain
+        if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == f"{P}-restore"
+    ]
+
+
+def test_s3_uploads_write_once_and_lock_when_asked_and_the_restore_reads_with_its_keys():
+    destination = {
+        "type": "s3",
+        "bucket": "pga-b",
+        "s3": {
+            "endpoint": "https://minio.example.com",
+            "existingSecret": "writer-keys",
+            "objectLock": {"mode": "COMPLIANCE", "days": 14},
+        },
+    }
+    objs = _backup(
+        destination=destination, restore={"enabled": True, "existingSecret": "reader-keys"}
+    )
+    upload = _env(pod_template(find(objs, "CronJob", f"{P}-backup"))["spec"]["containers"][0])
+    assert upload["RCLONE_HEADER_UPLOAD"] == "If-None-Match: *"
+    assert upload["RCLONE_CONFIG_BACKUP_OBJECT_LOCK_MODE"] == "COMPLIANCE"
+    assert upload["RCLONE_CONFIG_BACKUP_OBJECT_LOCK_RETAIN_UNTIL_DATE"] == "14d"
+    assert upload["RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID"]["secretKeyRef"]["name"] == "writer-keys"
+    fetch = _env(
+        find(objs, "Job", f"{P}-backup-restore-latest")["spec"]["template"]["spec"][
+            "initContainers"
+        ][0]
+    )
+    assert (
+        "RCLONE_HEADER_UPLOAD" not in fetch and "RCLONE_CONFIG_BACKUP_OBJECT_LOCK_MODE" not in fetch
+    )
+    assert fetch["RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID"]["secretKeyRef"]["name"] == "reader-keys"
+    # writeOnce off (a store that rejects the header); other stores never get it.
+    off = _backup(destination={**destination, "s3": {"writeOnce": False}})
+    assert "RCLONE_HEADER_UPLOAD" not in _env(
+        pod_template(find(off, "CronJob", f"{P}-backup"))["spec"]["containers"][0]
+    )
+    for other in (
+        {"type": "gcs", "bucket": "pga-b"},
+        {"type": "azureblob", "bucket": "backups", "azureblob": {"account": "abc12"}},
+    ):
+        env = _env(
+            pod_template(find(_backup(destination=other), "CronJob", f"{P}-backup"))["spec"][
+                "containers"
+            ][0]
+        )
+        assert "RCLONE_HEADER_UPLOAD" not in env, other
+
+
 def test_restore_job_fetches_then_restores_as_superuser():
     objs = _backup(
         destination={"type": "gcs", "bucket": "pga-b"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backup.data import APP_ROLE, DATABASES, seed
+from tests.backup.data import DATABASES, RESTORE_ENV, seed
 from tests.backup.proxy import CorruptingProxy
 
 
@@ -60,7 +60,7 @@ def test_an_object_changed_in_the_store_fails_the_restore(scripts, s3_store, tmp
     damaged.write_bytes((tmp_path / "dumps" / stamp / "metrics.dump").read_bytes())
     _flip_byte(damaged)
     scripts.rclone_cmd(s3_store, "copyto", str(damaged), f"{s3_store.remote}/{stamp}/metrics.dump")
-    renv = s3_store.env(**scripts.pg.env(), RESTORE_DIR=str(tmp_path / "r"), RESTORE_OWNER=APP_ROLE)
+    renv = s3_store.env(**scripts.pg.env(), RESTORE_DIR=str(tmp_path / "r"), **RESTORE_ENV)
     result = scripts.run("backup-fetch.sh", renv, check=False)
     assert result.returncode != 0
     assert "does not match its SHA256SUMS" in result.stderr

@@ -122,11 +122,15 @@ def test_gcs_bucket_and_workload_identity(stack):
     noncurrent = {r["condition"].get("daysSinceNoncurrentTime") for r in b["lifecycleRules"]}
     assert 7 in noncurrent
     members = {
-        m["inputs"]["role"]: m["inputs"]["member"]
+        m["name"]: m["inputs"]["role"]
         for m in _of(result, "gcp:storage/bucketIAMMember:BucketIAMMember")
         if m["name"].startswith("backup-")  # cnpg-*: the database's own (tests/unit)
     }
-    assert set(members) == {"roles/storage.objectCreator", "roles/storage.objectViewer"}
+    assert members == {
+        "backup-objectcreator": "roles/storage.objectCreator",
+        "backup-objectviewer": "roles/storage.objectViewer",
+        "backup-restore-objectviewer": "roles/storage.objectViewer",
+    }
     wi = one(result, "gcp:serviceaccount/iAMMember:IAMMember", "backup-workload-identity")
     assert wi["inputs"]["role"] == "roles/iam.workloadIdentityUser"
     assert (
@@ -171,8 +175,6 @@ def test_azure_storage_and_federated_identity(stack):
     assert fic["subject"] == f"system:serviceaccount:{NAMESPACE}:{KSA}"
     assert fic["audiences"] == ["api://AzureADTokenExchange"]
     assert fic["issuer"].startswith("https://")
-    role = one(result, "azure-native:authorization:RoleAssignment", "backup-blob-data-contributor")
-    assert role["inputs"]["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")
     cluster = one(result, "azure-native:containerservice:ManagedCluster")["inputs"]
     assert cluster["oidcIssuerProfile"]["enabled"] is True
     assert cluster["securityProfile"]["workloadIdentity"]["enabled"] is True
@@ -197,13 +199,17 @@ def test_a_stack_without_protect_leaves_the_bucket_unprotected():
     assert not bucket["protect"] and not bucket["retainOnDelete"]
 
 
+# An S3-compatible store of target existing, as the docs set it up.
+MINIO = {
+    "endpoint": "https://minio.example.com:9000",
+    "bucketName": "pga-backups",
+    "credentialsSecret": "pganalytics-backup-s3",
+}
+
+
 def test_existing_uploads_to_an_s3_compatible_endpoint_with_a_secret():
     config = stack_config("prod", "existing")
-    config["pganalytics:backup"] = {
-        "endpoint": "https://minio.example.com:9000",
-        "bucketName": "pga-backups",
-        "credentialsSecret": "pganalytics-backup-s3",
-    }
+    config["pganalytics:backup"] = MINIO
     result = run_program("prod", config)
     assert result["error"] is None, result["error"]
     values = _chart_backup_values(result)
@@ -256,3 +262,172 @@ def test_the_identity_follows_a_renamed_release():
     assert result["error"] is None, result["error"]
     wi = one(result, "gcp:serviceaccount/iAMMember:IAMMember", "backup-workload-identity")
     assert wi["inputs"]["member"].endswith(f"[{NAMESPACE}/analytics-backup]")
+
+
+# --- issue 18 item 6: write once, immutability, a read-only restore identity ----------------
+# Plan tests under mocks: they prove what the program asks each cloud for. Whether the cloud
+# enforces it (IAM, bucket policies, Object Lock, retention policies) only a real cloud shows;
+# tests/backup/test_tamper.py runs the scripts against emulators.
+
+RESTORE_KSA = "pganalytics-restore"
+
+
+def test_aws_refuses_an_upload_that_could_replace_a_backup():
+    """The bucket policy denies PutObject and CompleteMultipartUpload under the backups'
+    prefix without If-None-Match, to every principal: S3's documented way to enforce
+    conditional writes (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+    conditional-writes-enforce.html); the multipart parts, which take no such header, are
+    exempt through s3:ObjectCreationOperation. The chart sends the header."""
+    result = matrix_case("prod", "aws")
+    policy = json.loads(one(result, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"])
+    once = next(st for st in policy["Statement"] if st.get("Sid") == "WriteBackupsOnce")
+    assert once["Effect"] == "Deny" and once["Principal"] == "*"
+    assert once["Action"] == "s3:PutObject"
+    bucket_arn = policy["Statement"][0]["Resource"][0]  # DenyInsecureTransport's
+    assert once["Resource"] == f"{bucket_arn}/pganalytics/*", "the dumps' prefix only"
+    assert once["Condition"] == {
+        "Null": {"s3:if-none-match": "true"},
+        "Bool": {"s3:ObjectCreationOperation": "true"},
+    }
+    assert _chart_backup_values(result)["destination"]["s3"]["writeOnce"] is True
+
+
+@pytest.mark.parametrize(("stack", "mode"), [("prod", "governance"), ("enterprise", "compliance")])
+def test_aws_locks_backups_in_place_without_replacing_the_bucket(stack, mode):
+    """backup.lockDays (14 in prod and enterprise) becomes the bucket's Object Lock default
+    retention through s3.BucketObjectLockConfiguration, which enables Object Lock on an
+    existing versioned bucket in place; the Bucket's own objectLockEnabled is never set, as
+    changing it replaces the bucket (pulumi-aws s3.Bucket: "Forces new resource")."""
+    config = stack_config(stack, "aws")
+    config["pganalytics:backup"] = {**config["pganalytics:backup"], "lockMode": mode}
+    result = run_program(stack, config)
+    assert result["error"] is None, result["error"]
+    bucket = one(result, "aws:s3/bucket:Bucket", "backup-bucket")
+    assert "objectLockEnabled" not in bucket["inputs"]
+    assert bucket["protect"], "a replacement of the bucket would fail, not lose the backups"
+    lock = one(result, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert lock["inputs"]["objectLockEnabled"] == "Enabled"
+    assert lock["inputs"]["rule"]["defaultRetention"] == {"mode": mode.upper(), "days": 14}
+    assert "aws:s3/bucketVersioning:BucketVersioning::backup-versioning" in lock["dependencies"]
+    rules = one(result, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    retention = next(r for r in rules["inputs"]["rules"] if r["id"] == "backup-retention")
+    assert retention["expiration"]["days"] >= 14, "a locked backup would outlive its expiry"
+
+
+def test_without_lock_days_nothing_is_locked():
+    config = stack_config("prod", "aws")
+    config["pganalytics:backup"] = {"lockDays": 0}
+    result = run_program("prod", config)
+    assert not _of(result, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+
+
+def test_aws_restore_identity_only_reads_and_the_writer_cannot_delete():
+    result = matrix_case("prod", "aws")
+    access = json.loads(
+        one(result, "aws:iam/rolePolicy:RolePolicy", "backup-restore-bucket-access")["inputs"][
+            "policy"
+        ]
+    )
+    actions = {a for st in access["Statement"] for a in st["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject"}
+    attached = one(result, "aws:iam/rolePolicy:RolePolicy", "backup-restore-bucket-access")
+    assert attached["propertyDependencies"]["role"] == ["aws:iam/role:Role::backup-restore-role"]
+    assoc = one(
+        result,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "backup-restore-pod-identity",
+    )["inputs"]
+    assert (assoc["namespace"], assoc["serviceAccount"]) == (NAMESPACE, RESTORE_KSA)
+    writer = json.loads(
+        one(result, "aws:iam/rolePolicy:RolePolicy", "backup-bucket-access")["inputs"]["policy"]
+    )
+    written = {a for st in writer["Statement"] for a in st["Action"]}
+    assert not [a for a in written if "Delete" in a or "Retention" in a or "Bypass" in a]
+
+
+@pytest.mark.parametrize(("lock_days", "days"), [(14, 14), (0, 7), (3, 7), (90, 90)])
+def test_gcs_keeps_deleted_or_replaced_backups_for_the_lock_days(lock_days, days):
+    """GCS soft delete: a deleted or overwritten object stays restorable, and cannot be
+    deleted for good, for the policy's duration (7-90 days;
+    https://cloud.google.com/storage/docs/soft-delete). No bucket retention policy: it cannot
+    coexist with versioning (the provider's retention_policy) and it refuses the rewrites
+    barman does under CloudNativePG's prefix."""
+    config = stack_config("prod", "gcp")
+    config["pganalytics:backup"] = {"lockDays": lock_days, "retentionDays": 90}
+    result = run_program("prod", config)
+    assert result["error"] is None, result["error"]
+    bucket = one(result, "gcp:storage/bucket:Bucket", "backup-bucket")["inputs"]
+    assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == days * 24 * 3600
+    assert "retentionPolicy" not in bucket and bucket["versioning"] == {"enabled": True}
+
+
+def test_gcs_restore_identity_only_reads():
+    result = matrix_case("prod", "gcp")
+    sa = one(result, "gcp:serviceaccount/account:Account", "backup-restore-service-account")
+    assert sa["inputs"]["accountId"] == "pganalytics-prod-rs"
+    wi = one(result, "gcp:serviceaccount/iAMMember:IAMMember", "backup-restore-workload-identity")
+    assert wi["inputs"]["member"] == (
+        f"serviceAccount:pganalytics-test.svc.id.goog[{NAMESPACE}/{RESTORE_KSA}]"
+    )
+    assert wi["propertyDependencies"]["serviceAccountId"] == [
+        "gcp:serviceaccount/account:Account::backup-restore-service-account"
+    ]
+    values = _chart_backup_values(result)
+    restore = values["restore"]["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
+    backup = values["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert restore.endswith("iam.gserviceaccount.com") and restore != backup
+
+
+def test_azure_writer_cannot_delete_and_the_container_is_immutable_for_the_lock_days():
+    """The writer's custom role is Storage Blob Data Contributor without any delete; the
+    container gets a container-level time-based retention policy, which Azure allows on an
+    existing container (https://learn.microsoft.com/azure/storage/blobs/
+    immutable-container-level-worm-policies); the container's immutableStorageWithVersioning,
+    settable only when a container is created, is never set."""
+    result = matrix_case("prod", "azure")
+    role = one(result, "azure-native:authorization:RoleDefinition", "backup-writer-role")["inputs"]
+    (permission,) = role["permissions"]
+    assert not [a for a in permission["dataActions"] if "delete" in a.lower() or "move" in a]
+    assert (
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"
+        in (permission["dataActions"])
+    )
+    assert not [a for a in permission["actions"] if not a.endswith("/read")]
+    writer = one(result, "azure-native:authorization:RoleAssignment", "backup-blob-writer")
+    assert writer["propertyDependencies"]["roleDefinitionId"] == [
+        "azure-native:authorization:RoleDefinition::backup-writer-role"
+    ]
+    reader = one(result, "azure-native:authorization:RoleAssignment", "backup-restore-blob-reader")
+    assert reader["inputs"]["roleDefinitionId"].endswith("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+    assert reader["propertyDependencies"]["principalId"] == [
+        "azure-native:managedidentity:UserAssignedIdentity::backup-restore-identity"
+    ]
+    fic = one(
+        result,
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "backup-restore-federated-credential",
+    )["inputs"]
+    assert fic["subject"] == f"system:serviceaccount:{NAMESPACE}:{RESTORE_KSA}"
+    policy = one(result, "azure-native:storage:BlobContainerImmutabilityPolicy")["inputs"]
+    assert policy["immutabilityPeriodSinceCreationInDays"] == 14
+    assert policy["allowProtectedAppendWrites"] is False
+    container = one(result, "azure-native:storage:BlobContainer")["inputs"]
+    assert "immutableStorageWithVersioning" not in container
+    values = _chart_backup_values(result)
+    assert values["restore"]["serviceAccount"]["annotations"]["azure.workload.identity/client-id"]
+
+
+def test_existing_locks_each_upload_and_restores_with_read_only_keys():
+    config = stack_config("prod", "existing")
+    config["pganalytics:backup"] = {
+        **MINIO,
+        "restoreCredentialsSecret": "pganalytics-restore-s3",
+        "lockDays": 10,
+        "lockMode": "compliance",
+    }
+    result = run_program("prod", config)
+    assert result["error"] is None, result["error"]
+    values = _chart_backup_values(result)
+    assert values["destination"]["s3"]["objectLock"] == {"mode": "COMPLIANCE", "days": 10}
+    assert values["destination"]["s3"]["writeOnce"] is True
+    assert values["restore"]["existingSecret"] == "pganalytics-restore-s3"

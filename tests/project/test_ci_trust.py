@@ -187,8 +187,83 @@ def test_deploy_environments_take_main_only_and_previews_any_branch():
     for row in doc_table().values():
         expected = "main" if row["purpose"] == "deploy" else "all"
         assert row["deployment branches"] == expected, row
-        if row["stack"] in ("prod", "enterprise"):
+        if row["stack"] in ("prod", "enterprise") or row["purpose"] == "preview":
+            # A preview runs the pull request's code with an identity that decrypts its
+            # stack's secrets (dev-preview holds dev's passphrase): a maintainer approves it.
             assert row["required reviewers"] == "maintainers", row
+
+
+# --- what a preview identity can read (issue 18 item 7) ---------------------------------------
+
+
+def marked_json(marker: str) -> dict:
+    """The JSON block right after `<!-- marker -->` in docs/CI_CD.md."""
+    m = re.search(rf"<!-- {marker} -->\n```json\n(.*?)```", DOC.read_text(), re.S)
+    assert m, f"docs/CI_CD.md has no JSON block after <!-- {marker} -->"
+    return json.loads(m.group(1))
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_aws_preview_roles_are_view_only_with_an_explicit_deny_on_the_backups():
+    """AWS ReadOnlyAccess includes s3:GetObject on every bucket, the backups included: a
+    pull request's preview read prod's dumps. The preview policy allows no object read
+    outside the state bucket and denies every object operation on the backup bucket."""
+    section = doc_section("AWS")
+    managed = set(re.findall(r"arn:aws:iam::aws:policy/[\w/-]+", DOC.read_text()))
+    assert managed == {"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"}, managed
+    policy = marked_json("preview-policy")
+    allows = [st for st in policy["Statement"] if st["Effect"] == "Allow"]
+    for statement in allows:
+        actions, resources = as_list(statement["Action"]), as_list(statement["Resource"])
+        if any(a.startswith("s3:") for a in actions):
+            assert all("<state-bucket>" in r for r in resources), statement
+        assert not any(a.endswith("*") or a == "*" for a in actions), statement
+        assert not {"secretsmanager:GetSecretValue", "ssm:GetParameters"} & set(actions)
+        if "ssm:GetParameter" in actions:  # the public EKS AMI parameters only
+            assert resources == ["arn:aws:ssm:*::parameter/aws/service/eks/*"], statement
+    denies = [st for st in policy["Statement"] if st["Effect"] == "Deny"]
+    assert len(denies) == 1 and "Condition" not in denies[0], denies
+    deny = denies[0]
+    assert {"s3:GetObject*", "s3:ListBucket*", "s3:PutObject*", "s3:DeleteObject*"} <= set(
+        as_list(deny["Action"])
+    )
+    assert set(as_list(deny["Resource"])) == {
+        "arn:aws:s3:::pganalytics-prod-backups-*",
+        "arn:aws:s3:::pganalytics-prod-backups-*/*",
+    }
+    assert "put-role-policy --role-name pganalytics-prod-preview" in section
+
+
+def test_gcp_and_azure_preview_identities_hold_no_data_role():
+    gcp = doc_section("GCP")
+    rows = [line for line in gcp.splitlines() if line.startswith("| `pganalytics-")]
+    previews = [r for r in rows if "-preview@" in r.split("|")[1]]
+    assert len(previews) == 3, rows
+    for row in previews:
+        roles = set(re.findall(r"roles/[\w.]+", row.split("|")[3]))
+        assert roles == {"roles/browser", "roles/container.viewer"}, row
+    deny = marked_json("preview-deny-gcp")["rules"][0]["denyRule"]
+    assert {"storage.googleapis.com/objects.get", "storage.googleapis.com/objects.list"} <= set(
+        deny["deniedPermissions"]
+    )
+    assert all("-preview@" in p for p in deny["deniedPrincipals"]), deny
+    azure = doc_section("Azure")
+    for row in (line for line in azure.splitlines() if "-preview` |" in line):
+        roles = row.split("|")[3]
+        assert "Data" not in roles and "Contributor" not in roles and "Owner" not in roles, row
+
+
+def test_the_doc_says_what_each_identity_can_read():
+    text = DOC.read_text()
+    table = text.split("### What each identity can read", 1)[1].split("\n\n")[2]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {env for row in rows for env in re.findall(r"`([\w-]+)`", row.split("|")[1])}
+    assert named == set(doc_table()), named
+    for row in rows:
+        assert row.rstrip("| ").endswith("none") or "deploy" in row, row
 
 
 def test_deploy_jobs_run_from_main_only_and_after_the_tests():

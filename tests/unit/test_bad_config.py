@@ -498,13 +498,46 @@ CASES = {
         "prod",
         "aws",
         {"tags": {"aws:owner": "team"}},
-        ["pganalytics:tags.aws:owner must be 1-63 letters", "pulumi config rm --path"],
+        [
+            "pganalytics:tags.aws:owner is not a tag key this cloud accepts: 1-128 letters",
+            "not starting with aws:",
+            "pulumi config rm --path pganalytics:tags.aws:owner",
+        ],
     ),
     "gcp-label-value-too-long": (
         "enterprise",
         "gcp",
         {"tags": {"team": "x" * 64}},
-        ["pganalytics:tags.team is longer than a tag value may be (63)"],
+        [
+            "pganalytics:tags.team is not a label value this cloud accepts: 0-63 lowercase",
+            f"pulumi config set --path pganalytics:tags.team {'x' * 63}",
+        ],
+    ),
+    # --- issue 18 item 13: one case per class of free-form string
+    "image-tag-with-fullwidth-digits": (
+        "prod",
+        None,
+        {"chart.imageTag": "\uff13.\uff13.0"},
+        ["pganalytics:chart.imageTag must be an exact image tag", "3.3.0"],
+    ),
+    "backup-schedule-out-of-range": (
+        "prod",
+        None,
+        {"chart.values": {"backup": {"schedule": "15 24 * * *"}}},
+        [
+            "pganalytics:chart.values.backup.schedule has a value outside 0-23 in its hour field",
+            'pulumi config set --path pganalytics:chart.values.backup.schedule "15 2 * * *"',
+        ],
+    ),
+    "azure-tags-over-the-limit": (
+        "prod",
+        "azure",
+        {"tags": {f"team{i}": "ops" for i in range(47)}},
+        [
+            "pganalytics:tags are too many: with the program's own (app, stack, managed-by, "
+            "purpose) a resource would carry 51 tags, more than the 50 the cloud allows",
+            "pulumi config rm --path pganalytics:tags.team46",
+        ],
     ),
     "same-api-and-grafana-host": (
         "prod",
@@ -693,6 +726,40 @@ CASES = {
             "pulumi config set --path pganalytics:backup.credentialsSecret pganalytics-backup-s3",
         ],
     ),
+    # --- backups immutable and restored with their own identity (issue 18 item 6)
+    "backup-lock-longer-than-retention": (
+        "prod",
+        "aws",
+        {"backup.lockDays": 40},
+        [
+            "pganalytics:backup.lockDays must be at most backup.retentionDays (30; got 40)",
+            "pulumi config set --path pganalytics:backup.lockDays 30",
+        ],
+    ),
+    "backup-lock-beyond-gcs-soft-delete": (
+        "prod",
+        "gcp",
+        {"backup.retentionDays": 365, "backup.lockDays": 120},
+        [
+            "pganalytics:backup.lockDays must be at most 90 on gcp",
+            "pulumi config set --path pganalytics:backup.lockDays 90",
+        ],
+    ),
+    "backup-lock-mode-on-gcp": (
+        "enterprise",
+        "gcp",
+        {"backup.lockMode": "compliance"},
+        [
+            "pganalytics:backup.lockMode is only used on aws and existing (target is gcp)",
+            "pulumi config set --path pganalytics:backup.lockMode governance",
+        ],
+    ),
+    "backup-restore-keys-on-a-cloud": (
+        "prod",
+        "azure",
+        {"backup.restoreCredentialsSecret": "pga-restore-s3"},
+        ["pganalytics:backup.restoreCredentialsSecret is only used on target existing"],
+    ),
     # --- the Kubernetes API endpoint on a cloud (issue 12)
     "endpoint-open-to-the-internet": (
         "prod",
@@ -700,6 +767,27 @@ CASES = {
         {"endpoint.publicCidrs": ["203.0.113.0/24", "0.0.0.0/0"]},
         [
             "pganalytics:endpoint.publicCidrs[1] opens the Kubernetes API to the whole internet",
+            "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
+        ],
+    ),
+    # Issue 18 item 5: the guard judged each range alone, so two halves passed.
+    "endpoint-open-to-the-internet-by-halves": (
+        "prod",
+        "aws",
+        {"endpoint.publicCidrs": ["0.0.0.0/1", "128.0.0.0/1"]},
+        [
+            "pganalytics:endpoint.publicCidrs[0] opens the Kubernetes API to 50% of the IPv4 "
+            "internet (a public range shorter than /8) (0.0.0.0/1)",
+            "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
+        ],
+    ),
+    "endpoint-open-by-ranges-that-cover-most-of-the-internet": (
+        "enterprise",
+        "gcp",
+        {"endpoint.publicCidrs": [f"{n}.0.0.0/8" for n in range(11, 140)]},  # 129 of 256
+        [
+            "pganalytics:endpoint.publicCidrs together open the Kubernetes API to 50% of the "
+            "IPv4 internet",
             "pulumi config set --path pganalytics:endpoint.acknowledgePublicInternet true",
         ],
     ),
@@ -991,6 +1079,82 @@ def test_messages_never_quote_a_secret_value():
     assert "pganalytics:chart.values.backend.replicaCount" in result["error"]
     assert "s3cr3t-value" not in result["error"]
     assert result["resources"] == []
+
+
+LONG_SECRET = "pga-" + "".join(f"{i:03d}Zq" for i in range(60))  # 304 characters, no repeats
+
+
+def _secret_problems(stack: str, config: dict, secret_keys: set[str]) -> str:
+    """The whole ConfigError message, keys in `secret_keys` set with --secret."""
+    from components import values
+    from components.settings import ConfigError, build_settings
+
+    bare = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("pganalytics:")}
+    with pytest.raises(ConfigError) as error:
+        build_settings(stack, bare, secret_keys, set(config), chart_check=values.problems)
+    return str(error.value)
+
+
+def _shown_part(secret: str, message: str, width: int = 8) -> str:
+    """The first `width`-character piece of `secret` that `message` shows, or ""."""
+    return next(
+        (
+            secret[i : i + width]
+            for i in range(len(secret) - width + 1)
+            if secret[i : i + width] in message
+        ),
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "key", "value"),
+    [
+        # The chart schema's message quoted the value and was cut to 157 characters before
+        # the whole secret was looked for: the first 150 characters were printed.
+        ("aws", "chart", {"values": {"backend": {"replicaCount": LONG_SECRET}}}),
+        # A tag value longer than GCP allows: the fix suggested its first 63 characters.
+        ("gcp", "tags", {"team": LONG_SECRET}),
+    ],
+)
+def test_no_part_of_a_long_secret_is_shown(target, key, value):
+    """Issue 18 item 4: nothing is cut from a message before the secrets are hidden, and a fix
+    never suggests a value derived from a secret one."""
+    config = stack_config("prod", target)
+    config[f"pganalytics:{key}"] = value
+    message = _secret_problems("prod", config, {key})
+    assert f"pganalytics:{key}." in message, message
+    assert not _shown_part(LONG_SECRET, message), message
+
+
+def test_a_short_secret_is_not_quoted_either():
+    """Values of fewer than 4 characters were never looked for: `(got 'k3y')` was printed."""
+    config = stack_config("prod", "aws")
+    config["pganalytics:chart"] = {"values": {"backend": {"replicaCount": "k3y"}}}
+    config["pganalytics:ingress"] = {**config["pganalytics:ingress"], "acmeIssuer": "pr0"}
+    message = _secret_problems("prod", config, {"chart", "ingress"})
+    assert "pganalytics:chart.values.backend.replicaCount" in message
+    assert "pganalytics:ingress.acmeIssuer must be staging or production" in message
+    assert "k3y" not in message and "pr0" not in message, message
+
+
+def test_the_endpoint_guard_judges_ranges_together():
+    """A /8 of a company's own range or a private /7 is not the internet; the union of many
+    public ranges is judged as a whole, and the acknowledgement lets any of it through."""
+    config = stack_config("prod", "azure")
+    _set(config, "endpoint.publicCidrs", ["17.0.0.0/8", "10.0.0.0/8", "203.0.113.0/24"])
+    assert _problems("prod", config) == []
+    halves = [f"{n}.0.0.0/8" for n in range(11, 139)]  # 128 public /8s: half the internet
+    _set(config, "endpoint.publicCidrs", [*halves, "10.0.0.0/8"])
+    assert _problems("prod", config) == []  # exactly half is not "most"
+    _set(config, "endpoint.publicCidrs", [*halves, "200.0.0.0/8"])
+    assert [p.split(" ", 1)[0] for p in _problems("prod", config)] == [
+        "pganalytics:endpoint.publicCidrs"
+    ]
+    _set(config, "endpoint.acknowledgePublicInternet", True)
+    assert _problems("prod", config) == []
+    _set(config, "endpoint.publicCidrs", ["0.0.0.0/1", "128.0.0.0/1"])
+    assert _problems("prod", config) == []
 
 
 def test_acknowledged_public_endpoint_is_accepted():

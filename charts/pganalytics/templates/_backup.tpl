@@ -1,7 +1,15 @@
 {{/* Helpers of the backup and restore pods (backup-*.yaml). */}}
 
-{{/* Name of the backup ServiceAccount. */}}
+{{/* Name of the backup ServiceAccount: the identity that writes backups. */}}
 {{- define "pganalytics.backup.serviceAccountName" -}}{{ include "pganalytics.backup.fullname" . }}{{- end -}}
+
+{{/* Name of the restore ServiceAccount: the identity that only reads them. */}}
+{{- define "pganalytics.backup.restoreServiceAccountName" -}}{{ include "pganalytics.fullname" . }}-restore{{- end -}}
+
+{{/* The databases a restore may touch (the chart's two), space-separated. */}}
+{{- define "pganalytics.backup.databases" -}}
+{{- printf "%s %s" (include "pganalytics.database.name" .) (include "pganalytics.database.metricsName" .) -}}
+{{- end -}}
 
 {{/* rclone remote path of the backups: backup:<bucket>/<prefix>. */}}
 {{- define "pganalytics.backup.remote" -}}
@@ -29,16 +37,21 @@
   value: postgres
 {{- end -}}
 
-{{/* rclone env: the `backup` remote, configured per destination type; no config file. */}}
+{{/* rclone env: the `backup` remote, configured per destination type; no config file.
+     Call: (dict "ctx" $ "restore" bool). The restore reads with backup.restore.existingSecret
+     when set (S3 keys that only read); the upload writes once and, when set, locks. */}}
 {{- define "pganalytics.backup.rcloneEnv" -}}
-{{- $d := .Values.backup.destination -}}
+{{- $ctx := .ctx -}}
+{{- $restore := .restore -}}
+{{- $d := $ctx.Values.backup.destination -}}
+{{- $keys := ternary ($ctx.Values.backup.restore.existingSecret | default $d.s3.existingSecret) $d.s3.existingSecret $restore -}}
 - name: HOME
   value: /tmp
 {{- /* Empty: no config file, the remote lives in the environment below. */}}
 - name: RCLONE_CONFIG
   value: ""
 - name: BACKUP_REMOTE
-  value: {{ include "pganalytics.backup.remote" . | quote }}
+  value: {{ include "pganalytics.backup.remote" $ctx | quote }}
 {{- if eq $d.type "s3" }}
 - name: RCLONE_CONFIG_BACKUP_TYPE
   value: s3
@@ -55,16 +68,28 @@
 {{- /* The bucket exists (the program or its owner made it): no CreateBucket permission needed. */}}
 - name: RCLONE_CONFIG_BACKUP_NO_CHECK_BUCKET
   value: "true"
-{{- if $d.s3.existingSecret }}
+{{- if and (not $restore) $d.s3.writeOnce }}
+{{- /* S3 answers 412 instead of replacing an existing key; the program's bucket policy
+     refuses an upload without it. */}}
+- name: RCLONE_HEADER_UPLOAD
+  value: "If-None-Match: *"
+{{- end }}
+{{- if and (not $restore) $d.s3.objectLock.mode }}
+- name: RCLONE_CONFIG_BACKUP_OBJECT_LOCK_MODE
+  value: {{ $d.s3.objectLock.mode | quote }}
+- name: RCLONE_CONFIG_BACKUP_OBJECT_LOCK_RETAIN_UNTIL_DATE
+  value: {{ printf "%dd" (int $d.s3.objectLock.days) | quote }}
+{{- end }}
+{{- if $keys }}
 - name: RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ $d.s3.existingSecret }}
+      name: {{ $keys }}
       key: {{ $d.s3.accessKeyIdKey }}
 - name: RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $d.s3.existingSecret }}
+      name: {{ $keys }}
       key: {{ $d.s3.secretAccessKeyKey }}
 {{- else }}
 - name: RCLONE_CONFIG_BACKUP_ENV_AUTH
@@ -84,12 +109,18 @@
   value: {{ required "backup.destination.azureblob.account is required for azureblob" $d.azureblob.account | quote }}
 - name: RCLONE_CONFIG_BACKUP_ENV_AUTH
   value: "true"
+{{- /* The container exists; the identities' roles cannot create one. */}}
+- name: RCLONE_CONFIG_BACKUP_NO_CHECK_CONTAINER
+  value: "true"
 {{- end }}
 {{- end -}}
 
-{{/* Pod template pieces shared by the backup CronJob and the restore Job. */}}
+{{/* Pod template pieces shared by the backup CronJob and the restore Job.
+     Call: (dict "ctx" $ "serviceAccountName" name). */}}
 {{- define "pganalytics.backup.podSpecCommon" -}}
-serviceAccountName: {{ include "pganalytics.backup.serviceAccountName" . }}
+{{- $sa := .serviceAccountName -}}
+{{- with .ctx -}}
+serviceAccountName: {{ $sa }}
 {{- /* Workload identities inject their own projected token; the API token is not needed. */}}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -104,6 +135,7 @@ nodeSelector:
 {{- with .Values.timescaledb.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

@@ -4,13 +4,19 @@
 # RESTORE_DROP_EXISTING=true. Databases that had TimescaleDB get the same extension version
 # first, and the restore runs between timescaledb_pre_restore() and timescaledb_post_restore().
 #
+# Every database name, from backup.info or RESTORE_DATABASES, is checked before anything is
+# dropped: [a-z_][a-z0-9_]{0,62} and one of RESTORE_ALLOWED_DATABASES (never postgres or a
+# template), and a TimescaleDB version only digits, letters, '.' and '-'.
+#
 # Env: PGHOST PGPORT PGUSER PGPASSWORD PGSSLMODE (libpq, a superuser), RESTORE_DIR,
-#      RESTORE_OWNER (role that owns the restored databases), RESTORE_DATABASES (optional
-#      subset), RESTORE_DROP_EXISTING (true|false, default false).
+#      RESTORE_OWNER (role that owns the restored databases), RESTORE_ALLOWED_DATABASES
+#      (space-separated: the only databases this release restores), RESTORE_DATABASES
+#      (optional subset), RESTORE_DROP_EXISTING (true|false, default false).
 set -eu
 
 : "${RESTORE_DIR:?RESTORE_DIR is not set}"
 : "${RESTORE_OWNER:?RESTORE_OWNER is not set}"
+: "${RESTORE_ALLOWED_DATABASES:?RESTORE_ALLOWED_DATABASES is not set}"
 [ -s "$RESTORE_DIR/.current" ] || { echo "backup-restore: nothing fetched ($RESTORE_DIR/.current missing)" >&2; exit 1; }
 stamp="$(cat "$RESTORE_DIR/.current")"
 src="$RESTORE_DIR/$stamp"
@@ -21,9 +27,26 @@ q() { psql -X -v ON_ERROR_STOP=1 -At -d "$1" -c "$2"; }
 ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
 literal() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
 
+refuse() { echo "backup-restore: $*; nothing was restored" >&2; exit 1; }
+
 databases="${RESTORE_DATABASES:-$(info databases)}"
+[ -n "$databases" ] || refuse "backup $stamp names no database"
 for db in $databases; do
-  [ -f "$src/$db.dump" ] || { echo "backup-restore: backup $stamp has no dump of $db" >&2; exit 1; }
+  case "$db" in
+    "" | [0-9]* | *[!a-z0-9_]* | postgres | template0 | template1) refuse "invalid database name '$db'" ;;
+  esac
+  [ "${#db}" -le 63 ] || refuse "invalid database name '$db'"
+  case " $RESTORE_ALLOWED_DATABASES " in
+    *" $db "*) ;;
+    *) refuse "database '$db' is not one this release restores ($RESTORE_ALLOWED_DATABASES)" ;;
+  esac
+  case "$(info "timescaledb\\.$db")" in
+    *[!0-9A-Za-z.-]*) refuse "invalid TimescaleDB version for $db in backup.info" ;;
+  esac
+  [ -f "$src/$db.dump" ] || refuse "backup $stamp has no dump of $db"
+done
+
+for db in $databases; do
   exists="$(q postgres "SELECT 1 FROM pg_database WHERE datname = $(literal "$db")")"
   if [ -n "$exists" ]; then
     tables="$(q "$db" "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

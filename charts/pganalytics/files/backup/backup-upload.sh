@@ -4,6 +4,9 @@
 # store reports it. backup.info goes last: a backup without it is incomplete. Any mismatch or
 # failed upload exits non-zero, so the Job fails and shows it.
 #
+# Write once: a stamp that already holds an object is never written again (the store may also
+# refuse it: the chart sends `If-None-Match: *` to S3, whose bucket policy requires it).
+#
 # Env: BACKUP_DIR, BACKUP_REMOTE (rclone path, e.g. "backup:bucket/prefix"; the remote itself
 #      is configured with RCLONE_CONFIG_BACKUP_* variables), BACKUP_VERIFY (checksum: the MD5
 #      the store reports must match; download: each object is also read back and its SHA-256
@@ -26,6 +29,12 @@ dest="${BACKUP_REMOTE%/}/$stamp"
   echo "backup-upload: $src does not match its SHA256SUMS; nothing uploaded" >&2
   exit 1
 }
+
+existing="$(rclone lsf "$dest/" 2>/dev/null | head -n 1)" || existing=""
+if [ -n "$existing" ]; then
+  echo "backup-upload: $dest already holds a backup; refusing to write over it" >&2
+  exit 1
+fi
 
 upload() {
   name="$1"
