@@ -86,7 +86,8 @@ def test_the_instances_archive_to_the_bucket_with_their_own_identity(target):
     backup = values(result)["cloudnativepg"]["backup"]
     scheme = {"aws": "s3://", "gcp": "gs://", "azure": "https://"}[target]
     assert backup["enabled"] is True and backup["destinationPath"].startswith(scheme)
-    assert backup["destinationPath"].endswith("/cnpg")
+    # Azure: its own container `cnpg` (the backups container's retention policy refuses rewrites)
+    assert backup["destinationPath"].endswith("/cnpg/archive" if target == "azure" else "/cnpg")
     assert backup["retentionDays"] == 30
     type_, name = IDENTITY[target]
     binding = one(result, type_, name)["inputs"]
@@ -101,6 +102,11 @@ def test_the_instances_archive_to_the_bucket_with_their_own_identity(target):
         objects = next(s for s in policy["Statement"] if "s3:PutObject" in s["Action"])
         assert "s3:DeleteObject" in objects["Action"] and objects["Resource"].endswith("/cnpg/*")
         assert backup["s3"] == {"inheritFromIAMRole": True, "region": "eu-west-1"}
+        rules = one(result, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        cnpg_rule = next(
+            r for r in rules["inputs"]["rules"] if r["id"] == "cnpg-noncurrent-versions"
+        )
+        assert cnpg_rule["filter"] == {"prefix": "cnpg/"} and "expiration" not in cnpg_rule
     if target == "gcp":
         annotations = cnpg["serviceAccount"]["annotations"]
         assert "iam.gke.io/gcp-service-account" in annotations
@@ -109,6 +115,12 @@ def test_the_instances_archive_to_the_bucket_with_their_own_identity(target):
     if target == "azure":
         assert "azure.workload.identity/client-id" in cnpg["serviceAccount"]["annotations"]
         assert cnpg["podLabels"] == {"azure.workload.identity/use": "true"}
+        container = one(result, "azure-native:storage:BlobContainer", "cnpg-container")
+        assert container["inputs"]["containerName"] == "cnpg"
+        role = one(
+            result, "azure-native:authorization:RoleAssignment", "cnpg-blob-data-contributor"
+        )
+        assert role["inputs"]["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")
 
 
 def test_operator_already_installed():
