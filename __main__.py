@@ -19,7 +19,7 @@ os.environ["PULUMI_DISABLE_RESOURCE_REFERENCES"] = "true"
 
 import pulumi
 
-from components import capacity, volumes
+from components import capacity, database, volumes
 from components.backup import build_backup
 from components.credentials import (
     Credentials,
@@ -49,6 +49,8 @@ capacity.log(sizing)
 previous = read_previous_state()
 volume_plan = volumes.plan(settings, previous)
 check_rotation(settings, previous.rotation)
+# A protected stack does not leave its bundled database by a plain config change.
+database.check_mode_change(settings, previous)
 rotating = rotating_keys(settings.credentials.rotation, previous.rotation)
 
 target = build_target(settings, previous)
@@ -71,6 +73,7 @@ credentials = Credentials(
         protect=settings.protect,
         rotation=settings.credentials.rotation,
         rotating=rotating,
+        role_secrets=database.role_secrets(settings),
     ),
 )
 
@@ -91,6 +94,8 @@ if backup is not None:
     release_deps.append(backup)
 if snapshot_class is not None:
     release_deps.append(snapshot_class)
+# The CloudNativePG operator, its CRDs and the Barman Cloud plugin, when the program installs them.
+release_deps += platform.database_operator
 
 release = PgAnalyticsRelease(
     "pganalytics",
@@ -101,6 +106,7 @@ release = PgAnalyticsRelease(
         depends_on=release_deps,
         backup_values=backup.chart_values if backup else None,
         snapshot_values=snapshot_values(snapshot_class),
+        cnpg_values=backup.cnpg_values if backup else None,
         credentials_version=credentials.version,
         volumes=volume_plan,
     ),

@@ -26,6 +26,8 @@ PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+# A CloudNativePG Cluster: the operator deletes its instances' claims with it.
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 ORPHAN_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
 SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
 # Kinds whose pods read the credentials Secret, and where their pod template sits.
@@ -60,8 +62,11 @@ def _has_claim_templates(props: dict[str, Any]) -> bool:
 
 
 def holds_state(type_: str, props: dict[str, Any]) -> bool:
-    """Every PVC, and every StatefulSet that owns claims through volumeClaimTemplates."""
-    return type_ == PVC or (type_ == STATEFUL_SET and _has_claim_templates(props))
+    """Every PVC, every StatefulSet that owns claims through volumeClaimTemplates, and every
+    CloudNativePG Cluster."""
+    if type_ in (PVC, CNPG_CLUSTER):
+        return True
+    return type_ == STATEFUL_SET and _has_claim_templates(props)
 
 
 def protect_state(reshaped_workloads: frozenset[str] = frozenset()) -> Transform:

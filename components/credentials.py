@@ -71,7 +71,10 @@ def check_rotation(settings: Settings, previous: dict[str, int]) -> None:
     from components import values as chart_values
 
     values = chart_values.merged_values(settings, include_defaults=True)
-    if (values.get("timescaledb") or {}).get("enabled", True):
+    owned = (values.get("timescaledb") or {}).get("enabled", True) or (
+        values.get("cloudnativepg") or {}
+    ).get("enabled", False)
+    if owned:  # the bundled or the CloudNativePG database: its passwords are these
         return
     rotating = rotating_keys(settings.credentials.rotation, previous)
     problems = []
@@ -101,6 +104,9 @@ class CredentialsArgs:
     rotation: dict[str, int] = field(default_factory=dict)
     # Keys whose generation differs from the last update's: unprotected for this update only.
     rotating: frozenset[str] = frozenset()
+    # basic-auth Secrets for the CloudNativePG operator: name -> (role, key of its password
+    # here) (components/database.py); {} unless the database mode is cloudnativepg.
+    role_secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Credentials(pulumi.ComponentResource):
@@ -159,5 +165,32 @@ class Credentials(pulumi.ComponentResource):
             ),
         )
         self.secret_name = self.secret.metadata.name
+        self.role_secrets = [
+            self._role_secret(args, name, role, data[key])
+            for name, (role, key) in args.role_secrets.items()
+        ]
         self.version = rotation_version(args.rotation)
         self.register_outputs({"secretName": self.secret_name, "version": self.version})
+
+    def _role_secret(
+        self, args: CredentialsArgs, name: str, role: str, password: pulumi.Output[str]
+    ) -> k8s.core.v1.Secret:
+        """The same password in the shape CloudNativePG reads (kubernetes.io/basic-auth, the
+        role's name as `username`). Labelled cnpg.io/reload, so a rotation reaches the role
+        at once; derived from the credentials, so not protected (re-created from them)."""
+        return k8s.core.v1.Secret(
+            name,
+            metadata={
+                "name": name,
+                "namespace": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": "pganalytics",
+                    "app.kubernetes.io/instance": RELEASE_NAME,
+                    "app.kubernetes.io/managed-by": "pulumi",
+                    "cnpg.io/reload": "true",
+                },
+            },
+            type="kubernetes.io/basic-auth",
+            string_data={"username": role, "password": pulumi.Output.secret(password)},
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )

@@ -1,6 +1,7 @@
 """What every cluster gets, whatever the cloud: the application namespace with Pod Security
-Admission labels, the Traefik ingress controller, and cert-manager with an ACME
-ClusterIssuer when TLS is on.
+Admission labels, the Traefik ingress controller, cert-manager with an ACME
+ClusterIssuer when TLS is on, and the CloudNativePG operator with its Barman Cloud plugin when
+the database is CloudNativePG's (the plugin's TLS comes from cert-manager).
 
 Third-party charts that rely on Helm hooks (cert-manager's CRDs and webhook checks, Traefik's
 CRDs) go through `helm.v3.Release`, which runs hooks; versions are pinned.
@@ -24,6 +25,16 @@ CERT_MANAGER_WEBHOOK_PORT = 10250
 # cloud metadata address 169.254.169.254 (the node's credentials).
 LINK_LOCAL = "169.254.0.0/16"
 CERT_MANAGER_CHART = ("cert-manager", "v1.19.1", "https://charts.jetstack.io")
+# CloudNativePG 1.30.0 and the Barman Cloud plugin v0.13.0 (its sidecar runs barman 3.19.1);
+# the plugin must live in the operator's namespace.
+CNPG_REPO = "https://cloudnative-pg.github.io/charts"
+CNPG_CHART = ("cloudnative-pg", "0.29.0", CNPG_REPO)
+BARMAN_PLUGIN_CHART = ("plugin-barman-cloud", "0.7.0", CNPG_REPO)
+# Ports of the operator's pods: admission webhook, the plugin's gRPC service; and what the
+# operator reaches in the release namespace: the instance manager's status, PostgreSQL.
+CNPG_WEBHOOK_PORT = 9443
+BARMAN_PLUGIN_PORT = 9090
+CNPG_INSTANCE_PORTS = (8000, 5432)
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -80,6 +91,40 @@ def pinned_release(
     )
 
 
+def cnpg_network_policy(app_namespace: str) -> dict:
+    """Flows of the operator's namespace: the API server -> the admission webhook (any source:
+    the control plane's addresses differ per cloud); operator <-> plugin; operator and plugin ->
+    the Kubernetes API, and -> the instances of the release namespace (status, PostgreSQL).
+    DNS through kube-dns."""
+    app = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": app_namespace}}}
+    same = {"podSelector": {}}
+    tcp = lambda *ports: [{"protocol": "TCP", "port": p} for p in ports]  # noqa: E731
+    return {
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {"ports": tcp(CNPG_WEBHOOK_PORT)},
+            {"from": [same], "ports": tcp(BARMAN_PLUGIN_PORT)},
+        ],
+        "egress": [
+            {"ports": tcp(443, 6443)},
+            {"to": [same], "ports": tcp(BARMAN_PLUGIN_PORT)},
+            {"to": [app], "ports": tcp(*CNPG_INSTANCE_PORTS)},
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+        ],
+    }
+
+
 @dataclass
 class PlatformArgs:
     settings: Settings
@@ -121,9 +166,16 @@ class Platform(pulumi.ComponentResource):
         if s.ingress.controller == "traefik":
             self._traefik(s, args, k8s_opts, after_nodes)
 
+        self.cert_manager = None
         self.issuer = None
         if s.ingress.tls:
             self._cert_manager(s, k8s_opts, after_nodes)
+
+        # What the CloudNativePG objects of the chart wait for: the operator's CRDs and webhook,
+        # the plugin; empty when the mode is another or the cluster has them (operator.install).
+        self.database_operator: list[pulumi.Resource] = []
+        if s.database.cloudnativepg and s.database.operator.install:
+            self._cloudnativepg(s, k8s_opts, after_nodes)
 
         self.register_outputs({"namespace": self.namespace, "ingressAddress": self.ingress_address})
 
@@ -176,9 +228,9 @@ class Platform(pulumi.ComponentResource):
 
         self.ingress_address = svc.status.apply(lb_address)
 
-    def _cert_manager(self, s: Settings, k8s_opts, after_nodes) -> None:
-        depends: list[pulumi.Resource] = []
-        if s.ingress.install_cert_manager:
+    def _install_cert_manager(self, s: Settings, k8s_opts, after_nodes) -> list[pulumi.Resource]:
+        """cert-manager (once), unless ingress.installCertManager says the cluster has it."""
+        if self.cert_manager is None and s.ingress.install_cert_manager:
             ns = k8s.core.v1.Namespace(
                 "cert-manager-namespace",
                 metadata={"name": CERT_MANAGER_NAMESPACE, "labels": psa_labels("restricted")},
@@ -192,7 +244,44 @@ class Platform(pulumi.ComponentResource):
                 after_nodes,
                 atomic=True,
             )
-            depends.append(self.cert_manager)
+        return [self.cert_manager] if self.cert_manager is not None else []
+
+    def _cloudnativepg(self, s: Settings, k8s_opts, after_nodes) -> None:
+        """The operator (its CRDs kept when the release goes: deleting them would delete every
+        Cluster) and the Barman Cloud plugin, in their own namespace, Pod Security restricted,
+        with a NetworkPolicy."""
+        ns = k8s.core.v1.Namespace(
+            "cnpg-namespace",
+            metadata={"name": s.database.operator.namespace, "labels": psa_labels("restricted")},
+            opts=k8s_opts,
+        )
+        operator = pinned_release(
+            CNPG_CHART,
+            ns,
+            {"crds": {"create": True}, "config": {"clusterWide": True}},
+            after_nodes,
+            atomic=True,
+        )
+        certificates = self._install_cert_manager(s, k8s_opts, after_nodes)
+        plugin = pinned_release(
+            BARMAN_PLUGIN_CHART,
+            ns,
+            {"crds": {"create": True}},
+            pulumi.ResourceOptions.merge(
+                after_nodes, pulumi.ResourceOptions(depends_on=[operator, *certificates])
+            ),
+            atomic=True,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            "cnpg-network-policy",
+            metadata={"name": "cloudnative-pg", "namespace": ns.metadata.name},
+            spec=cnpg_network_policy(s.chart.namespace),
+            opts=k8s_opts,
+        )
+        self.database_operator = [operator, plugin]
+
+    def _cert_manager(self, s: Settings, k8s_opts, after_nodes) -> None:
+        depends = self._install_cert_manager(s, k8s_opts, after_nodes)
         issuer_name = s.ingress.cluster_issuer
         self.issuer = k8s.apiextensions.CustomResource(
             "cluster-issuer",

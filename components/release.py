@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import chart_secrets
+from components import chart_secrets, database
 from components import chart_transforms as transforms
 from components import values as chart_values
 from components.settings import RELEASE_NAME, Settings
@@ -39,6 +39,9 @@ class ReleaseArgs:
     backup_values: dict | None = None
     # `volumeSnapshots` values: the program's VolumeSnapshotClass (components/snapshots.py).
     snapshot_values: dict | None = None
+    # `cloudnativepg` values derived from the backup destination: where the Cluster archives,
+    # its instances' identity (components/backup/); may hold Outputs.
+    cnpg_values: dict | None = None
     # credentials.version: None until a credential is rotated.
     credentials_version: str | None = None
     # What this update does to the volumes (volumes.plan).
@@ -52,7 +55,11 @@ class PgAnalyticsRelease(pulumi.ComponentResource):
         super().__init__("pganalytics:release:PgAnalyticsRelease", name, None, opts)
         s = args.settings
         # What the program derives (bucket, identity, snapshot class) goes over the config.
-        derived = {"backup": args.backup_values, "volumeSnapshots": args.snapshot_values}
+        derived = {
+            "backup": args.backup_values,
+            "volumeSnapshots": args.snapshot_values,
+            "cloudnativepg": args.cnpg_values,
+        }
         self.values = chart_values.overlay(
             chart_values.merged_values(s), {k: v for k, v in derived.items() if v}
         )
@@ -91,7 +98,12 @@ def _transforms(args: ReleaseArgs) -> list:
     s = args.settings
     chosen = [transforms.skip_await, transforms.orphan_on_delete]
     if s.protect:
-        chosen.append(transforms.protect_state(args.volumes.reshaped))
+        unprotected = args.volumes.reshaped
+        if s.database.migrate_from_bundled:
+            # The documented move to CloudNativePG: the bundled StatefulSet may go (its claim
+            # stays), docs/BACKUP_RESTORE.md.
+            unprotected = unprotected | {database.bundled_statefulset(args.settings)}
+        chosen.append(transforms.protect_state(unprotected))
     if args.credentials_version:
         chosen.append(transforms.restart_on_rotation(args.credentials_version))
     _, env = chart_secrets.literal_env(chart_values.merged_values(s))

@@ -18,7 +18,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from components import budget
+from components import budget, database
 from components.settings import CHART_DIR, CREDENTIALS_SECRET, NAMESPACE
 from components.settings.base import chart_values_file, values_file_shown
 from components.settings.credentials import rotation_version
@@ -95,7 +95,8 @@ def derived_values(settings: Settings) -> dict[str, Any]:
     if settings.chart.image_tag:
         values["backend"]["image"] = {"tag": settings.chart.image_tag}
         values["collector"] = {"image": {"tag": settings.chart.image_tag}}
-    return values
+    # The database mode: bundled StatefulSet, CloudNativePG Cluster or external server.
+    return deep_merge(values, database.chart_values(settings))
 
 
 def merged_values(settings: Settings, include_defaults: bool = False) -> dict[str, Any]:

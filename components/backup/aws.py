@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -109,6 +110,25 @@ def reader_policy(bucket_arn: str) -> str:
     )
 
 
+def archiver_policy(bucket_arn: str) -> str:
+    """The CloudNativePG instances, under cnpg/ only: archive WAL and base backups, read them
+    back for a restore, delete what barman's retention policy expires (with Object Lock on, a
+    delete leaves a delete marker and the locked version stays until its retention ends)."""
+    prefix = {"s3:prefix": [f"{CNPG_PREFIX}/*", CNPG_PREFIX]}
+    objects = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn,
+                 "Condition": {"StringLike": prefix}},
+                {"Effect": "Allow", "Action": objects,
+                 "Resource": f"{bucket_arn}/{CNPG_PREFIX}/*"},
+            ],
+        }
+    )  # fmt: skip
+
+
 class S3Backup(BackupDestination):
     """Outputs: `bucket_name`, `role_arn`, `chart_values`."""
 
@@ -197,6 +217,23 @@ class S3Backup(BackupDestination):
                     "filter": {},
                     "expiration": {"expired_object_delete_marker": True},
                 },
+                # CloudNativePG's: barman expires its own objects (a delete marker under Object
+                # Lock); the versions it leaves go after backup.versionRetentionDays.
+                *(
+                    [
+                        {
+                            "id": "cnpg-noncurrent-versions",
+                            "status": "Enabled",
+                            "filter": {"prefix": f"{CNPG_PREFIX}/"},
+                            "noncurrent_version_expiration": {
+                                "noncurrent_days": s.backup.version_retention_days
+                            },
+                            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                        }
+                    ]
+                    if self.cnpg
+                    else []
+                ),
             ],
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[versioning])
@@ -221,6 +258,19 @@ class S3Backup(BackupDestination):
 
         self.bucket_name = self.bucket.bucket
         self.role_arn = self.role.arn
+        if self.cnpg:
+            # The CloudNativePG instances' own role, under cnpg/ only (EKS Pod Identity; the
+            # plugin's barman-cloud finds it through the pod's credentials).
+            self._pod_role("cnpg", self.cnpg_service_account, archiver_policy, args, tags, child)
+            self.cnpg_values = {
+                "backup": self._cnpg_backup(
+                    self.bucket.bucket.apply(lambda b: f"s3://{b}/{CNPG_PREFIX}"),
+                    "s3",
+                    s3={"inheritFromIAMRole": True, "region": s.region},
+                    retentionDays=s.backup.retention_days,
+                    networkPolicy={"extraEgress": [POD_IDENTITY_AGENT_EGRESS]},
+                )
+            }
         self.chart_values = {
             "destination": {
                 "type": "s3",

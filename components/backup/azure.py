@@ -13,6 +13,7 @@ from pulumi_azure_native import authorization, managedidentity, resources, stora
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -21,6 +22,9 @@ from components.targets.aks import builtin_role
 CONTAINER = "backups"
 # Built-in role: Storage Blob Data Reader (read and list blobs).
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+# Built-in role: Storage Blob Data Contributor (read, write, delete blobs): the CloudNativePG
+# instances', whose barman retention deletes what it expires.
+BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 # The backup writer's custom role: Storage Blob Data Contributor without any delete
 # (blobs/delete, deleteBlobVersion, permanentDelete), move or container management
 # (https://learn.microsoft.com/azure/role-based-access-control/permissions/storage).
@@ -194,6 +198,35 @@ class AzureBlobBackup(BackupDestination):
         self.bucket_name = self.container.name
         self.account_name = self.account.name
         self.client_id = self.identity.client_id
+        if self.cnpg:
+            # CloudNativePG's own container: the backups container's retention policy would
+            # refuse barman's rewrites and deletes. Its identity: Storage Blob Data Contributor
+            # on that container only, since barman's retention deletes what it expires.
+            self.cnpg_container = storage.BlobContainer(
+                "cnpg-container",
+                account_name=self.account.name,
+                resource_group_name=group.name,
+                container_name=CNPG_PREFIX,
+                public_access="None",
+                opts=keep,
+            )
+            contributor = builtin_role(client.subscription_id, BLOB_DATA_CONTRIBUTOR)
+            cnpg = self._federated_identity(
+                "cnpg", self.cnpg_service_account, ("cnpg-blob-data-contributor", contributor),
+                container=self.cnpg_container, **common,
+            )  # fmt: skip
+            destination = self.account.name.apply(
+                lambda a: f"https://{a}.blob.core.windows.net/{CNPG_PREFIX}/archive"
+            )
+            self.cnpg_values = {
+                "backup": self._cnpg_backup(
+                    destination, "azure", retentionDays=s.backup.retention_days
+                ),
+                "serviceAccount": {
+                    "annotations": {"azure.workload.identity/client-id": cnpg.client_id}
+                },
+                "podLabels": {"azure.workload.identity/use": "true"},
+            }
         self.chart_values = {
             "destination": {
                 "type": "azureblob",
@@ -215,7 +248,9 @@ class AzureBlobBackup(BackupDestination):
         }
         self._outputs()
 
-    def _federated_identity(self, name, service_account, role, *, group, issuer, tags, child):
+    def _federated_identity(
+        self, name, service_account, role, *, group, issuer, tags, child, container=None
+    ):
         """A user-assigned identity `<clusterName>-<name>` whose federated credential trusts
         only `system:serviceaccount:<namespace>:<service_account>` (Azure workload identity),
         with `role` (assignment name, role definition id) on the container only, not the
@@ -246,7 +281,7 @@ class AzureBlobBackup(BackupDestination):
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
             role_definition_id=definition,
-            scope=self.container.id,
+            scope=(container or self.container).id,
             opts=child,
         )
         return identity

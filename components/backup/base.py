@@ -12,6 +12,9 @@ from components.targets.base import ClusterTarget, merged_tags
 
 # Path of the backups inside the bucket.
 BACKUP_PREFIX = RELEASE_NAME
+# Path of the CloudNativePG cluster's WAL archive and base backups (Barman Cloud plugin); the
+# lifecycle rules, which expire dumps by age, leave it to barman's retention policy.
+CNPG_PREFIX = "cnpg"
 CHART_NAME = "pganalytics"
 
 
@@ -44,10 +47,13 @@ class BackupArgs:
 
 class BackupDestination(pulumi.ComponentResource):
     """Subclasses set `chart_values` (a dict for the chart's `backup` key; leaves may be
-    Outputs) and `bucket_name`, then call `_outputs()`."""
+    Outputs), `bucket_name` and, with a CloudNativePG database, `cnpg_values` (for the chart's
+    `cloudnativepg` key: where the cluster archives and the identity of its instances), then
+    call `_outputs()`."""
 
     chart_values: dict
     bucket_name: pulumi.Output[str]
+    cnpg_values: dict | None = None
 
     def __init__(self, type_: str, name: str, args: BackupArgs, opts=None):
         super().__init__(type_, name, None, opts)
@@ -56,6 +62,9 @@ class BackupDestination(pulumi.ComponentResource):
         self.namespace = args.namespace
         self.service_account_name = backup_service_account(args.settings)
         self.restore_service_account_name = backup_service_account(args.settings, "restore")
+        # The CloudNativePG instances' ServiceAccount, which the operator names after the Cluster.
+        self.cnpg_service_account = args.settings.database.cluster_name
+        self.cnpg = args.settings.database.cloudnativepg
 
     def _suffix(self, length: int) -> pulumi.Output[str]:
         """A random, lowercase suffix for globally unique names; kept for the life of the stack
@@ -88,6 +97,12 @@ class BackupDestination(pulumi.ComponentResource):
     def _tags(self) -> dict[str, str]:
         """The stack's tags (labels on GCP), marked as backups."""
         return {**merged_tags(self.settings), "purpose": "backups"}
+
+    @staticmethod
+    def _cnpg_backup(destination: pulumi.Input[str], provider: str, **extra) -> dict:
+        """`cloudnativepg.backup` values: archive to `destination`, retention from
+        backup.retentionDays."""
+        return {"enabled": True, "destinationPath": destination, "provider": provider, **extra}
 
     def _outputs(self) -> None:
         self.register_outputs({"bucketName": self.bucket_name})

@@ -12,6 +12,7 @@ import pulumi_gcp as gcp
 
 from components.backup.base import (
     BACKUP_PREFIX,
+    CNPG_PREFIX,
     BackupArgs,
     BackupDestination,
 )
@@ -118,6 +119,8 @@ class GcsBackup(BackupDestination):
 
         self.bucket_name = self.bucket.name
         self.service_account_email = self.service_account.email
+        if self.cnpg:
+            self._cnpg_identity(child)
         self.chart_values = {
             "destination": {"type": "gcs", "bucket": self.bucket_name, "prefix": BACKUP_PREFIX},
             "serviceAccount": {
@@ -136,6 +139,46 @@ class GcsBackup(BackupDestination):
             "networkPolicy": {"extraEgress": [METADATA_EGRESS], "acknowledgeMetadataEgress": True},
         }
         self._outputs()
+
+    def _cnpg_identity(self, child: pulumi.ResourceOptions) -> None:
+        """The CloudNativePG instances' Google service account (GKE Workload Identity for the
+        Cluster's ServiceAccount): objects under cnpg/ (create, read, delete what barman's
+        retention expires) and the bucket listing barman needs, through an IAM condition."""
+        s = self.settings
+        account = self._workload_account(
+            "cnpg",
+            service_account_id(s.cluster_name, "pg"),
+            f"pgAnalytics database WAL archive ({s.cluster_name})",
+            self.cnpg_service_account,
+            (),
+            child,
+        )
+        gcp.storage.BucketIAMMember(
+            "cnpg-object-user",
+            bucket=self.bucket.name,
+            role="roles/storage.objectUser",
+            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
+            condition={
+                "title": "cnpg-prefix",
+                "description": "the WAL archive and base backups, and listing the bucket",
+                "expression": self.bucket.name.apply(
+                    lambda b: (
+                        f'resource.name.startsWith("projects/_/buckets/{b}/objects/'
+                        f'{CNPG_PREFIX}/") || resource.type == "storage.googleapis.com/Bucket"'
+                    )
+                ),
+            },
+            opts=child,
+        )
+        self.cnpg_values = {
+            "backup": self._cnpg_backup(
+                self.bucket.name.apply(lambda b: f"gs://{b}/{CNPG_PREFIX}"),
+                "gcs",
+                retentionDays=s.backup.retention_days,
+                networkPolicy={"extraEgress": [METADATA_EGRESS]},
+            ),
+            "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": account.email}},
+        }
 
     def _workload_account(self, name, account_id, display_name, service_account, roles, child):
         """A Google service account that only `<namespace>/<service_account>` may impersonate

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from components.backup.base import BACKUP_PREFIX, BackupArgs, BackupDestination
+from components.backup.base import BACKUP_PREFIX, CNPG_PREFIX, BackupArgs, BackupDestination
 
 DEFAULT_REGION = "us-east-1"
 
@@ -54,4 +54,20 @@ class S3CompatibleBackup(BackupDestination):
                 "objectStoreExcept": ["169.254.0.0/16"],
             },
         }
+        if self.cnpg:
+            # The same store and keys as the dumps, under cnpg/.
+            self.cnpg_values = {
+                "backup": self._cnpg_backup(
+                    f"s3://{b.bucket_name}/{CNPG_PREFIX}",
+                    "s3",
+                    endpointURL=b.endpoint,
+                    s3={
+                        "inheritFromIAMRole": False,
+                        "existingSecret": b.credentials_secret,
+                        "region": b.region or DEFAULT_REGION,
+                    },
+                    retentionDays=args.settings.backup.retention_days,
+                    networkPolicy={"objectStorePorts": [endpoint_port(b.endpoint)]},
+                )
+            }
         self._outputs()

@@ -51,6 +51,7 @@ from components.settings.cluster import (
 )
 from components.settings.credentials import Credentials
 from components.settings.maintenance import Maintenance
+from components.settings.database import Database
 from components.settings.workload import Chart, Ingress, Storage
 
 
@@ -105,6 +106,7 @@ class Settings(Model):
     backup: Backup = Field(default_factory=dict)
     chart: Chart = Field(default_factory=dict)
     credentials: Credentials = Field(default_factory=dict)
+    database: Database = Field(default_factory=dict)
 
     _stack: str = PrivateAttr("")
     # Derived by the loader (secret_leaves.py), not a config key.
@@ -233,6 +235,8 @@ class Settings(Model):
             fix += "kubectl get volumesnapshotclass), or pulumi config set --path "
             fix += f"{NAMESPACE}:chart.values.volumeSnapshots.enabled false"
             found.add("chart.values.volumeSnapshots.className", why, fix=fix)
+        if ok(("database", "chart", "target", "backup", "nodePool", "cluster", "network")):
+            self._database_problems(found)
         if ok(("kubeconfig", "kubeContext")) and self.kube_context and self.kubeconfig:
             # Worded as targets/existing.py words it for the ambient kubeconfig.
             parsed = yaml.safe_load(self.kubeconfig) or {}
@@ -282,6 +286,51 @@ class Settings(Model):
             why += f"a group ({groups[0]}): GKE sees group members only through it"
             found.add("cluster.rbacSecurityGroup", why, "gke-security-groups@example.com")
         return found
+
+    def _database_problems(self, found: Problems) -> None:
+        """database against the chart values, the backups and the node pool."""
+        db, chart = self.database, self.chart
+        bundled_on = chart.value("timescaledb", "enabled")
+        if db.mode == "bundled" and bundled_on is False:
+            why = "is bundled, but chart.values.timescaledb.enabled is false (an external database)"
+            found.add("database.mode", why, "external")
+        if (
+            db.mode != "bundled"
+            and bundled_on is True
+            and "enabled" in (chart.values.get("timescaledb") or {})
+        ):
+            why = f"is {db.mode}, but chart.values.timescaledb.enabled turns the bundled one on"
+            found.add("database.mode", why, fix=f"pulumi config rm --path {NAMESPACE}:chart."
+                      "values.timescaledb.enabled")  # fmt: skip
+        if not db.cloudnativepg:
+            return
+        backups = chart.value("backup", "enabled") is True and (
+            self.is_cloud or bool(self.backup.endpoint)
+        )
+        if db.restore.from_cluster and not backups:
+            why = ("needs the backups on (chart.values.backup.enabled, and on existing "
+                   "backup.endpoint): the cluster is restored from the backup bucket")  # fmt: skip
+            found.add("database.restore.fromCluster", why, fix=f"pulumi config set --path "
+                      f"{NAMESPACE}:chart.values.backup.enabled true")  # fmt: skip
+        zones = self._zones()
+        if zones == 1 and db.instances > 1:
+            why = (f"spreads {db.instances} instances across zones, but the node pool has one "
+                   "zone (cluster.zonal): a zone loss takes them all")  # fmt: skip
+            found.add("database.instances", why, fix=f"pulumi config set --path {NAMESPACE}:"
+                      "cluster.zonal false (a regional cluster), or pulumi config set --path "
+                      f"{NAMESPACE}:database.instances 1")  # fmt: skip
+        if self.is_cloud and self.node_pool.max_size < db.instances:
+            why = (f"needs a node per instance ({db.instances}), but nodePool.maxSize is "
+                   f"{self.node_pool.max_size}")  # fmt: skip
+            found.add("database.instances", why, fix_key="nodePool.maxSize", value=db.instances)
+
+    def _zones(self) -> int | None:
+        """Zones of the workload node pool where the config says it; None when unknown."""
+        if self.target == "gcp":
+            return 1 if self.cluster.zonal else 3
+        if self.target == "aws":
+            return self.network.zone_count
+        return None
 
     @model_validator(mode="after")
     def _derived(self, info: ValidationInfo) -> Settings:

@@ -53,6 +53,30 @@ PROGRAM_VALUES: dict[str, Any] = {
     "grafana": {"admin": {"existingSecret": PROGRAM_SECRET}},
 }
 
+# What the program adds with pganalytics:database.mode cloudnativepg (components/database.py,
+# components/backup/): the CloudNativePG cluster instead of the bundled StatefulSet, the
+# basic-auth Secrets of its roles, WAL archiving to the bucket.
+CNPG_VALUES: dict[str, Any] = {
+    "timescaledb": {"enabled": False},
+    "cloudnativepg": {
+        "enabled": True,
+        "clusterName": "pganalytics-db",
+        "auth": {
+            "superuserSecret": "pganalytics-cnpg-superuser",
+            "appSecret": "pganalytics-cnpg-app",
+            "readerSecret": "pganalytics-cnpg-grafana",
+        },
+        "parameters": {"archive_timeout": "300s"},
+        "backup": {
+            "enabled": True,
+            "destinationPath": "s3://pganalytics-prod-backups-a1b2c3d4/cnpg",
+            "provider": "s3",
+            "s3": {"inheritFromIAMRole": True, "region": "eu-west-1"},
+            "retentionDays": 30,
+        },
+    },
+}
+
 STACKS = ("dev", "prod", "enterprise")
 
 

@@ -10,6 +10,16 @@ backend binds every interface:
 It renders the chart for prod as the Pulumi program does, prepares a local PostgreSQL with
 the rendered init script and bootstrap Job, starts the backend with the rendered env (only
 the database host rewritten) and prints each step with its HTTP status.
+
+With `--pgbouncer <pgbouncer binary>` (1.21 or newer: max_prepared_statements) it renders the
+CloudNativePG database instead (database.mode cloudnativepg) and puts a real PgBouncer, set up
+from the rendered Pooler (pool mode, max_client_conn, default_pool_size,
+max_prepared_statements), between the backend and PostgreSQL, as the Pooler's Service is. The
+database is prepared as the operator would from the rendered Cluster (EMULATED: the initdb
+steps, postInitTemplateSQL, postInitApplicationSQL and managed roles run here as SQL; no
+operator). It then drives `--load` concurrent collectors through the pooler and reports the
+server connections PgBouncer used. `--no-binary-parameters` removes binary_parameters=yes from
+the backend's URLs, to show what it is there for.
 """
 
 from __future__ import annotations
@@ -35,7 +45,16 @@ import yaml
 from tests.conftest import credential_keys
 from tests.support.postgres import PostgresServer
 
-from .conftest import CHART, PROGRAM_SECRET, PROGRAM_VALUES, RELEASE, find, render
+from .conftest import (
+    CHART,
+    CNPG_VALUES,
+    PROGRAM_SECRET,
+    PROGRAM_VALUES,
+    RELEASE,
+    deep_merge,
+    find,
+    render,
+)
 
 P = f"{RELEASE}-pganalytics"
 # STAND-IN, not TimescaleDB: no-op hypertable functions so the migrations run on plain PostgreSQL.
@@ -123,7 +142,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--migrations", required=True, type=Path, help="upstream backend/migrations")
     ap.add_argument("--backend", required=True, type=Path, help="built pganalytics-api binary")
+    ap.add_argument("--pgbouncer", type=Path, help="pgbouncer binary: go through the Pooler")
+    ap.add_argument("--load", type=int, default=40, help="concurrent collectors (--pgbouncer)")
+    ap.add_argument("--no-binary-parameters", action="store_true")
     args = ap.parse_args()
+    if args.pgbouncer:
+        verify_pooler(args)
+        return
 
     objs = render("values-prod.yaml", values=PROGRAM_VALUES)
     cred = credentials()
@@ -408,6 +433,184 @@ def exercise(api, pg, objs, cred) -> None:
         "POST /api/v1/auth/login admin/admin ->",
         api.call("POST", "/api/v1/auth/login", {**login, "password": "admin"})[0],
     )
+
+
+def pgbouncer_config(objs, work: Path, pg_port: int, cred: dict, roles: list[str]) -> Path:
+    """pgbouncer.ini from the rendered Pooler; PostgreSQL on 127.0.0.1. Auth: scram-sha-256
+    against a userlist (CloudNativePG's Pooler uses an auth_query instead: same check)."""
+    pooler = next(o for o in objs if o["kind"] == "Pooler")
+    pb = pooler["spec"]["pgbouncer"]
+    users = work / "userlist.txt"
+    users.write_text("".join(f'"{r}" "{pw}"\n' for r, pw in roles))
+    port = _free_port()
+    ini = work / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host=127.0.0.1 port={pg_port}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {users}\n"
+        f"pool_mode = {pb['poolMode']}\n"
+        + "".join(f"{k} = {v}\n" for k, v in pb["parameters"].items())
+        + "admin_users = pgbouncer_admin\n"
+        "ignore_startup_parameters = extra_float_digits\n"
+    )
+    return ini
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def verify_pooler(args) -> None:
+    objs = render("values-prod.yaml", values=deep_merge(PROGRAM_VALUES, CNPG_VALUES))
+    cluster = next(o for o in objs if o["kind"] == "Cluster")
+    cred = credentials()
+    work = Path(tempfile.mkdtemp(prefix="pga-verify-pooler-"))
+    work.chmod(0o755)
+    mig = work / "migrations"
+    shutil.copytree(args.migrations, mig)
+    scripts = work / "scripts"
+    scripts.mkdir()
+    for name, text in find(objs, "ConfigMap", f"{P}-bootstrap")["data"].items():
+        (scripts / name).write_text(text)
+    subprocess.run(["chmod", "-R", "a+rX", str(work)], check=True)
+    params = {k: str(v) for k, v in cluster["spec"]["postgresql"]["parameters"].items()}
+    settings = {k: v for k, v in params.items() if not k.startswith("timescaledb.")}
+    settings["shared_preload_libraries"] = "pg_stat_statements"  # no TimescaleDB library here
+    print("rendered Cluster parameters:", params)
+    with PostgresServer(settings=settings) as pg:
+        ext = Path(f"/usr/share/postgresql/{pg.version}/extension")
+        (ext / "timescaledb.control").write_text(STANDIN_CONTROL)
+        (ext / "timescaledb--0.0.0.sql").write_text(STANDIN_SQL)
+        try:
+            _pooler_run(args, pg, objs, cluster, cred, work, mig, scripts)
+        finally:
+            for f in ext.glob("timescaledb*"):
+                f.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _operator_initdb(pg, cluster, cred) -> None:
+    """EMULATED: what the operator does for the rendered Cluster on a new instance."""
+    init = cluster["spec"]["bootstrap"]["initdb"]
+    pg.psql(f"ALTER ROLE postgres PASSWORD '{cred['postgres-password']}'")
+    for sql in init["postInitTemplateSQL"]:
+        pg.psql(sql, db="template1")
+    owner, app_db = init["owner"], init["database"]
+    pg.psql(f"CREATE ROLE {owner} LOGIN PASSWORD '{cred['database-password']}'")
+    pg.psql(f"CREATE DATABASE {app_db} OWNER {owner}")
+    for sql in init["postInitApplicationSQL"]:
+        pg.psql(sql, db=app_db)
+    passwords = {"pganalytics-cnpg-app": "database-password",
+                 "pganalytics-cnpg-grafana": "grafana-admin-password"}  # fmt: skip
+    for role in cluster["spec"]["managed"]["roles"]:
+        pw = cred[passwords[role["passwordSecret"]["name"]]]
+        if role["name"] != owner:
+            pg.psql(f"CREATE ROLE {role['name']} LOGIN PASSWORD '{pw}'")
+        for member_of in role.get("inRoles", []):
+            pg.psql(f"GRANT {member_of} TO {role['name']}")
+    pg.require_passwords()
+
+
+def _pooler_run(args, pg, objs, cluster, cred, work, mig, scripts) -> None:
+    _operator_initdb(pg, cluster, cred)
+    host, port = "127.0.0.1", str(pg.port)
+    path = f"{pg.bindir}:{os.environ['PATH']}"
+    base = {**os.environ, "PATH": path, "PGPASSWORD": cred["postgres-password"]}
+    job = next(o for o in objs if o["kind"] == "Job")
+    jenv = {**base, **resolved_env(job["spec"]["template"]["spec"]["containers"][0], cred)}
+    print("bootstrap Job PGHOST:", jenv["PGHOST"], "(the primary's Service)")
+    jenv.update(PGHOST=host, PGPORT=port, PGSSLMODE="disable", MIGRATIONS_DIR=str(mig))
+    jenv.update(SCRIPTS_DIR=str(scripts), TMPDIR=str(work))
+    r = subprocess.run(["sh", str(scripts / "bootstrap.sh")], env=jenv, capture_output=True,
+                       text=True)  # fmt: skip
+    print("bootstrap: exit", r.returncode, "applied", r.stdout.count("applying"))
+    if r.returncode:
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return
+
+    roles = [("pganalytics", cred["database-password"])]
+    ini = pgbouncer_config(objs, work, pg.port, cred, roles)
+    bouncer_port = re.search(r"listen_port = (\d+)", ini.read_text()).group(1)
+    print("PgBouncer:", subprocess.run([str(args.pgbouncer), "--version"], capture_output=True,
+                                        text=True).stdout.splitlines()[0])  # fmt: skip
+    print("pgbouncer.ini:", " ".join(line for line in ini.read_text().splitlines()
+                                    if "pool" in line or "max_" in line))  # fmt: skip
+    # PgBouncer refuses to run as root.
+    as_user = ["-u", "postgres"] if os.geteuid() == 0 else []
+    bouncer_log = open(work / "pgbouncer.log", "w")  # noqa: SIM115 - lives as long as the process
+    bouncer = subprocess.Popen([str(args.pgbouncer), *as_user, str(ini)], stdout=bouncer_log,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    sts = find(objs, "StatefulSet", f"{P}-backend")
+    spec = sts["spec"]["template"]["spec"]
+    cm = find(objs, "ConfigMap", f"{P}-backend")["data"]
+    benv = resolved_env(spec["containers"][0], cred, cm)
+    pooler_host = next(o for o in objs if o["kind"] == "Pooler")["metadata"]["name"]
+    for key in ("DATABASE_URL", "TIMESCALE_URL"):
+        print(f"rendered {key}:", benv[key].replace(cred["database-password"], "***"))
+        url = benv[key].replace(f"@{pooler_host}:5432/", f"@127.0.0.1:{bouncer_port}/")
+        url = url.replace("sslmode=require", "sslmode=disable")  # no TLS on loopback here
+        if args.no_binary_parameters:
+            url = url.replace("&binary_parameters=yes", "")
+        benv[key] = url
+    log = open(work / "backend.log", "w")  # noqa: SIM115 - lives as long as the process
+    api_proc = subprocess.Popen([str(args.backend)], env={"PATH": path, **benv}, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    api = Api(f"http://127.0.0.1:{benv['PORT']}")
+    try:
+        exercise(api, pg, objs, cred)
+        load(api, cred, args.load)
+        print("server connections to PostgreSQL (pg_stat_activity, app role):",
+              pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'pganalytics'")
+              .stdout.strip())  # fmt: skip
+        errors = [line for line in (work / "backend.log").read_text().splitlines()
+                  if "prepared statement" in line or "does not exist" in line]  # fmt: skip
+        print("backend log lines about prepared statements:", len(errors), errors[:3])
+    except Exception:
+        print("backend log:", (work / "backend.log").read_text()[-3000:])
+        print("pgbouncer log:", (work / "pgbouncer.log").read_text()[-3000:])
+        raise
+    finally:
+        api_proc.terminate()
+        api_proc.wait()
+        bouncer.terminate()
+        bouncer.wait()
+
+
+def load(api, cred, collectors: int) -> None:
+    """`collectors` collectors register and push 5 times each, all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> list[int]:
+        body = {"name": f"load-{i}", "hostname": f"load-{i}"}
+        status, reg = api.call("POST", "/api/v1/collectors/register", body,
+                               {"X-Registration-Secret": cred["registration-secret"]})  # fmt: skip
+        if status != 200:
+            return [status]
+        codes = [status]
+        for n in range(5):
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            query = {"hash": 1000 * i + n, "text": "SELECT 1", "calls": 1, "total_time": 1.0,
+                     "mean_time": 1.0, "rows": 1}  # fmt: skip
+            push = {"collector_id": reg["collector_id"], "hostname": body["hostname"],
+                    "timestamp": now, "metrics_count": 1,
+                    "metrics": [{"type": "pg_query_stats", "database": "pganalytics",
+                                 "timestamp": now, "queries": [query]}]}  # fmt: skip
+            codes.append(api.call("POST", "/api/v1/metrics/push", push,
+                                  {"Authorization": "Bearer " + reg["token"]})[0])  # fmt: skip
+        return codes
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(collectors) as pool:
+        results = [c for codes in pool.map(one, range(collectors)) for c in codes]
+    summary = {code: results.count(code) for code in sorted(set(results))}
+    print(f"{collectors} collectors x (register + 5 pushes) in {time.monotonic() - started:.1f}s: "
+          f"HTTP status counts {summary}")  # fmt: skip
 
 
 if __name__ == "__main__":

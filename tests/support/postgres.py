@@ -93,6 +93,14 @@ class PostgresServer:
             "--encoding=UTF8",
             "--locale=C",
         )
+        self._start()
+        return self
+
+    def _start(self, timeout: int = 60) -> None:
+        """pg_ctl start on `tmp/data` (a new port, the socket in `tmp/sock`, `settings`); a
+        server that does not come up is torn down and its log raised."""
+        assert self.tmp is not None
+        data, sock = self.tmp / "data", self.tmp / "sock"
         self.port = _free_port()
         opts = [
             f"-c listen_addresses={LOOPBACK}",
@@ -112,7 +120,7 @@ class PostgresServer:
                 " ".join(opts),
                 "-w",
                 "-t",
-                "60",
+                str(timeout),
                 "start",
             )
         except subprocess.CalledProcessError as exc:
@@ -121,7 +129,6 @@ class PostgresServer:
             )
             self.__exit__(None, None, None)
             raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{log}") from None
-        return self
 
     def __exit__(self, *exc) -> None:
         if self.tmp is None:

@@ -37,13 +37,19 @@ def stack_file_config(stack: str) -> dict:
     return dict(data.get("config") or {})
 
 
-def stack_config(stack: str, target: str | None = None) -> dict:
+def stack_config(stack: str, target: str | None = None, database: str = "") -> dict:
     """The real stack file over the project defaults, with `target` switched and only the
     keys that switch needs (the region of that cloud, a GCP project, who may reach the API
-    endpoint: a cloud refuses an empty pganalytics:endpoint.publicCidrs)."""
+    endpoint: a cloud refuses an empty pganalytics:endpoint.publicCidrs); `database`: another
+    pganalytics:database.mode (tests of the bundled StatefulSet on prod and enterprise)."""
     from components.settings import REGION_PATTERNS
 
     config = {**project_defaults(), **stack_file_config(stack)}
+    if database:
+        config["pganalytics:database"] = {
+            **config.get("pganalytics:database", {}),
+            "mode": database,
+        }
     if target:
         config["pganalytics:target"] = target
         if target in REGIONS:

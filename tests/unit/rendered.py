@@ -28,11 +28,13 @@ class Child:
     props: dict
 
 
-def settings_for(stack: str, overrides: dict | None = None, target: str = "existing"):
+def settings_for(
+    stack: str, overrides: dict | None = None, target: str = "existing", database: str = ""
+):
     from components.settings import NAMESPACE, build_settings
 
     prefix = f"{NAMESPACE}:"
-    config = {k[len(prefix) :]: v for k, v in stack_config(stack, target).items()}
+    config = {k[len(prefix) :]: v for k, v in stack_config(stack, target, database).items()}
     if overrides:
         config["chart"] = {**config.get("chart", {}), "values": overrides}
     return build_settings(stack, config)

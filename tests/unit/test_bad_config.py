@@ -905,6 +905,104 @@ CASES = {
             "pulumi config set --path pganalytics:credentials.rotation.jwt-secret 1",
         ],
     ),
+    # CloudNativePG (issue 22)
+    "database-mode-unknown": (
+        "prod",
+        None,
+        {"database.mode": "cnpg"},
+        ["pganalytics:database.mode must be bundled, cloudnativepg or external (got 'cnpg')"],
+    ),
+    "cnpg-three-instances-on-one-zone": (
+        "enterprise",
+        None,
+        {"cluster.zonal": True},
+        [
+            "pganalytics:database.instances spreads 3 instances across zones, but the node pool "
+            "has one zone",
+            "pulumi config set --path pganalytics:cluster.zonal false",
+        ],
+    ),
+    "cnpg-fewer-nodes-than-instances": (
+        "prod",
+        None,
+        {"nodePool.maxSize": 2, "nodePool.minSize": 1, "nodePool.desiredSize": 2},
+        [
+            "pganalytics:database.instances needs a node per instance (3), but nodePool.maxSize",
+            "pulumi config set --path pganalytics:nodePool.maxSize 3",
+        ],
+    ),
+    "cnpg-sync-replicas-above-standbys": (
+        "prod",
+        None,
+        {"database.minSyncReplicas": 3},
+        [
+            "pganalytics:database.minSyncReplicas needs more standbys than instances - 1 = 2",
+            "pulumi config set --path pganalytics:database.minSyncReplicas 2",
+        ],
+    ),
+    "cnpg-restore-target-in-the-future": (
+        "prod",
+        None,
+        {
+            "database.restore": {
+                "fromCluster": "pganalytics-db",
+                "targetTime": "2999-01-01T00:00:00Z",
+            },
+            "database.clusterName": "pganalytics-db-2",
+        },
+        ["pganalytics:database.restore.targetTime is in the future"],
+    ),
+    "cnpg-restore-time-without-zone": (
+        "prod",
+        None,
+        {
+            "database.restore": {"fromCluster": "pganalytics-db", "targetTime": "2026-01-01 02:15"},
+            "database.clusterName": "pganalytics-db-2",
+        },
+        ["pganalytics:database.restore.targetTime must be an RFC 3339 time with a zone"],
+    ),
+    "cnpg-restore-with-backups-off": (
+        "prod",
+        None,
+        {
+            "database.restore": {"fromCluster": "pganalytics-db"},
+            "database.clusterName": "pganalytics-db-2",
+            "chart.values": {"backup": {"enabled": False}},
+        },
+        [
+            "pganalytics:database.restore.fromCluster needs the backups on",
+            "pulumi config set --path pganalytics:chart.values.backup.enabled true",
+        ],
+    ),
+    "cnpg-restore-into-itself": (
+        "prod",
+        None,
+        {"database.restore": {"fromCluster": "pganalytics-db"}},
+        [
+            "pganalytics:database.restore.fromCluster names this cluster",
+            "pulumi config set --path pganalytics:database.clusterName pganalytics-db-restored",
+        ],
+    ),
+    "cnpg-restore-time-without-source": (
+        "prod",
+        None,
+        {"database.restore": {"targetTime": "2026-01-01T02:15:00Z"}},
+        ["pganalytics:database.restore.fromCluster is required with restore.targetTime"],
+    ),
+    "bundled-mode-with-bundled-off": (
+        "dev",
+        None,
+        {
+            "chart.values": {
+                "timescaledb": {"enabled": False},
+                "externalDatabase": {"host": "db.example.com"},
+            }
+        },
+        [
+            "pganalytics:database.mode is bundled, but chart.values.timescaledb.enabled is false",
+            "pulumi config set --path pganalytics:database.mode external",
+        ],
+    ),
 }
 
 # The cloud targets' keys (issue 21): what each cloud would refuse, refused first.

@@ -43,9 +43,16 @@ def test_pulumi_yaml_declares_exactly_the_model_keys():
 @pytest.mark.parametrize("key", sorted(OBJECTS))
 def test_object_defaults_in_pulumi_yaml_are_the_model_defaults(key):
     declared = PROJECT["config"][key]["default"]
-    assert declared == {
-        name: field.get_default(call_default_factory=True) for name, field in OBJECTS[key].items()
-    }
+    assert declared == {name: _default(field) for name, field in OBJECTS[key].items()}
+
+
+def _default(field):
+    """A field's default as the stack configuration spells it; a nested object (database.operator)
+    by its fields' defaults."""
+    model = field.annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return {f.alias: _default(f) for f in model.model_fields.values()}
+    return field.get_default(call_default_factory=True)
 
 
 @pytest.mark.parametrize("key", sorted(FIELDS))

@@ -30,7 +30,7 @@ PROVIDER = "pulumi:providers:kubernetes"
 
 
 def _run(rotation: dict, previous: dict | None, stack: str = "prod") -> dict:
-    config = stack_config(stack, "existing")
+    config = stack_config(stack, "existing", database="bundled")
     if rotation:
         config["pganalytics:credentials"] = {"rotation": rotation}
     result = run_program(stack, config, previous_outputs=previous)
@@ -93,7 +93,9 @@ def test_restart_annotation_follows_the_generations():
 
 
 def test_every_pod_template_gets_the_restart_annotation():
-    settings = settings_for("enterprise", {"redis": {"enabled": True}, "backup": {"enabled": True}})
+    settings = settings_for(
+        "enterprise", {"redis": {"enabled": True}, "backup": {"enabled": True}}, database="bundled"
+    )
     version = rotation_version({"database-password": 3})
     seen = set()
     for child in chart_children(settings):
@@ -146,7 +148,7 @@ def test_every_pod_template_gets_the_restart_annotation():
     ],
 )
 def test_bad_rotation_config_is_refused_before_any_resource(rotation, expected):
-    config = stack_config("prod", "existing")
+    config = stack_config("prod", "existing", database="bundled")
     config["pganalytics:credentials"] = {"rotation": rotation}
     result = run_program("prod", config)
     assert result["error_type"] == "ConfigError"
@@ -155,7 +157,7 @@ def test_bad_rotation_config_is_refused_before_any_resource(rotation, expected):
 
 
 def test_rotating_a_bundled_database_password_without_it_is_refused():
-    config = stack_config("prod", "existing")
+    config = stack_config("prod", "existing", database="external")
     config["pganalytics:chart"] = {
         **config["pganalytics:chart"],
         "values": {
@@ -205,7 +207,7 @@ def test_every_secret_key_is_either_rotatable_or_refused_with_a_reason():
 
 
 def _sync_container() -> dict:
-    settings = settings_for("prod")
+    settings = settings_for("prod", database="bundled")
     sts = next(
         c
         for c in chart_children(settings)
@@ -316,7 +318,7 @@ def test_a_rotation_runs_the_database_bootstrap_again():
             if c.type_ == "kubernetes:batch/v1:Job" and "bootstrap" in c.name
         }
 
-    before = settings_for("prod")
+    before = settings_for("prod", database="bundled")
     assert "databaseBootstrap" not in chart_values.derived_values(before)
     rotated = before.model_copy(
         update={

@@ -18,7 +18,7 @@ CLAIM = "data-pganalytics-timescaledb-0"
 
 
 def _run(stack, previous_volumes, overrides=None, target="existing", storage_class=None):
-    config = stack_config(stack, target)
+    config = stack_config(stack, target, database="bundled")
     if overrides:
         config["pganalytics:chart"] = {**config.get("pganalytics:chart", {}), "values": overrides}
     if storage_class is not None:
@@ -47,7 +47,9 @@ def test_not_quantities(text):
 
 def test_volumes_match_the_rendered_claims():
     settings = settings_for(
-        "enterprise", {"redis": {"enabled": True}, "grafana": {"persistence": {"enabled": True}}}
+        "enterprise",
+        {"redis": {"enabled": True}, "grafana": {"persistence": {"enabled": True}}},
+        database="bundled",
     )
     found = volumes.chart_volumes(settings)
     rendered = {}
@@ -112,7 +114,9 @@ def test_a_grown_volume_keeps_its_claim_patch_in_later_updates():
     }
     assert volumes.PATCHED not in recorded["grafana"], "a chart PVC carries no claim patch"
 
-    settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "200Gi"}}})
+    settings = settings_for(
+        "prod", {"timescaledb": {"persistence": {"size": "200Gi"}}}, database="bundled"
+    )
     plan = volumes.plan(settings, from_outputs({"volumes": recorded}))
     assert plan.grow == {} and plan.reshaped == frozenset(), "nothing grows a second time"
     assert set(plan.patched) == {"timescaledb"}
@@ -135,7 +139,7 @@ def test_a_volume_never_grown_has_no_claim_patch():
 def test_a_failed_claim_patch_keeps_the_previous_record():
     """The next run must see the old size again and retry the growth."""
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
-    config = stack_config("prod", "existing")
+    config = stack_config("prod", "existing", database="bundled")
     config["pganalytics:chart"] = {
         **config["pganalytics:chart"],
         "values": {"timescaledb": {"persistence": {"size": "200Gi"}}},
@@ -152,7 +156,9 @@ def test_growing_a_chart_pvc_needs_no_patch():
         "timescaledb": {"size": "100Gi", "storageClass": ""},
         "grafana": {"size": "10Gi", "storageClass": ""},
     }
-    settings = settings_for("prod", {"grafana": {"persistence": {"size": "20Gi"}}})
+    settings = settings_for(
+        "prod", {"grafana": {"persistence": {"size": "20Gi"}}}, database="bundled"
+    )
     plan = volumes.plan(settings, from_outputs({"volumes": live}))
     assert set(plan.grow) == {"grafana"}
     assert plan.reshaped == frozenset(), "a chart PVC grows without touching a StatefulSet"
@@ -163,13 +169,15 @@ def test_growing_a_chart_pvc_needs_no_patch():
 
 def test_same_size_in_other_units_is_no_change():
     live = {"timescaledb": {"size": "102400Mi", "storageClass": ""}}
-    settings = settings_for("prod")
+    settings = settings_for("prod", database="bundled")
     assert volumes.plan(settings, PreviousState(volumes=live)) == volumes.VolumePlan()
 
 
 def test_growing_the_database_reshapes_only_its_statefulset():
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
-    settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "150Gi"}}})
+    settings = settings_for(
+        "prod", {"timescaledb": {"persistence": {"size": "150Gi"}}}, database="bundled"
+    )
     plan = volumes.plan(settings, PreviousState(volumes=live))
     assert set(plan.grow) == {"timescaledb"}
     assert plan.reshaped == {"pganalytics-timescaledb"}
@@ -179,7 +187,9 @@ def test_turning_a_statefulset_volume_off_keeps_its_claim():
     """Step of the shrink procedure: the claim templates go away, so the StatefulSet is
     replaced (orphaning its pod, unprotected for that update); the claim itself stays."""
     live = {"timescaledb": {"size": "100Gi", "storageClass": ""}}
-    settings = settings_for("prod", {"timescaledb": {"persistence": {"enabled": False}}})
+    settings = settings_for(
+        "prod", {"timescaledb": {"persistence": {"enabled": False}}}, database="bundled"
+    )
     plan = volumes.plan(settings, PreviousState(volumes=live))
     assert plan.grow == {}
     assert plan.reshaped == {"pganalytics-timescaledb"}
@@ -191,7 +201,9 @@ def test_turning_a_statefulset_volume_off_keeps_its_claim():
 
 def test_unknown_previous_sizes_plan_nothing():
     """A stack last updated before sizes were recorded: nothing to compare with."""
-    settings = settings_for("prod", {"timescaledb": {"persistence": {"size": "1Ti"}}})
+    settings = settings_for(
+        "prod", {"timescaledb": {"persistence": {"size": "1Ti"}}}, database="bundled"
+    )
     current = volumes.chart_volumes(settings)
     assert volumes.changes(settings, PreviousState(volumes=None), current) == ({}, [])
 
@@ -237,7 +249,7 @@ def test_a_per_volume_class_override_is_named_in_the_error():
 
 
 def test_a_size_set_with_secret_keeps_the_record_secret():
-    config = stack_config("prod", "existing")
+    config = stack_config("prod", "existing", database="bundled")
     config["pganalytics:chart"] = {
         **config["pganalytics:chart"],
         "valuesFile": "values-prod.yaml",

@@ -27,12 +27,12 @@
 - name: PGSSLMODE
   value: {{ include "pganalytics.database.sslMode" . | quote }}
 - name: PGUSER
-  value: {{ ternary "postgres" (include "pganalytics.database.user" .) .Values.timescaledb.enabled | quote }}
+  value: {{ ternary "postgres" (include "pganalytics.database.user" .) (eq (include "pganalytics.database.owned" .) "true") | quote }}
 - name: PGPASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "pganalytics.database.secretName" . | quote }}
-      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) .Values.timescaledb.enabled | quote }}
+      key: {{ ternary .Values.timescaledb.auth.adminPasswordKey (include "pganalytics.database.passwordKey" .) (eq (include "pganalytics.database.owned" .) "true") | quote }}
 - name: PGDATABASE
   value: postgres
 {{- end -}}

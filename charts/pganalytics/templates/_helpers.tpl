@@ -206,39 +206,41 @@ CIDRs (the metadata address, private ranges). (dict "cidrs" list "except" list) 
 {{- .Values.grafana.admin.existingSecret | default (printf "%s-grafana" (include "pganalytics.fullname" .)) -}}
 {{- end -}}
 {{- define "pganalytics.database.secretName" -}}
-{{- if .Values.timescaledb.enabled -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}
 {{- .Values.timescaledb.auth.existingSecret | default (printf "%s-timescaledb" (include "pganalytics.fullname" .)) -}}
 {{- else -}}
 {{- .Values.externalDatabase.existingSecret | default (printf "%s-external-database" (include "pganalytics.fullname" .)) -}}
 {{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.passwordKey" -}}
-{{- if .Values.timescaledb.enabled -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}
 {{- .Values.timescaledb.auth.passwordKey -}}
 {{- else -}}
 {{- .Values.externalDatabase.passwordKey -}}
 {{- end -}}
 {{- end -}}
 
-{{/* Database coordinates (bundled TimescaleDB or externalDatabase). */}}
+{{/* Database coordinates (bundled TimescaleDB, the CloudNativePG primary, or externalDatabase). */}}
 {{- define "pganalytics.database.host" -}}
 {{- if .Values.timescaledb.enabled -}}
 {{- include "pganalytics.timescaledb.fullname" . -}}
+{{- else if .Values.cloudnativepg.enabled -}}
+{{- include "pganalytics.cnpg.primaryHost" . -}}
 {{- else -}}
 {{- required "externalDatabase.host is required when timescaledb.enabled is false" .Values.externalDatabase.host -}}
 {{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.port" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.service.port }}{{- else -}}{{ .Values.externalDatabase.port }}{{- end -}}
+{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.service.port }}{{- else if .Values.cloudnativepg.enabled -}}5432{{- else -}}{{ .Values.externalDatabase.port }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.user" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.username }}{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.username }}{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.name" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.database }}{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.database }}{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.metricsName" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.metricsDatabase }}{{- else -}}{{ .Values.externalDatabase.metricsDatabase }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.metricsDatabase }}{{- else -}}{{ .Values.externalDatabase.metricsDatabase }}{{- end -}}
 {{- end -}}
 {{/* The collector's read-only monitoring role of the chart's database and its password key
 (in the database Secret). */}}
@@ -249,13 +251,20 @@ CIDRs (the metadata address, private ranges). (dict "cidrs" list "except" list) 
 {{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.monitorPasswordKey }}{{- else -}}{{ .Values.externalDatabase.monitorPasswordKey }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.sslMode" -}}
-{{- if .Values.timescaledb.enabled -}}disable{{- else -}}{{ .Values.externalDatabase.sslMode }}{{- end -}}
+{{- if .Values.timescaledb.enabled -}}disable{{- else if .Values.cloudnativepg.enabled -}}require{{- else -}}{{ .Values.externalDatabase.sslMode }}{{- end -}}
 {{- end -}}
 
-{{/* PostgreSQL URL with the password as a $(DATABASE_PASSWORD) reference. (dict "ctx" $ "db" name) */}}
+{{/* PostgreSQL URL of the API and the ML service, with the password as a $(DATABASE_PASSWORD)
+reference: through the CloudNativePG Pooler when there is one. "libpq" false (the API's Go
+lib/pq) adds binary_parameters=yes there, so each query's parse, bind and execute travel in one
+message, as PgBouncer's transaction mode needs. (dict "ctx" $ "db" name "libpq" bool) */}}
 {{- define "pganalytics.database.url" -}}
 {{- $c := .ctx -}}
-{{- printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%s/%s?sslmode=%s" (include "pganalytics.database.user" $c | urlquery) (include "pganalytics.database.host" $c) (include "pganalytics.database.port" $c) .db (include "pganalytics.database.sslMode" $c) -}}
+{{- $url := printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%s/%s?sslmode=%s" (include "pganalytics.database.user" $c | urlquery) (include "pganalytics.database.appHost" $c) (include "pganalytics.database.port" $c) .db (include "pganalytics.database.sslMode" $c) -}}
+{{- if and $c.Values.cloudnativepg.enabled $c.Values.cloudnativepg.pooler.enabled (not .libpq) -}}
+{{- $url = printf "%s&binary_parameters=yes" $url -}}
+{{- end -}}
+{{- $url -}}
 {{- end -}}
 
 {{/* env entry DATABASE_PASSWORD from the database Secret. */}}
@@ -324,10 +333,10 @@ release's Secret (lookup, plain helm only), else a fresh random alphanumeric str
 {{- if and .Values.mlService.enabled (not .Values.redis.enabled) -}}
 {{- fail "redis.enabled: the ML service uses Redis as its Celery broker; enable redis" -}}
 {{- end -}}
-{{- if and (not .Values.timescaledb.enabled) (not .Values.externalDatabase.host) -}}
+{{- if and (ne (include "pganalytics.database.owned" .) "true") (not .Values.externalDatabase.host) -}}
 {{- fail "externalDatabase.host is required when timescaledb.enabled is false" -}}
 {{- end -}}
-{{- if and (not .Values.timescaledb.enabled) (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.password) -}}
+{{- if and (ne (include "pganalytics.database.owned" .) "true") (not .Values.externalDatabase.existingSecret) (not .Values.externalDatabase.password) -}}
 {{- fail "externalDatabase.existingSecret (or externalDatabase.password) is required when timescaledb.enabled is false" -}}
 {{- end -}}
 {{- if and .Values.backend.ldap.enabled (not .Values.backend.ldap.existingSecret) -}}
@@ -373,7 +382,7 @@ release's Secret (lookup, plain helm only), else a fresh random alphanumeric str
 {{- fail (printf "collector.targets[%d].username is required for a target with a host or nodeLocal" $i) -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.databaseBootstrap.enabled (not .Values.timescaledb.enabled) (or (not .Values.externalDatabase.admin.username) (not .Values.externalDatabase.admin.existingSecret)) -}}
+{{- if and .Values.databaseBootstrap.enabled (ne (include "pganalytics.database.owned" .) "true") (or (not .Values.externalDatabase.admin.username) (not .Values.externalDatabase.admin.existingSecret)) -}}
 {{- fail "externalDatabase.admin.username and externalDatabase.admin.existingSecret are required when databaseBootstrap.enabled is true and timescaledb.enabled is false (the bootstrap creates roles and applies the migrations as that role), or set databaseBootstrap.enabled=false and bootstrap the database yourself" -}}
 {{- end -}}
 {{- $budget := include "pganalytics.connectionBudget" . | fromJson -}}
@@ -384,7 +393,11 @@ release's Secret (lookup, plain helm only), else a fresh random alphanumeric str
 {{- $max = get .Values.timescaledb.parameters "max_connections" | int -}}
 {{- $maxKey = "timescaledb.parameters.max_connections" -}}
 {{- end -}}
-{{- else if .Values.externalDatabase.maxConnections -}}
+{{- else if and .Values.cloudnativepg.enabled (not .Values.cloudnativepg.pooler.enabled) -}}
+{{- /* With the Pooler, pganalytics.cnpg.validate checks the budget against it instead. */ -}}
+{{- $max = (get .Values.cloudnativepg.parameters "max_connections" | default 100) | int -}}
+{{- $maxKey = "cloudnativepg.parameters.max_connections" -}}
+{{- else if and (not .Values.cloudnativepg.enabled) .Values.externalDatabase.maxConnections -}}
 {{- $max = .Values.externalDatabase.maxConnections | int -}}
 {{- $maxKey = "externalDatabase.maxConnections" -}}
 {{- end -}}
@@ -406,19 +419,19 @@ creates a new Job that Pulumi and Helm both wait for; an unchanged release keeps
 {{- printf "%s-%s" (include "pganalytics.bootstrap.fullname" .) (toJson $inputs | sha256sum | trunc 8) -}}
 {{- end -}}
 
-{{/* The superuser (bundled server) or administrative role (external server) of the bootstrap. */}}
+{{/* The superuser (bundled server, CloudNativePG cluster) or administrative role (external server) of the bootstrap. */}}
 {{- define "pganalytics.bootstrap.adminUser" -}}
-{{- if .Values.timescaledb.enabled -}}postgres{{- else -}}{{ .Values.externalDatabase.admin.username }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}postgres{{- else -}}{{ .Values.externalDatabase.admin.username }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.bootstrap.adminSecretName" -}}
-{{- if .Values.timescaledb.enabled -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}
 {{- include "pganalytics.database.secretName" . -}}
 {{- else -}}
 {{- .Values.externalDatabase.admin.existingSecret -}}
 {{- end -}}
 {{- end -}}
 {{- define "pganalytics.bootstrap.adminPasswordKey" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.adminPasswordKey }}{{- else -}}{{ .Values.externalDatabase.admin.passwordKey }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.adminPasswordKey }}{{- else -}}{{ .Values.externalDatabase.admin.passwordKey }}{{- end -}}
 {{- end -}}
 
 {{/* Grafana's read-only database role and where its password lives. */}}
@@ -484,7 +497,7 @@ creates a new Job that Pulumi and Helm both wait for; an unchanged release keeps
       name: {{ include "pganalytics.backend.secretName" . | quote }}
       key: {{ .Values.backend.auth.adminPasswordKey | quote }}
 - name: OWNS_SERVER
-  value: {{ .Values.timescaledb.enabled | quote }}
+  value: {{ include "pganalytics.database.owned" . | quote }}
 - name: MIGRATIONS_DIR
   value: {{ .Values.databaseBootstrap.migrationsDir | quote }}
 - name: SCRIPTS_DIR
@@ -554,7 +567,8 @@ equal), so keep the terms and their names stable. */}}
 {{- if .chartDatabase -}}{{- $collectors = add $collectors ($cb.perCollector | int) -}}{{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $superuser := (get .Values.timescaledb.parameters "superuser_reserved_connections" | default 3) | int -}}
+{{- $params := ternary .Values.cloudnativepg.parameters .Values.timescaledb.parameters .Values.cloudnativepg.enabled -}}
+{{- $superuser := (get $params "superuser_reserved_connections" | default 3) | int -}}
 {{- $total := add $backend $grafana $ml $collectors ($cb.reserve | int) $superuser -}}
 {{- dict "backend" $backend "grafana" $grafana "mlService" $ml "collectors" $collectors "reserve" ($cb.reserve | int) "superuserReserved" $superuser "total" $total | toJson -}}
 {{- end -}}
