@@ -1,12 +1,15 @@
 """The CrossGuard policy pack (policy/) run by the real engine: `pulumi preview --policy-pack
 policy` on stacks that break one rule each, and on a compliant dev stack. Previews only:
-nothing is deployed."""
+nothing is deployed. The prod stack's CloudNativePG database needs its CRDs in the control plane
+(tests/cluster/cnpg.py), not the operator."""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
+
+from tests.cluster.cnpg import install_crds
 
 from .conftest import stack_config
 
@@ -16,8 +19,17 @@ PACK = "pganalytics-platform"
 @pytest.fixture(scope="module")
 def prod(new_project, cluster):
     project = new_project("prod")
+    # prod's database is a CloudNativePG cluster: its CRDs are installed here (the operator's
+    # chart comes from a repository this machine cannot reach), as in test_prod_protect.py.
+    install_crds(cluster)
+    database = {"mode": "cloudnativepg", "instances": 3, "operator": {"install": False}}
     project.init(
-        stack_config("Pulumi.prod.yaml", protect=True, chart={"namespace": "pga-e2e-policy"}),
+        stack_config(
+            "Pulumi.prod.yaml",
+            protect=True,
+            chart={"namespace": "pga-e2e-policy"},
+            database=database,
+        ),
         {"pganalytics:kubeconfig": cluster.inline_kubeconfig()},
     )
     return project
