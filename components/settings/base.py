@@ -54,6 +54,7 @@ def values_file_shown(name: str) -> str:
     """A values file as messages name it, relative to the project."""
     return name if "/" in name else f"charts/pganalytics/{name}"
 
+
 # libyaml's parser when PyYAML was built with it (its wheels are): the chart's values.yaml
 # parses in about 3 ms instead of 100 ms with the pure-Python one, on every preview and up.
 # Same constructor (safe), so the same data.

@@ -50,8 +50,8 @@ from components.settings.cluster import (
     gke_family,
 )
 from components.settings.credentials import Credentials
-from components.settings.maintenance import Maintenance
 from components.settings.database import Database
+from components.settings.maintenance import Maintenance
 from components.settings.workload import Chart, Ingress, Storage
 
 
