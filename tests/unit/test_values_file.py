@@ -15,9 +15,7 @@ def project(tmp_path, monkeypatch):
     """A project directory elsewhere, as the engine reports it, with values/custom.yaml."""
     (tmp_path / "Pulumi.yaml").write_text("name: pganalytics\nruntime: python\n")
     (tmp_path / "values").mkdir()
-    (tmp_path / "values" / "custom.yaml").write_text(
-        "backend:\n  config:\n    logLevel: debug\n"
-    )
+    (tmp_path / "values" / "custom.yaml").write_text("backend:\n  config:\n    logLevel: debug\n")
     monkeypatch.setattr(settings_base.pulumi, "get_root_directory", lambda: str(tmp_path))
     settings_base.chart_values_file.cache_clear()
     yield tmp_path
