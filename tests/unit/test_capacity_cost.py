@@ -338,3 +338,11 @@ def test_existing_reads_nodes_or_skips_with_a_note():
     tiny = {"items": [{"metadata": {"name": "x"}, "spec": {}, "status": {"allocatable": alloc}}]}
     small = capacity.assess(s, reader=lambda *_: (parse_nodes(tiny), ""))
     assert any("does not fit" in w for w in small.warnings)
+    # Three CloudNativePG instances, one per node, on two nodes (prod runs cloudnativepg).
+    two = {"items": doc["items"][:2]}
+    cnpg = capacity.assess(
+        settings_for("prod", "existing"), reader=lambda *_: (parse_nodes(two), "")
+    )
+    assert any("Cluster database runs 3 pods, one per node" in w for w in cnpg.warnings), (
+        cnpg.warnings
+    )
