@@ -177,7 +177,8 @@ class Credentials(pulumi.ComponentResource):
     ) -> k8s.core.v1.Secret:
         """The same password in the shape CloudNativePG reads (kubernetes.io/basic-auth, the
         role's name as `username`). Labelled cnpg.io/reload, so a rotation reaches the role
-        at once; derived from the credentials, so not protected (re-created from them)."""
+        at once. Protected like the credentials Secret: the operator sets the roles' passwords
+        from it, and a rotation updates it in place."""
         return k8s.core.v1.Secret(
             name,
             metadata={
@@ -192,5 +193,5 @@ class Credentials(pulumi.ComponentResource):
             },
             type="kubernetes.io/basic-auth",
             string_data={"username": role, "password": pulumi.Output.secret(password)},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
         )

@@ -30,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = PROJECT_ROOT / "charts" / "pganalytics"
 # pganalytics:chart.valuesFile: a file name inside the chart, or a path relative to the project
 # (values/prod.yaml); never absolute, no `..` (the same file on every machine that deploys).
-VALUES_FILE = re.compile(r"(?:[\w-][\w.-]*/)*[\w-][\w.-]*\.ya?ml")
+VALUES_FILE = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\.ya?ml")
 
 
 def project_dir() -> Path:
@@ -88,8 +88,6 @@ CIDR_CHOICES = {  # fixes for each network range, tried in order until one is fr
 REGISTRY = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*"
 MIRROR = "registry.example.com/mirror"
 TAG = r"(?!latest\Z)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # an exact tag, never "latest"
-# A values file inside charts/pganalytics (a bare file name, never a path).
-VALUES_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.ya?ml")
 LOCAL_DOMAINS = (".localhost", ".local", ".internal", "nip.io", "sslip.io")
 MY_IP = '"$(curl -fsS https://checkip.amazonaws.com)/32"'
 

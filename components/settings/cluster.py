@@ -350,7 +350,7 @@ class Cluster(Model):
 
     @check("node_image_version")
     def _node_image(cls, value: str) -> str:
-        if value and not re.fullmatch(r"1\.\d{2}\.\d+-\d{8}", value):
+        if value and not re.fullmatch(r"1\.[0-9]{2}\.[0-9]+-[0-9]{8}", value):
             fix = f"pulumi config rm --path {NAMESPACE}:cluster.nodeImageVersion (the release "
             fix += "recorded at the last up)"
             fail(f"is not an EKS AMI release such as 1.34.2-20260115 (got {value!r})", fix=fix)
@@ -364,7 +364,7 @@ class Cluster(Model):
             if name not in EKS_ADDONS:
                 why = f"is not an add-on the program manages ({', '.join(EKS_ADDONS)})"
                 found.add(name, why, fix=f"pulumi config rm --path {path}")
-            elif not re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", version):
+            elif not re.fullmatch(r"v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+", version):
                 why = f"is not an EKS add-on version such as v1.20.1-eksbuild.1 (got {version!r})"
                 found.add(name, why, fix=f"pulumi config rm --path {path}")
         found.raise_any()

@@ -22,14 +22,13 @@ from components.settings.checks import NAMESPACE, Problems, fail
 
 CNPG_NAMESPACE = "cnpg-system"
 CLUSTER_NAME = re.compile(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?")
-BACKUP_ID = re.compile(r"\d{8}T\d{6}")
+BACKUP_ID = re.compile(r"[0-9]{8}T[0-9]{6}")
 
 
 def parse_time(value: str) -> dt.datetime | None:
     """An RFC 3339 time with a zone (2026-01-01T02:15:00Z), or None."""
-    if not re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})", value
-    ):
+    date, clock = r"[0-9]{4}-[0-9]{2}-[0-9]{2}", r"[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    if not re.fullmatch(rf"{date}[T ]{clock}(Z|[+-][0-9]{{2}}:?[0-9]{{2}})", value):
         return None
     try:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

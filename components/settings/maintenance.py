@@ -82,7 +82,7 @@ class Maintenance(Model):
 
     @check("start_time")
     def _start(cls, value: str) -> str:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
             fail(f"must be HH:MM in UTC (got {value!r})", "02:00")
         return value
 

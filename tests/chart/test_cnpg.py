@@ -59,7 +59,11 @@ def test_image_comes_from_a_catalog_with_the_major_mirror_and_digest():
     }]  # fmt: skip
     assert (cluster["postgresUID"], cluster["postgresGID"]) == (1000, 1000)
     pooler = one(objs, "Pooler")["spec"]["pgbouncer"]
-    assert pooler["image"] == "registry.example.com/mirror/cloudnative-pg/pgbouncer:1.25.1"
+    # values-prod.yaml pins the PgBouncer image by digest (docs/KUBERNETES_DEPLOYMENT.md).
+    assert pooler["image"] == (
+        "registry.example.com/mirror/cloudnative-pg/pgbouncer:1.25.1"
+        "@sha256:e6ddfe22d845e603825e235dd8334b21ecd125abea2a2172478f556b8dee2bb8"
+    )
 
 
 def test_roles_read_the_program_secrets():
@@ -68,7 +72,9 @@ def test_roles_read_the_program_secrets():
     assert spec["bootstrap"]["initdb"]["secret"] == {"name": "pganalytics-cnpg-app"}
     roles = {r["name"]: r for r in spec["managed"]["roles"]}
     assert roles["pganalytics"]["passwordSecret"] == {"name": "pganalytics-cnpg-app"}
-    assert roles["pganalytics"]["inRoles"] == ["pg_monitor"]
+    # The app role is in no role: the bootstrap Job takes pg_monitor back from it, and the
+    # operator would grant it again on every reconcile if the Cluster listed it.
+    assert not roles["pganalytics"].get("inRoles")
     assert not roles["pganalytics"]["superuser"] and not roles["pganalytics"]["createrole"]
     assert roles["pganalytics_grafana"]["passwordSecret"] == {"name": "pganalytics-cnpg-grafana"}
     initdb = spec["bootstrap"]["initdb"]
@@ -196,3 +202,34 @@ def test_schema_refuses_an_unknown_pool_mode_and_key():
         cnpg(cloudnativepg={"pooler": {"poolMode": "statement"}})
     with pytest.raises(HelmError, match=r"instancez|additional"):
         cnpg(cloudnativepg={"instancez": 3})
+
+
+def test_collectors_monitor_the_cluster_as_the_monitoring_role():
+    """Security item 8 with CloudNativePG: the collector of the chart's database logs in as
+    the read-only monitoring role the bootstrap Job makes (pg_monitor), with its own password
+    from the program's credentials Secret, never as the app role. The chart's database is named
+    by timescaledb.auth under CloudNativePG too (not externalDatabase)."""
+    objs = cnpg(timescaledb={"auth": {"monitorUsername": "team_monitor"}})
+    job = next(o for o in objs if o["kind"] == "Job" and "bootstrap" in o["metadata"]["name"])
+    boot = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in boot["env"]}
+    assert env["MONITOR_USER"]["value"] == "team_monitor"
+    assert env["MONITOR_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "monitor-password"
+    assert env["OWNS_SERVER"]["value"] == "true"
+    collectors = [
+        c
+        for o in objs
+        if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")
+        and "collector" in o["metadata"]["name"]
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
+    assert collectors
+    rendered = str(collectors) + str([o for o in objs if o["kind"] == "ConfigMap"])
+    assert "team_monitor" in rendered
+    for c in collectors:
+        keys = {
+            e["valueFrom"]["secretKeyRef"]["key"]
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert "database-password" not in keys, c["name"]

@@ -170,7 +170,7 @@ BAD_FIELDS = {
 def test_every_image_field_has_a_pattern(validator, field):
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     blocks = list(image_objects(validator.schema))
-    assert len(blocks) == 10, [p for p, _ in blocks]
+    assert len(blocks) == 12, [p for p, _ in blocks]
     for path, node in blocks:
         assert "pattern" in node["properties"][field], f"{path}.{field} has no pattern"
         assert node["properties"]["pullPolicy"].get("enum"), f"{path}.pullPolicy"

@@ -382,8 +382,15 @@ def test_the_public_endpoint_acknowledgement_is_documented():
 # --- what the docs say the clusters do is what the code does ---------------------------------
 
 
+def package_text(target: str) -> str:
+    """The source of a target package (components/targets/<target>/), all its modules."""
+    return "\n".join(
+        p.read_text() for p in sorted((ROOT / "components" / "targets" / target).glob("*.py"))
+    )
+
+
 def test_the_aks_access_the_docs_describe_is_the_targets():
-    code = (ROOT / "components" / "targets" / "aks.py").read_text()
+    code = package_text("aks")
     assert '"enable_azure_rbac": True' in code and "disable_local_accounts=True" in code
     section = doc_section("Azure")
     assert "without Entra ID" not in section
@@ -392,7 +399,7 @@ def test_the_aks_access_the_docs_describe_is_the_targets():
 
 
 def test_the_eks_access_entry_the_docs_describe_is_the_targets():
-    code = (ROOT / "components" / "targets" / "eks.py").read_text()
+    code = package_text("eks")
     # With no clusterAdmins.aws, the deployer's entry ignores later changes of its principal.
     assert 'principals = [("deployer", deployer, ["principalArn"])]' in code
     section = doc_section("AWS")

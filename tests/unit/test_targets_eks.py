@@ -413,6 +413,7 @@ POD_IDENTITY_ROLES = {
     "autoscaler-role": ("kube-system", "cluster-autoscaler"),
     "backup-role": ("pganalytics", "pganalytics-backup"),
     "backup-restore-role": ("pganalytics", "pganalytics-restore"),
+    "cnpg-role": ("pganalytics", "pganalytics-db"),  # the CloudNativePG instances (prod)
 }
 
 

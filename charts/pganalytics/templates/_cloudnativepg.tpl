@@ -25,8 +25,8 @@ Barman Cloud plugin are installed outside the chart (the Pulumi program's platfo
 {{- end -}}
 
 {{/* "true" when the chart's own server holds the data (bundled StatefulSet or the
-CloudNativePG Cluster): a superuser is at hand, pg_stat_statements is preloaded and the app
-role may get pg_monitor. */}}
+CloudNativePG Cluster): a superuser is at hand, pg_stat_statements is preloaded and the
+collector's monitoring role (timescaledb.auth.monitorUsername) gets pg_monitor. */}}
 {{- define "pganalytics.database.owned" -}}
 {{- or .Values.timescaledb.enabled .Values.cloudnativepg.enabled -}}
 {{- end -}}

@@ -245,10 +245,10 @@ CIDRs (the metadata address, private ranges). (dict "cidrs" list "except" list) 
 {{/* The collector's read-only monitoring role of the chart's database and its password key
 (in the database Secret). */}}
 {{- define "pganalytics.monitor.user" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.monitorUsername }}{{- else -}}{{ .Values.externalDatabase.monitorUsername }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.monitorUsername }}{{- else -}}{{ .Values.externalDatabase.monitorUsername }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.monitor.passwordKey" -}}
-{{- if .Values.timescaledb.enabled -}}{{ .Values.timescaledb.auth.monitorPasswordKey }}{{- else -}}{{ .Values.externalDatabase.monitorPasswordKey }}{{- end -}}
+{{- if eq (include "pganalytics.database.owned" .) "true" -}}{{ .Values.timescaledb.auth.monitorPasswordKey }}{{- else -}}{{ .Values.externalDatabase.monitorPasswordKey }}{{- end -}}
 {{- end -}}
 {{- define "pganalytics.database.sslMode" -}}
 {{- if .Values.timescaledb.enabled -}}disable{{- else if .Values.cloudnativepg.enabled -}}require{{- else -}}{{ .Values.externalDatabase.sslMode }}{{- end -}}
