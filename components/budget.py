@@ -7,6 +7,9 @@ resources may have changed. `problems` finds it while the settings load, before 
 and names the `pganalytics:chart.values` key that raised the budget.
 tests/chart/test_connection_budget.py checks that this function and the chart's helper agree
 for every values file and a few toggles.
+
+With the CloudNativePG Cluster and its Pooler the chart checks another budget
+(`pganalytics.cnpg.connectionBudget`): components/cnpg_budget.py, which `problems` applies then.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ INPUTS = (
     "connectionBudget.mlServicePerWorker",
     "connectionBudget.reserve",
     "timescaledb.parameters.superuser_reserved_connections",
+    "cloudnativepg.parameters.superuser_reserved_connections",
 )
 
 
@@ -95,7 +99,7 @@ def connection_budget(values: dict) -> dict[str, int]:
             if isinstance(t, dict) and not t.get("host") and not t.get("nodeLocal")
         ]
         collectors = len(chart_db) * _int(cb.get("perCollector"))
-    params = _get(values, "timescaledb.parameters", {})
+    params = _get(values, f"{_server(values)}.parameters", {})
     superuser = _int(params.get("superuser_reserved_connections") or SUPERUSER_RESERVED)
     reserve = _int(cb.get("reserve"))
     terms = {
@@ -109,14 +113,28 @@ def connection_budget(values: dict) -> dict[str, int]:
     return {**terms, "total": sum(terms.values())}
 
 
+def _server(values: dict) -> str:
+    """Whose `parameters` the chart reads superuser_reserved_connections from."""
+    return "cloudnativepg" if _get(values, "cloudnativepg.enabled") is True else "timescaledb"
+
+
 def max_connections(values: dict) -> tuple[str, int]:
     """The key that declares the server's max_connections and its value, or ("", 0) when
-    none does (the chart then sizes the bundled server to the budget itself)."""
+    none does (the chart then sizes the bundled server to the budget itself). A CloudNativePG
+    Cluster without a Pooler takes every connection: its max_connections (the chart reads
+    100 when unset) holds this budget; with the Pooler, cnpg_budget applies instead."""
     if _get(values, "timescaledb.enabled") is True:
         params = _get(values, "timescaledb.parameters", {})
         if params.get("max_connections") is not None:
             return "timescaledb.parameters.max_connections", _int(params["max_connections"])
         return "", 0
+    if _get(values, "cloudnativepg.enabled") is True:
+        if _get(values, "cloudnativepg.pooler.enabled") is True:
+            return "", 0
+        from components.cnpg_budget import MAX_CONNECTIONS
+        from components.cnpg_budget import max_connections as cnpg_max
+
+        return MAX_CONNECTIONS, cnpg_max(values)
     declared = _int(_get(values, "externalDatabase.maxConnections"))
     return ("externalDatabase.maxConnections", declared) if declared else ("", 0)
 
@@ -126,9 +144,19 @@ def defined(tree: dict, dotted: str) -> bool:
     return lookup(tree, dotted, _ABSENT) is not _ABSENT
 
 
+def blame(overrides: dict, inputs: tuple[str, ...]) -> str:
+    """The first of `inputs` that `pganalytics:chart.values` sets, or ""."""
+    return next((k for k in inputs if defined(overrides, k)), "")
+
+
 def problems(values: dict, overrides: dict, values_file: str) -> list[str]:
     """One problem when the budget exceeds the declared max_connections, naming the
-    `pganalytics:chart.values` key that raised it (or the values file) and the fixes."""
+    `pganalytics:chart.values` key that raised it (or the values file) and the fixes. With the
+    CloudNativePG Pooler: the chart's Pooler rule (components/cnpg_budget.py)."""
+    from components import cnpg_budget
+
+    if cnpg_budget.enabled(values):
+        return cnpg_budget.problems(values, overrides, values_file)
     budget = connection_budget(values)
     limit_key, limit = max_connections(values)
     if not limit_key or limit >= budget["total"]:
@@ -149,7 +177,7 @@ def problems(values: dict, overrides: dict, values_file: str) -> list[str]:
     if _get(values, "backend.autoscaling.enabled") is True and fit >= 1:
         key = f"{NAMESPACE}:chart.values.backend.autoscaling.maxReplicas"
         fixes.append(f"pulumi config set --path {key} {fit}")
-    blamed = next((k for k in INPUTS if defined(overrides, k)), "")
+    blamed = blame(overrides, INPUTS)
     if not blamed and defined(overrides, limit_key):
         blamed = limit_key
     what = (

@@ -37,11 +37,15 @@ class Assessment:
 
 
 def workloads_of(settings: Settings, values: dict) -> list[Workload]:
+    # components/platform.py: the operator and its plugin with database.mode cloudnativepg
+    # (unless database.operator.install is false); cert-manager for TLS or for the plugin.
+    cnpg = settings.database.cloudnativepg and settings.database.operator.install
     ctx = AddonContext(
         target=settings.target,
         traefik=settings.ingress.controller == "traefik",
         traefik_replicas=traefik_replicas(settings),
-        cert_manager=settings.ingress.tls and settings.ingress.install_cert_manager,
+        cert_manager=(settings.ingress.tls or cnpg) and settings.ingress.install_cert_manager,
+        cloudnativepg=cnpg,
     )
     return chart_workloads(values) + addon_workloads(ctx)
 

@@ -238,6 +238,17 @@ def _volumes(values: dict):
         pers = get(values, f"{part}.persistence") or {}
         if get(values, f"{part}.enabled") and pers.get("enabled") and not pers.get("existingClaim"):
             yield gib(pers.get("size"))
+    yield from _cnpg_volumes(values)
+
+
+def _cnpg_volumes(values: dict):
+    """The CloudNativePG Cluster's PVCs: the operator makes one data volume of
+    cloudnativepg.storage.size per instance. cnpg-cluster.yaml sets no walStorage (WAL lives on
+    the data volume), so there is no second PVC per instance
+    (tests/chart/test_capacity_model.py fails if the template gains one)."""
+    if get(values, "cloudnativepg.enabled"):
+        instances = int(get(values, "cloudnativepg.instances") or 1)
+        yield instances * gib(get(values, "cloudnativepg.storage.size"))
 
 
 def _nat_gateways(settings: Settings) -> int:

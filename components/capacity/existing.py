@@ -119,4 +119,10 @@ def existing_fit(nodes: list[ClusterNode], workloads: list[Workload]) -> tuple[s
         )
     elif headroom < WARN_HEADROOM:
         warnings.append(f"the existing cluster leaves {headroom:.0%} headroom (under 20%)")
+    for w in workloads:
+        if w.one_per_node and w.replicas > n:
+            warnings.append(
+                f"{w.kind} {w.name} runs {w.replicas} pods, one per node (required "
+                f"anti-affinity), on {n} schedulable nodes: {w.replicas - n} would stay Pending"
+            )
     return summary, warnings

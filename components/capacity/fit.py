@@ -85,7 +85,8 @@ def daemonset_share(workloads: list[Workload]) -> Shape:
 
 
 def pack(pods: list[Workload], free: Shape) -> int:
-    """Nodes of room `free` that first-fit decreasing needs for `pods`; inf when a pod fits none."""
+    """Nodes of room `free` that first-fit decreasing needs for `pods`; inf when a pod fits none.
+    Two pods of a one-per-node workload (required anti-affinity) never share a node."""
     if not pods:
         return 0
     if free.pods <= 0 or any(p.cpu_m > free.cpu_m or p.mem_mib > free.mem_mib for p in pods):
@@ -94,14 +95,19 @@ def pack(pods: list[Workload], free: Shape) -> int:
     def size(p: Workload) -> float:
         return max(p.cpu_m / max(free.cpu_m, 1), p.mem_mib / max(free.mem_mib, 1))
 
-    bins: list[list[float]] = []
+    bins: list[list] = []  # [cpu left, memory left, pod slots left, one-per-node names]
     for p in sorted(pods, key=size, reverse=True):
         for b in bins:
+            if p.one_per_node and p.name in b[3]:
+                continue
             if p.cpu_m <= b[0] and p.mem_mib <= b[1] and b[2] >= 1:
                 b[0], b[1], b[2] = b[0] - p.cpu_m, b[1] - p.mem_mib, b[2] - 1
+                if p.one_per_node:
+                    b[3].add(p.name)
                 break
         else:
-            bins.append([free.cpu_m - p.cpu_m, free.mem_mib - p.mem_mib, free.pods - 1])
+            names = {p.name} if p.one_per_node else set()
+            bins.append([free.cpu_m - p.cpu_m, free.mem_mib - p.mem_mib, free.pods - 1, names])
     return len(bins)
 
 
@@ -142,6 +148,10 @@ def judge(cloud: str, f: Fit, workloads: list[Workload], region_price=None, arch
         else:
             f.problems.append(_too_big_pod(big, f, what, room))
         return f
+    spread = [w for w in workloads if w.one_per_node and w.replicas > f.pool]
+    if spread:
+        f.problems.append(_spread(spread[0], f))
+        return f
     if f.needed > f.pool:
         limit = "pods per node" if _pods_bound(f) else "CPU and memory"
         why = (
@@ -162,6 +172,18 @@ def judge(cloud: str, f: Fit, workloads: list[Workload], region_price=None, arch
             f"(under {WARN_HEADROOM:.0%}); consider: {set_cmd(key_max, min(more, MAX_POOL))}"
         )
     return f
+
+
+def _spread(w: Workload, f: Fit) -> str:
+    """A one-per-node workload with more pods than the pool has nodes: some stay Pending."""
+    why = (
+        f"is too small for {w.kind} {w.name}: its {w.replicas} pods must each run on a node of "
+        f"their own (required anti-affinity on kubernetes.io/hostname), got maxSize {f.pool}"
+    )
+    fixes = [set_cmd("nodePool.maxSize", min(max(f.needed, w.replicas), MAX_POOL))]
+    if w.replicas_key and f.pool >= 1:
+        fixes.append(set_cmd(w.replicas_key, f.pool))
+    return _line("nodePool.maxSize", why, ", or ".join(fixes))
 
 
 def _pods_bound(f: Fit) -> bool:

@@ -38,6 +38,10 @@ class Workload:
     others: tuple[int, float] = (0, 0.0)
     known: bool = True  # False: no stored source gave the requests (counted as a pod only)
     source: str = ""
+    # Required pod anti-affinity on kubernetes.io/hostname: never two of these pods on a node.
+    one_per_node: bool = False
+    # Config key (under pganalytics:) that sets `replicas`, for a fix; "" when none is named.
+    replicas_key: str = ""
 
     @property
     def at_rest(self) -> int:
@@ -114,6 +118,43 @@ def timescaledb(v: dict) -> Iterator[Workload]:
         )
 
 
+# The CloudNativePG objects are custom resources: the operator creates their pods.
+# Cluster (cnpg-cluster.yaml): `instances` pods, each a `postgres` container and the init
+# container bootstrap-controller, both with spec.resources (cloudnative-pg pkg/specs,
+# createBootstrapContainer); required anti-affinity on kubernetes.io/hostname, so one per node.
+# With WAL archiving the Barman Cloud plugin adds its sidecar to every instance pod, with the
+# requests of the ObjectStore's spec.instanceSidecarConfiguration.resources (plugin-barman-cloud
+# internal/cnpgi/operator/lifecycle_resources.go); cnpg-objectstore.yaml sets none: no requests.
+BARMAN_SIDECAR = "_fixed.barmanSidecar"
+CNPG_FIXED = {"_fixed": {"barmanSidecar": {}}}
+# The operator's initdb / join / full-recovery Jobs of an instance run with the same requests
+# before that instance's pod exists, so they never add to the instances' pods.
+
+
+@chart_workload
+def cloudnativepg(v: dict) -> Iterator[Workload]:
+    if not get(v, "cloudnativepg.enabled"):
+        return
+    merged = {**v, **CNPG_FIXED}
+    main = "cloudnativepg.resources"
+    containers = [main] + ([BARMAN_SIDECAR] if get(v, "cloudnativepg.backup.enabled") else [])
+    n = int(get(v, "cloudnativepg.instances", 1))
+    # bootstrap-controller requests what `postgres` does, never more than the containers' sum:
+    # left out, so a fix for the pod's size counts the sidecar only beside the main container.
+    yield _workload(
+        "database", "Cluster", merged, containers, replicas=n,
+        one_per_node=True, replicas_key="chart.values.cloudnativepg.instances",
+    )  # fmt: skip
+    if get(v, "cloudnativepg.pooler.enabled"):
+        # Pooler (cnpg-pooler.yaml): `instances` PgBouncer pods, the `pgbouncer` container with
+        # the template's resources (its bootstrap-controller init container has none);
+        # preferred anti-affinity only, so several may share a node.
+        pods = int(get(v, "cloudnativepg.pooler.instances", 1))
+        yield _workload(
+            "database-pooler", "Pooler", v, ["cloudnativepg.pooler.resources"], replicas=pods
+        )
+
+
 @chart_workload
 def redis(v: dict) -> Iterator[Workload]:
     if get(v, "redis.enabled"):
@@ -173,13 +214,20 @@ class AddonContext:
     traefik: bool
     traefik_replicas: int
     cert_manager: bool
+    cloudnativepg: bool = False  # the program installs the operator and the Barman Cloud plugin
     extra: dict = field(default_factory=dict)
 
 
 def addon_workloads(ctx: AddonContext) -> list[Workload]:
     """The add-ons of data/addons.yaml that run on this stack."""
     data = table("addons")
-    when = {"always": True, "traefik": ctx.traefik, "cert-manager": ctx.cert_manager, **ctx.extra}
+    when = {
+        "always": True,
+        "traefik": ctx.traefik,
+        "cert-manager": ctx.cert_manager,
+        "cloudnativepg": ctx.cloudnativepg,
+        **ctx.extra,
+    }
     out = []
     for entry in [*data.get("addons", []), *(data.get(ctx.target) or [])]:
         if not when.get(entry["when"], False):

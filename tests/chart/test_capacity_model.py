@@ -4,7 +4,14 @@ targets, a node-local collector, the HPA, the ML service, the frontend, backups 
 volume snapshots), every rendered Deployment, StatefulSet, DaemonSet, Job and CronJob has a
 model with the same kind, the same replicas at the maximum (the HPA's maxReplicas for its
 target) and the same pod requests. A workload added to the chart fails here until the model
-knows it (docs/CAPACITY_COST.md: adding a workload)."""
+knows it (docs/CAPACITY_COST.md: adding a workload).
+
+The CloudNativePG Cluster and Pooler are custom resources: helm renders no pod for them. They
+are translated here into the pods the operator creates (`operator_pods`): a Cluster's
+`instances` pods, each the `postgres` container and the bootstrap-controller init container
+with spec.resources, plus the Barman Cloud plugin's sidecar with the ObjectStore's
+instanceSidecarConfiguration.resources when the plugin archives WAL; a Pooler's `instances`
+PgBouncer pods with its template's containers."""
 
 from __future__ import annotations
 
@@ -12,7 +19,14 @@ import pytest
 
 from components.capacity.data import cpu_millis, mem_mib
 from components.capacity.workloads import chart_workloads
-from tests.chart.conftest import CHART, PROGRAM_VALUES, deep_merge, pod_template, render
+from tests.chart.conftest import (
+    CHART,
+    CNPG_VALUES,
+    PROGRAM_VALUES,
+    deep_merge,
+    pod_template,
+    render,
+)
 
 KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 TOGGLES = {
@@ -60,10 +74,28 @@ TOGGLES = {
     },
     "snapshots": {"volumeSnapshots": {"enabled": True, "className": "csi-snapclass"}},
 }
+# database.mode cloudnativepg (prod's and enterprise's default): the program's values.
+CNPG_TOGGLES = {
+    # Without the Pooler every API connection reaches PostgreSQL: max_connections holds 782.
+    "cnpg-no-pooler-no-archive": {
+        "cloudnativepg": {
+            "pooler": {"enabled": False},
+            "backup": {"enabled": False},
+            "parameters": {"max_connections": "800"},
+        }
+    },
+    "cnpg-five-instances": {"cloudnativepg": {"instances": 5, "pooler": {"instances": 4}}},
+}
 CASES = {
     **{f"values-{s}": (f"values-{s}.yaml", {}) for s in ("dev", "prod", "enterprise")},
     **{name: ("values-prod.yaml", extra) for name, extra in TOGGLES.items()},
+    **{f"cnpg-{s}": (f"values-{s}.yaml", CNPG_VALUES) for s in ("prod", "enterprise")},
+    **{
+        name: ("values-prod.yaml", deep_merge(CNPG_VALUES, extra))
+        for name, extra in CNPG_TOGGLES.items()
+    },
 }
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 
 def _values_file(name: str) -> dict:
@@ -80,6 +112,57 @@ def _requests(containers: list[dict]) -> list[tuple[int, float]]:
     return out
 
 
+def _pod_requests(run: list[dict], init: list[dict]) -> tuple[int, float]:
+    run_r, init_r = _requests(run), _requests(init)
+    cpu = max(sum(c for c, _ in run_r), max([c for c, _ in init_r], default=0))
+    mem = max(sum(m for _, m in run_r), max([m for _, m in init_r], default=0.0))
+    return cpu, mem
+
+
+def _required_hostname_anti_affinity(cluster: dict) -> bool:
+    aff = cluster["spec"].get("affinity") or {}
+    return (
+        aff.get("enablePodAntiAffinity") is True
+        and aff.get("podAntiAffinityType") == "required"
+        and aff.get("topologyKey") == "kubernetes.io/hostname"
+    )
+
+
+def operator_pods(objs: list[dict]) -> dict[str, tuple]:
+    """name -> (kind, pods, cpu m, memory MiB, one per node) of the pods the CloudNativePG
+    operator creates for the rendered Cluster and Pooler (helm renders no pod for them)."""
+    stores = {o["metadata"]["name"]: o["spec"] for o in objs if o.get("kind") == "ObjectStore"}
+    out = {}
+    for o in objs:
+        name = (o.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component")
+        if o.get("kind") == "Cluster":
+            spec = o["spec"]
+            # cnpg-cluster.yaml sets no walStorage: one PVC per instance (cost.py counts that).
+            assert "walStorage" not in spec
+            postgres = {"name": "postgres", "resources": spec.get("resources") or {}}
+            run = [postgres]
+            for plugin in spec.get("plugins") or []:
+                if plugin["name"] == BARMAN_PLUGIN and plugin.get("isWALArchiver"):
+                    store = stores[plugin["parameters"]["barmanObjectName"]]
+                    sidecar = store.get("instanceSidecarConfiguration") or {}
+                    run.append(
+                        {"name": "plugin-barman-cloud", "resources": sidecar.get("resources")}
+                    )
+            bootstrap = {"name": "bootstrap-controller", "resources": postgres["resources"]}
+            cpu, mem = _pod_requests(run, [bootstrap])
+            one = _required_hostname_anti_affinity(o)
+            out[name] = ("Cluster", spec["instances"], cpu, round(mem, 3), one)
+        elif o.get("kind") == "Pooler":
+            spec = o["spec"]
+            template = spec["template"]
+            name = template["metadata"]["labels"]["app.kubernetes.io/component"]
+            cpu, mem = _pod_requests(template["spec"]["containers"], [])
+            required = (template["spec"].get("affinity") or {}).get("podAntiAffinity") or {}
+            one = bool(required.get("requiredDuringSchedulingIgnoredDuringExecution"))
+            out[name] = ("Pooler", spec["instances"], cpu, round(mem, 3), one)
+    return out
+
+
 def rendered_workloads(objs: list[dict]) -> dict[str, tuple]:
     """name -> (kind, replicas at the maximum, cpu m, memory MiB) of the rendered workloads."""
     hpa_max = {
@@ -93,9 +176,7 @@ def rendered_workloads(objs: list[dict]) -> dict[str, tuple]:
             continue
         template = pod_template(o)
         spec = template["spec"]
-        run, init = _requests(spec.get("containers", [])), _requests(spec.get("initContainers", []))
-        cpu = max(sum(c for c, _ in run), max([c for c, _ in init], default=0))
-        mem = max(sum(m for _, m in run), max([m for _, m in init], default=0.0))
+        cpu, mem = _pod_requests(spec.get("containers", []), spec.get("initContainers", []))
         name = o["metadata"]["labels"]["app.kubernetes.io/component"]
         target = (template["metadata"].get("labels") or {}).get("pganalytics.io/collector-target")
         if target:
@@ -120,11 +201,21 @@ def test_model_matches_render(case):
     overrides = deep_merge(PROGRAM_VALUES, extra)
     objs = render(values_file, values=overrides)
     merged = deep_merge(_values_file("values.yaml"), _values_file(values_file), overrides)
+    workloads = chart_workloads(merged)
     model = {
         w.name: (w.kind, "per node" if w.per_node else w.replicas, w.cpu_m, round(w.mem_mib, 3))
-        for w in chart_workloads(merged)
+        for w in workloads
+        if w.kind not in ("Cluster", "Pooler")
     }
     assert model == rendered_workloads(objs)
+    crs = {
+        w.name: (w.kind, w.replicas, w.cpu_m, round(w.mem_mib, 3), w.one_per_node)
+        for w in workloads
+        if w.kind in ("Cluster", "Pooler")
+    }
+    assert crs == operator_pods(objs)
+    if case.startswith("cnpg"):
+        assert "database" in crs  # the CloudNativePG cases do cover the Cluster
 
 
 def test_cronjobs_never_run_two_pods_at_once():

@@ -4,7 +4,8 @@ in the database's max_connections, for every values file of the chart (docs/APP_
 The budget is recomputed here from the rendered objects (not from the chart's helper), with
 the per-process figures of the app contract, so a values file, a template or a pinned-version
 change that breaks it fails CI. The program's settings-time copy (components/budget.py) must
-give the chart's numbers for every values file and toggle.
+give the chart's numbers for every values file and toggle, for the chart's own helper and for
+the CloudNativePG one (`pganalytics.cnpg.connectionBudget`: components/cnpg_budget.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import re
 import pytest
 import yaml
 
-from components import budget
+from components import budget, cnpg_budget
 
 from . import app_contract as contract
 from .conftest import (
     CHART,
+    CNPG_VALUES,
     PROGRAM_VALUES,
     RELEASE,
     HelmError,
@@ -224,3 +226,116 @@ def test_the_program_and_the_chart_refuse_the_same_budget(values_file):
     under = {"backend": {"autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": fit}}}
     render(values_file, values=under)
     assert budget.problems(_values(values_file, extra=under), under, values_file) == []
+
+
+# database.mode cloudnativepg: the Pooler's budget (pganalytics.cnpg.connectionBudget). The chart
+# renders none of its terms, so agreement is checked at the edge: with maxClientConn and
+# max_connections set to the program's figures the chart renders, one below each it refuses,
+# quoting the figure the program computed.
+CNPG_TOGGLES = {
+    **{k: TOGGLES[k] for k in ("as-is", "ml-on", "hpa-25", "three-targets", "own-figures")},
+    "no-collector-no-grafana": TOGGLES["no-collector-no-grafana"],
+    "cnpg-superuser-slots": {
+        "cloudnativepg": {"parameters": {"superuser_reserved_connections": "7"}}
+    },
+    "pooler-sized": {"cloudnativepg": {"pooler": {"instances": 4, "defaultPoolSize": 30}}},
+}
+
+
+def _cnpg(values_file: str, extra: dict) -> tuple[tuple[str, ...], dict]:
+    files = () if values_file == "values.yaml" else (values_file,)
+    return files, deep_merge(PROGRAM_VALUES, CNPG_VALUES, extra)
+
+
+def _limits(clients: int, servers: int) -> dict:
+    return {
+        "cloudnativepg": {
+            "pooler": {"maxClientConn": clients},
+            "parameters": {"max_connections": str(servers)},
+        }
+    }
+
+
+@pytest.mark.parametrize("toggle", sorted(CNPG_TOGGLES))
+@pytest.mark.parametrize("values_file", ["values.yaml", *VALUES_FILES])
+def test_the_program_computes_the_cnpg_budget(values_file, toggle):
+    files, extra = _cnpg(values_file, CNPG_TOGGLES[toggle])
+    b = cnpg_budget.pooler_budget(_values(*files, extra=extra))
+    clients, servers = b["poolerClients"], b["total"]
+    assert clients > 0 and servers > 0
+    exact = deep_merge(extra, _limits(clients, servers))
+    render(*files, values=exact)
+    assert budget.problems(_values(*files, extra=exact), exact, values_file) == []
+    with pytest.raises(HelmError) as err:
+        render(*files, values=deep_merge(extra, _limits(clients - 1, servers)))
+    assert f"is below the clients of the pooler ({clients}: " in err.value.stderr
+    with pytest.raises(HelmError) as err:
+        render(*files, values=deep_merge(extra, _limits(clients, servers - 1)))
+    assert f"is below the server connections {servers} (pooler {b['poolerServers']} " in (
+        err.value.stderr
+    )
+
+
+@pytest.mark.parametrize("values_file", ["values-prod.yaml", "values-enterprise.yaml"])
+def test_the_program_and_the_chart_refuse_the_same_pooler_budget(values_file):
+    """One API pod more than maxClientConn allows, then one PgBouncer pod more than
+    max_connections allows: both refused by the chart and by the program, naming the key."""
+    files, extra = _cnpg(values_file, {})
+    values = _values(*files, extra=extra)
+    b = cnpg_budget.pooler_budget(values)
+    per = contract.BACKEND_CONNECTIONS_PER_POD
+    fit = (values["cloudnativepg"]["pooler"]["maxClientConn"] - b["poolerClients"]) // per
+    pods = budget.api_pods(values) + fit + 1
+    over = {"backend": {"autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": pods}}}
+    with pytest.raises(HelmError) as err:
+        render(*files, values=deep_merge(extra, over))
+    assert "cloudnativepg.pooler.maxClientConn" in err.value.stderr
+    found = budget.problems(_values(*files, extra=deep_merge(extra, over)), over, values_file)
+    assert len(found) == 1, found
+    assert found[0].startswith(
+        "pganalytics:chart.values.backend.autoscaling.maxReplicas raises the PgBouncer clients"
+    )
+    assert f"above {cnpg_budget.MAX_CLIENT_CONN} = " in found[0]
+    under = {
+        "backend": {"autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": pods - 1}}
+    }
+    render(*files, values=deep_merge(extra, under))
+    assert (
+        budget.problems(_values(*files, extra=deep_merge(extra, under)), under, values_file) == []
+    )
+
+    limit = cnpg_budget.max_connections(values)
+    pooler = values["cloudnativepg"]["pooler"]
+    per_pod = pooler["defaultPoolSize"] * cnpg_budget.PAIRS
+    room = (limit - b["total"]) // per_pod
+    more = {"cloudnativepg": {"pooler": {"instances": pooler["instances"] + room + 1}}}
+    with pytest.raises(HelmError) as err:
+        render(*files, values=deep_merge(extra, more))
+    assert "cloudnativepg.parameters.max_connections" in err.value.stderr
+    found = budget.problems(_values(*files, extra=deep_merge(extra, more)), more, values_file)
+    assert len(found) == 1 and found[0].startswith(
+        "pganalytics:chart.values.cloudnativepg.pooler.instances raises the server connections"
+    ), found
+    fewer = {"cloudnativepg": {"pooler": {"instances": pooler["instances"] + room}}}
+    render(*files, values=deep_merge(extra, fewer))
+    assert (
+        budget.problems(_values(*files, extra=deep_merge(extra, fewer)), fewer, values_file) == []
+    )
+
+
+def test_a_cluster_without_pooler_holds_the_whole_budget():
+    """Without the Pooler every client reaches PostgreSQL: the chart's own budget applies to
+    cloudnativepg.parameters.max_connections, and the program reports the same total."""
+    files, extra = _cnpg("values-prod.yaml", {"cloudnativepg": {"pooler": {"enabled": False}}})
+    values = _values(*files, extra=extra)
+    key, limit = budget.max_connections(values)
+    total = budget.connection_budget(values)["total"]
+    assert key == "cloudnativepg.parameters.max_connections" and limit < total
+    with pytest.raises(HelmError) as err:
+        render(*files, values=extra)
+    assert f"{key}: {limit} is below the connection budget {total} " in err.value.stderr
+    (found,) = budget.problems(values, extra, "values-prod.yaml")
+    assert f"connection budget to {total} " in found and f"above {key} = {limit}" in found
+    fits = deep_merge(extra, {"cloudnativepg": {"parameters": {"max_connections": str(total)}}})
+    render(*files, values=fits)
+    assert budget.problems(_values(*files, extra=fits), fits, "values-prod.yaml") == []

@@ -243,29 +243,53 @@ CASES = {
             "pulumi config rm --path pganalytics:chart.values.backend.replicaCount",
         ],
     ),
+    # prod runs CloudNativePG behind PgBouncer: the API's HPA maximum raises the clients of
+    # each PgBouncer pod (cloudnativepg.pooler.maxClientConn 1000), not the server's connections.
     "chart-hpa-over-connection-budget": (
         "prod",
         None,
         {"chart.values": {"backend": {"autoscaling": {"maxReplicas": 30}}}},
         [
-            "pganalytics:chart.values.backend.autoscaling.maxReplicas raises the database "
-            "connection budget to 2282 (API 2250 = 30 pods x 75",
-            "above timescaledb.parameters.max_connections = 800",
-            "pulumi config set --path pganalytics:chart.values.timescaledb.parameters."
-            "max_connections 2300",
-            "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 10",
+            "pganalytics:chart.values.backend.autoscaling.maxReplicas raises the PgBouncer "
+            "clients to 2250 (API 2250 = 30 pods x 75, ML service 0)",
+            "above cloudnativepg.pooler.maxClientConn = 1000",
+            "pulumi config set --path pganalytics:chart.values.cloudnativepg.pooler.maxClientConn "
+            "2300",
+            "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 13",
         ],
     ),
+    # The ML service's pools go through PgBouncer under CloudNativePG (790 clients fit 1000):
+    # only the bundled server, which takes every connection, is pushed over max_connections.
     "chart-ml-service-over-connection-budget": (
         "prod",
         None,
-        {"chart.values": {"mlService": {"enabled": True}, "redis": {"enabled": True}}},
+        {
+            "database.mode": "bundled",
+            "chart.values": {"mlService": {"enabled": True}, "redis": {"enabled": True}},
+        },
         [
             "pganalytics:chart.values.mlService.enabled raises the database connection "
             "budget to 822",
             "ML service 40",
             "above timescaledb.parameters.max_connections = 800",
             "pulumi config set --path pganalytics:chart.values.backend.autoscaling.maxReplicas 9",
+        ],
+    ),
+    # CloudNativePG's server side: 4 PgBouncer pods x 20 x 2 pairs + Grafana 5 + collector 14
+    # + reserve 10 + 3 superuser slots = 192 fits max_connections 200; 5 pods need 232.
+    "chart-pooler-over-max-connections": (
+        "prod",
+        None,
+        {"chart.values": {"cloudnativepg": {"pooler": {"instances": 5}}}},
+        [
+            "pganalytics:chart.values.cloudnativepg.pooler.instances raises the server "
+            "connections to 232 (PgBouncer 200 = 5 pods x defaultPoolSize 20 x 2 database/user "
+            "pairs, direct clients 29, superuser reserved 3)",
+            "above cloudnativepg.parameters.max_connections = 200",
+            "pulumi config set --path pganalytics:chart.values.cloudnativepg.parameters."
+            "max_connections 300",
+            "pulumi config set --path pganalytics:chart.values.cloudnativepg.pooler."
+            "defaultPoolSize 16",
         ],
     ),
     "frontend-host-same-as-api": (

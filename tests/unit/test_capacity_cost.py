@@ -71,17 +71,42 @@ def test_a_pool_too_small_at_the_hpa_maximum_is_refused_with_the_size_that_fits(
 
 
 def test_a_pod_larger_than_any_node_names_the_chart_value():
-    huge = {"timescaledb": {"resources": {"requests": {"cpu": "100", "memory": "1Gi"}}}}
+    # prod runs CloudNativePG: the instance pods request cloudnativepg.resources.
+    huge = {"cloudnativepg": {"resources": {"requests": {"cpu": "100", "memory": "1Gi"}}}}
     s = settings_for("prod", "azure", **{"chart.values": huge})
     (problem,) = capacity.assess(s).problems
-    key = "pganalytics:chart.values.timescaledb.resources.requests.cpu"
+    key = "pganalytics:chart.values.cloudnativepg.resources.requests.cpu"
     assert problem.startswith(f"{key} is larger than any node")
+    assert "Cluster database requests 100000m CPU" in problem
     value = problem.rsplit(" ", 1)[1]
     assert problem.endswith(f"fix: pulumi config set --path {key} {value}")
     # The fix fits: one D4s_v5 node (4 cores: 4000m - 140m reserved) after the daemonsets.
     assert value.endswith("m") and int(value[:-1]) <= 4000 - 140
-    fixed = {"timescaledb": {"resources": {"requests": {"cpu": value, "memory": "1Gi"}}}}
+    fixed = {"cloudnativepg": {"resources": {"requests": {"cpu": value, "memory": "1Gi"}}}}
     assert capacity.assess(settings_for("prod", "azure", **{"chart.values": fixed})).problems == []
+
+
+def test_more_instances_than_nodes_is_refused():
+    """The Cluster's anti-affinity on kubernetes.io/hostname is required (cnpg-cluster.yaml):
+    four instances never fit three nodes, however large they are. The settings refuse
+    database.instances above nodePool.maxSize; a chart.values override of
+    cloudnativepg.instances gets past them and is refused here."""
+    big = {"nodePool.machineType": "e2-standard-16", "nodePool.maxSize": 3}
+    four = {"chart.values": {"cloudnativepg": {"instances": 4}}}
+    a = capacity.assess(settings_for("prod", "gcp", **big, **four))
+    assert a.fit.pool == 3
+    # By CPU, memory and pod slots alone the three large nodes would hold every pod.
+    assert a.fit.headroom > 0, a.fit.summary()
+    (problem,) = a.problems
+    assert problem.startswith(
+        "pganalytics:nodePool.maxSize is too small for Cluster database: its 4 pods must each run "
+        "on a node of their own"
+    ), problem
+    assert "pulumi config set --path pganalytics:nodePool.maxSize 4" in problem
+    assert "pulumi config set --path pganalytics:chart.values.cloudnativepg.instances 3" in problem
+    assert capacity.assess(settings_for("prod", "gcp", **big)).problems == []
+    more = settings_for("prod", "gcp", **{**big, "nodePool.maxSize": 4}, **four)
+    assert capacity.assess(more).problems == []
 
 
 def test_the_program_refuses_before_any_resource():
@@ -121,11 +146,13 @@ def test_estimate_by_hand():
 
       nodes     3 x m6i.xlarge x 0.214 $/h x 730 h              = 468.66
       boot      3 x 100 GB gp3 x 0.088 $/GB-month               =  26.40
-      volumes   (100 + 10 + 50) GiB gp3 x 0.088 $/GB-month      =  14.08
+      volumes   (3 x 100 + 10 + 50) GiB gp3 x 0.088 $/GB-month  =  31.68
+                (3 CloudNativePG instances x cloudnativepg.storage.size 100Gi, no walStorage;
+                Grafana 10Gi; the dump volume 50Gi)
       NAT       3 gateways (perZone, 3 zones) x 0.048 $/h x 730 = 105.12
       EKS       0.10 $/h x 730                                  =  73.00
                                                                   ------
-      priced                                                      687.26
+      priced                                                      704.86
       not priced: the Traefik NLB and the S3 backup bucket (no stored eu-west-1 price)
     """
     prices = table("prices")
@@ -135,9 +162,12 @@ def test_estimate_by_hand():
     pool = stack["pganalytics:nodePool"]
     chart = yaml.safe_load((ROOT / "charts/pganalytics/values-prod.yaml").read_text())
     defaults = yaml.safe_load((ROOT / "charts/pganalytics/values.yaml").read_text())
-    volumes = sum(
-        _size_gib(chart[part]["persistence"]["size"])
-        for part in ("timescaledb", "grafana", "backup")
+    # database.mode cloudnativepg: one PVC per instance instead of the bundled volume.
+    assert stack["pganalytics:database"]["mode"] == "cloudnativepg"
+    assert "walStorage" not in chart["cloudnativepg"]
+    instances = stack["pganalytics:database"]["instances"]
+    volumes = instances * _size_gib(chart["cloudnativepg"]["storage"]["size"]) + sum(
+        _size_gib(chart[part]["persistence"]["size"]) for part in ("grafana", "backup")
     )
     zones = stack["pganalytics:network"]["zoneCount"]
     # Redis (off in values.yaml, not turned on by prod) has no volume.
@@ -258,7 +288,10 @@ def test_the_old_aws_default_m6i_large(stack):
     a = capacity.assess(s)
     if stack == "enterprise":
         (problem,) = a.problems
-        assert problem.startswith("pganalytics:nodePool.machineType is too small: StatefulSet ")
+        # enterprise runs CloudNativePG: the instance pods of the Cluster request 2 CPU.
+        assert problem.startswith(
+            "pganalytics:nodePool.machineType is too small: Cluster database requests 2000m CPU"
+        ), problem
         fix = problem.rsplit(" ", 1)[1]
         # A larger size of the family the team chose, not the cheapest burstable type.
         assert fix == "m6i.xlarge", problem
@@ -305,3 +338,11 @@ def test_existing_reads_nodes_or_skips_with_a_note():
     tiny = {"items": [{"metadata": {"name": "x"}, "spec": {}, "status": {"allocatable": alloc}}]}
     small = capacity.assess(s, reader=lambda *_: (parse_nodes(tiny), ""))
     assert any("does not fit" in w for w in small.warnings)
+    # Three CloudNativePG instances, one per node, on two nodes (prod runs cloudnativepg).
+    two = {"items": doc["items"][:2]}
+    cnpg = capacity.assess(
+        settings_for("prod", "existing"), reader=lambda *_: (parse_nodes(two), "")
+    )
+    assert any("Cluster database runs 3 pods, one per node" in w for w in cnpg.warnings), (
+        cnpg.warnings
+    )
