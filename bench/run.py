@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import measure, report  # noqa: E402
 from bench.startup import startup  # noqa: E402
+from tests.cluster.cnpg import install_crds  # noqa: E402
 from tests.cluster.harness import STAGES, Cluster, build_tools  # noqa: E402
 from tests.e2e.checks import services_not_ready  # noqa: E402
 from tests.e2e.conftest import stack_config  # noqa: E402
@@ -266,12 +267,19 @@ def collector_targets(n: int) -> list[dict]:
     return targets
 
 
+# enterprise's database mode, with the CRDs installed here instead of the operator's chart.
+CNPG_WITHOUT_OPERATOR = {"mode": "cloudnativepg", "instances": 3, "operator": {"install": False}}
+
+
 def scaling(engine: Engine, sizes: list[int], runs: int) -> list[report.ScalePoint]:
     points = []
     with tempfile.TemporaryDirectory(prefix="pga-bench-scale-") as tmp:
         cluster = Cluster(build_tools(), stages=STAGES["instant"])
         cluster.start()
         try:
+            # enterprise's database is a CloudNativePG cluster: its CRDs here, the operator not
+            # installed (its chart repository is not reachable offline), as tests/e2e does.
+            install_crds(cluster)
             for n in sizes:
                 project = Project(engine, Path(tmp) / f"n{n}", "enterprise")
                 config = stack_config(
@@ -279,6 +287,7 @@ def scaling(engine: Engine, sizes: list[int], runs: int) -> list[report.ScalePoi
                     # Protection on would refuse the destroy between runs; it changes no
                     # resource count and no await.
                     protect=False,
+                    database=CNPG_WITHOUT_OPERATOR,
                     chart={
                         "namespace": SCALE_NS,
                         "values": {"collector": {"targets": collector_targets(n)}},
