@@ -52,6 +52,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV" || die "could not create a virtualenv. Install the venv module (e.g. 'apt-get install python3-venv') and run again."
 fi
 
+# The language host runs this venv's pip on every pass (`pip list`): pip's own check for a newer
+# pip, in every one of those runs, costs time and a request to the index for nothing.
+[[ "$(cat "$VENV/pip.conf" 2>/dev/null)" == $'[global]\ndisable-pip-version-check = true' ]] \
+  || printf '[global]\ndisable-pip-version-check = true\n' > "$VENV/pip.conf"
+
 # install_lock: the profile's lock into the venv, with pip's hash checking.
 install_lock() {
   # The lock must have been made from the requirements files as they are now.

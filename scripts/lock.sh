@@ -11,8 +11,9 @@
 # Both are universal resolutions (`uv pip compile --universal --generate-hashes`): one lock for
 # Linux, macOS and Windows and every supported Python. Each lock's first line is the SHA-256 of
 # the requirements files it was made from; bootstrap refuses a lock whose inputs changed, and
-# tests/project/test_tooling.py fails on it. uv is the version pinned in requirements-dev.txt,
-# installed into .tools/lock (from requirements-dev.lock, hashes checked, when it lists it).
+# tests/project/test_tooling.py fails on it. Versions already in a lock are kept (uv's
+# preferences). uv is the version pinned in requirements-dev.txt, installed into .tools/lock
+# (from requirements-dev.lock, hashes checked, when it lists it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -48,12 +49,16 @@ compile() {  # compile <lock> <python version> <inputs...> [-- uv options]
   while [[ $# -gt 0 && "$1" != -- ]]; do inputs+=("$1"); shift; done
   [[ $# -gt 0 ]] && { shift; opts=("$@"); }
   say "locking ${inputs[*]} -> $lock (Python >= $python)"
-  local body
-  body="$(UV_PYTHON_DOWNLOADS=never "$LOCK_VENV/bin/uv" pip compile --quiet --universal \
+  # uv reads the output file's pins as preferences: versions already locked stay as they are
+  # unless a requirements file asks for another, so a lock changes only where its inputs did.
+  local part="$lock.part"
+  if [[ -f "$lock" ]]; then cp "$lock" "$part"; else rm -f "$part"; fi
+  UV_PYTHON_DOWNLOADS=never "$LOCK_VENV/bin/uv" pip compile --quiet --universal \
     --generate-hashes --python-version "$python" --custom-compile-command "make lock" \
-    "${opts[@]}" "${inputs[-1]}")"
-  { echo "# inputs-sha256: $(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)"; echo "$body"; } > "$lock.part"
-  mv "$lock.part" "$lock"
+    "${opts[@]}" --output-file "$part" "${inputs[-1]}" >/dev/null
+  { echo "# inputs-sha256: $(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)"; grep -v '^# inputs-sha256: ' "$part"; } > "$part.new"
+  mv "$part.new" "$lock"
+  rm -f "$part"
 }
 
 compile requirements.lock 3.10 requirements.txt
