@@ -9,6 +9,7 @@ bench/report.py (unless --no-write).
    first in even runs and helm first in odd ones:
 
      pulumi up --skip-preview, then a no-change pulumi preview       (dev stack)
+     the same preview again, traced (not timed): where its seconds go  (bench/phases.py)
      pulumi up                (its own preview, then the update)
      pulumi up --skip-preview with PULUMI_SKIP_CHECKPOINTS=true       (instant only)
      kubectl apply namespace + Secret; helm install --wait --wait-for-jobs
@@ -49,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import measure, report  # noqa: E402
+from bench import measure, phases, report  # noqa: E402
 from bench.startup import startup  # noqa: E402
 from tests.cluster.cnpg import install_crds  # noqa: E402
 from tests.cluster.harness import STAGES, Cluster, build_tools  # noqa: E402
@@ -144,6 +145,7 @@ class Sides:
         config = stack_config("Pulumi.dev.yaml", chart={"namespace": PULUMI_NS})
         self.project.init(config, {"pganalytics:kubeconfig": cluster.inline_kubeconfig()})
         self.values = tmp / "values.json"
+        self.trace = tmp / "preview-trace.json"
         self.values.write_text(json.dumps(chart_values("dev", config)))
         self.prep: str | None = None  # helm's namespace + Secret, from the first pulumi up
         self.kubectl = str(cluster.tools.kubectl)
@@ -169,6 +171,10 @@ class Sides:
         preview = pulumi(self.project, "preview", "--expect-no-changes")
         self.result.add("up_skip", up.sample)
         self.result.add("preview", preview.sample)
+        # Not timed: the same preview again, traced, for where its seconds go.
+        self.trace.unlink(missing_ok=True)
+        pulumi(self.project, "preview", "--expect-no-changes", f"--otel-traces=file://{self.trace}")
+        self.result.phases.append(phases.phases(self.trace))
         if self.prep is None:
             self.prep = helm_prep_manifest(self.cluster)
         self._destroy()
@@ -342,7 +348,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7, help="runs per command (first is cold)")
     parser.add_argument("--stages", default="instant,rollout")
     parser.add_argument("--scale", default="1,10,50", help="collector target counts")
-    parser.add_argument("--scale-runs", type=int, default=3)
+    # 5: with 3 (a median of 2) the step from 1 to 10 targets was lost in the noise.
+    parser.add_argument("--scale-runs", type=int, default=5)
     parser.add_argument("--skip", default="", help="sections to leave out: deploy,scale,startup")
     parser.add_argument("--no-write", action="store_true", help="print only; docs untouched")
     parser.add_argument(

@@ -29,6 +29,10 @@ def _report() -> report.Report:
         result = report.ModeResult(mode, services_ready={"pulumi up": (3, 3)})
         for key in report.ROWS:
             result.series[key] = _series(3.0, 2.0, 2.5)
+        stretches = ("metadata", "packages", "program", "providers", "chart", "end")
+        for scale in (1.5, 1.0, 1.2):
+            run = dict.fromkeys(stretches, 0.1 * scale)
+            result.phases.append({**run, "total": 0.6 * scale, "about": 0.05, "pip_list": 0.2})
         rep.modes.append(result)
     for n, resources in ((1, 40), (10, 49), (50, 89)):
         point = report.ScalePoint(n, resources)
@@ -55,6 +59,17 @@ def test_what_the_bench_renders_passes_the_check_and_a_missing_ratio_fails_it():
     without = "\n".join(line for line in block.splitlines() if "rollout: up / helm" not in line)
     assert report.problems(without) == [
         "no line '- rollout: up / helm install: ratio <x> (goal <= 1.2: ...)'"
+    ]
+
+
+def test_the_stretches_of_the_traced_preview_are_rendered_without_the_cold_run():
+    rep = _report()
+    block = report.render(rep)
+    # Median of the runs after the first (1.0 and 1.2 times the base); with it, 0.12 and 0.72.
+    assert "| program | 0.11 |" in block and "| whole run | 0.66 |" in block
+    rep.modes[0].phases = []
+    assert report.problems(report.render(rep)) == [
+        "no stretches of the traced preview for `instant`"
     ]
 
 
