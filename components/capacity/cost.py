@@ -35,6 +35,9 @@ class Estimate:
     region: str
     lines: list[Line] = field(default_factory=list)
     spot: dict | None = None  # nodes' monthly range under Spot, when the pool is Spot
+    # Target existing: the stack adopts a cluster it does not create, whose nodes are paid by
+    # whoever runs it; nothing is priced, rather than a total of 0 that reads as "free".
+    adopted: bool = False
 
     @property
     def priced_total(self) -> float:
@@ -43,6 +46,8 @@ class Estimate:
 
     @property
     def missing(self) -> list[str]:
+        if self.adopted:
+            return ["the adopted cluster (target existing)"]
         return [line.item for line in self.lines if line.unit_price is None]
 
     @property
@@ -51,6 +56,8 @@ class Estimate:
 
     def summary(self, currency: str) -> str:
         """The estimate in one phrase that never passes a partial sum off as the total."""
+        if self.adopted:
+            return "not estimated: target existing adopts a cluster this stack does not create"
         if self.complete:
             return f"{self.priced_total:.2f} {currency} a month"
         priced = any(line.monthly is not None for line in self.lines)
@@ -74,7 +81,9 @@ class Estimate:
             "estimate": True,
             "tableDate": prices["date"],
             "source": (
-                f"list prices of {self.cloud} {self.region} from components/capacity/data/"
+                "none: the cluster's nodes are its owner's cost (docs/CAPACITY_COST.md)"
+                if self.adopted
+                else f"list prices of {self.cloud} {self.region} from components/capacity/data/"
                 "prices.yaml (sources and dates there; docs/CAPACITY_COST.md)"
             ),
             "missing": self.missing,

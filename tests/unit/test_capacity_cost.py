@@ -332,6 +332,11 @@ def test_existing_reads_nodes_or_skips_with_a_note():
     }  # fmt: skip
     a = capacity.assess(s, reader=lambda *_: (parse_nodes(doc), ""))
     assert a.problems == [] and "3 schedulable nodes" in a.summary and not a.warnings
+    # An adopted cluster's cost is not priced: no total of 0 passed off as the cost.
+    out = a.estimate.output()
+    assert out["total"] is None and not out["complete"] and out["breakdown"] == []
+    assert out["summary"].startswith("not estimated: target existing")
+    assert out["source"].startswith("none:")
     skipped = capacity.assess(s, reader=lambda *_: (None, "the cluster did not answer"))
     assert skipped.summary == "" and any("not checked" in n for n in skipped.notes)
     alloc = {"cpu": "100m", "memory": "64Mi", "pods": "4"}
