@@ -246,10 +246,16 @@ class Endpoint(Model):
     """Private ranges that run `pulumi up` and kubectl against the private endpoint: a CI
     runner subnet, a VPN range, a peered network. EKS: HTTPS (443) into the cluster security
     group; GKE: master authorized networks. AKS has no address filter on a private API: it
-    answers whatever routes to it. Required on aws and gcp while publicAccess is false."""
+    answers whatever routes to it, so azure refuses this key. Required on aws and gcp while
+    publicAccess is false."""
 
     @check("private_cidrs")
-    def _private_ranges(cls, value: list[str]) -> list[str]:
+    def _private_ranges(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and ctx(info, "target") == "azure":
+            # Silently ignored, it would read as a restriction that does not exist.
+            why = "is not used on azure: a private AKS API server has no address filter and "
+            why += "answers whatever network routes to it (peering, VPN)"
+            fail(why, fix=f"pulumi config rm --path {NAMESPACE}:endpoint.privateCidrs")
         found = Problems()
         for i, cidr in enumerate(value):
             if not any(network(cidr).subnet_of(p) for p in PRIVATE_RANGES):

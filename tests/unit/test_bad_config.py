@@ -1050,6 +1050,15 @@ CASES.update(
                 "pulumi config set --path 'pganalytics:endpoint.privateCidrs[0]'",
             ],
         ),
+        "private-cidrs-on-aks": (
+            "prod",
+            "azure",
+            {"endpoint.publicAccess": False, "endpoint.privateCidrs": ["10.99.0.0/24"]},
+            [
+                "pganalytics:endpoint.privateCidrs is not used on azure",
+                "pulumi config rm --path pganalytics:endpoint.privateCidrs",
+            ],
+        ),
         "private-cidr-not-private": (
             "enterprise",
             "gcp",

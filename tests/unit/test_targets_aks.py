@@ -355,6 +355,22 @@ def test_secrets_encryption_logs_add_ons_and_maintenance(base):
     assert workspace["retentionInDays"] == 365
 
 
+def test_api_server_access_public_with_authorized_ranges_or_private(base):
+    """AKS's apiServerAccessProfile: authorizedIPRanges filters the public endpoint only;
+    "You can't use this feature with private clusters" (learn.microsoft.com/azure/aks/
+    api-server-authorized-ip-ranges, Limitations), so a private cluster sends none and
+    privateCidrs, which would filter nothing, is refused on azure (test_bad_config)."""
+    public = one(base, *CLUSTER)["inputs"]["apiServerAccessProfile"]
+    assert public["enablePrivateCluster"] is False
+    assert (
+        public["authorizedIPRanges"]
+        == stack_config("prod", "azure")["pganalytics:endpoint"]["publicCidrs"]
+    )
+    private = ok(aks(endpoint__publicAccess=False))  # no privateCidrs needed on azure
+    profile = one(private, *CLUSTER)["inputs"]["apiServerAccessProfile"]
+    assert profile["enablePrivateCluster"] is True and "authorizedIPRanges" not in profile
+
+
 def test_cilium_enforces_network_policy(base):
     net = one(base, *CLUSTER)["inputs"]["networkProfile"]
     assert (net["networkDataplane"], net["networkPolicy"]) == ("cilium", "cilium")
