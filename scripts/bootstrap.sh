@@ -54,8 +54,8 @@ fi
 
 # The language host runs this venv's pip on every pass (`pip list`): pip's own check for a newer
 # pip, in every one of those runs, costs time and a request to the index for nothing.
-[[ "$(cat "$VENV/pip.conf" 2>/dev/null)" == $'[global]\ndisable-pip-version-check = true' ]] \
-  || printf '[global]\ndisable-pip-version-check = true\n' > "$VENV/pip.conf"
+PIP_CONF=$'[global]\ndisable-pip-version-check = true'
+[[ "$(cat "$VENV/pip.conf" 2>/dev/null)" == "$PIP_CONF" ]] || printf '%s\n' "$PIP_CONF" > "$VENV/pip.conf"
 
 # install_lock: the profile's lock into the venv, with pip's hash checking.
 install_lock() {

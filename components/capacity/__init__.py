@@ -64,7 +64,7 @@ def assess(settings: Settings, values: dict | None = None, reader=read_nodes) ->
         a.notes.append(f"requests unknown, counted as pods only: {', '.join(unknown)}")
     if settings.target == "existing":
         _existing(settings, a, reader)
-        a.estimate = Estimate("existing", "", adopted=True)
+        a.estimate = Estimate("existing", "")
         return a
     np, prices = settings.node_pool, Prices(settings.target, settings.region)
     a.fit = fit(

@@ -35,9 +35,12 @@ class Estimate:
     region: str
     lines: list[Line] = field(default_factory=list)
     spot: dict | None = None  # nodes' monthly range under Spot, when the pool is Spot
-    # Target existing: the stack adopts a cluster it does not create, whose nodes are paid by
-    # whoever runs it; nothing is priced, rather than a total of 0 that reads as "free".
-    adopted: bool = False
+
+    @property
+    def adopted(self) -> bool:
+        """Target existing: the stack adopts a cluster it does not create, whose nodes are
+        paid by whoever runs it; nothing is priced, rather than a total of 0 read as "free"."""
+        return self.cloud == "existing"
 
     @property
     def priced_total(self) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bench import report
 from bench.measure import Sample, Series
+from bench.phases import PHASES
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
@@ -29,9 +30,8 @@ def _report() -> report.Report:
         result = report.ModeResult(mode, services_ready={"pulumi up": (3, 3)})
         for key in report.ROWS:
             result.series[key] = _series(3.0, 2.0, 2.5)
-        stretches = ("metadata", "packages", "program", "providers", "chart", "end")
         for scale in (1.5, 1.0, 1.2):
-            run = dict.fromkeys(stretches, 0.1 * scale)
+            run = dict.fromkeys((key for key, _ in PHASES), 0.1 * scale)
             result.phases.append({**run, "total": 0.6 * scale, "about": 0.05, "pip_list": 0.2})
         rep.modes.append(result)
     for n, resources in ((1, 40), (10, 49), (50, 89)):
