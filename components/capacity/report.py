@@ -22,9 +22,9 @@ def log(notes: list[str], summary: str, warnings: list[str], e: Estimate | None)
 def cost_line(e: Estimate) -> str:
     """One line: the total when every part has a price; otherwise "partial estimate", the sum
     of what is priced and the parts that are not, so a partial sum never reads as the total."""
-    if e.cloud == "existing":
-        return "estimated monthly cost: none (target existing creates no cloud resource)"
     out = e.output()
+    if e.adopted:
+        return f"estimated monthly cost: {out['summary']}"
     priced = [b for b in out["breakdown"] if b["monthly"] is not None]
     parts = ", ".join(f"{b['item']} {b['monthly']:.2f}" for b in priced)
     text = (

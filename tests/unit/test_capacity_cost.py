@@ -337,6 +337,7 @@ def test_existing_reads_nodes_or_skips_with_a_note():
     assert out["total"] is None and not out["complete"] and out["breakdown"] == []
     assert out["summary"].startswith("not estimated: target existing")
     assert out["source"].startswith("none:")
+    assert capacity.cost_line(a.estimate) == f"estimated monthly cost: {out['summary']}"
     skipped = capacity.assess(s, reader=lambda *_: (None, "the cluster did not answer"))
     assert skipped.summary == "" and any("not checked" in n for n in skipped.notes)
     alloc = {"cpu": "100m", "memory": "64Mi", "pods": "4"}
